@@ -1,0 +1,379 @@
+"""Load settings from defaults, an optional TOML file and the environment.
+
+Nothing here runs at import time. ``load_settings`` is the one entry point; a problem
+raises ``ConfigError`` naming the file, the key and what is wrong, which the CLI prints as
+one line and turns into exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from config.model import (
+    DigestSettings,
+    FetchSettings,
+    Secret,
+    Selectors,
+    Settings,
+    Source,
+    TelegramSettings,
+    Topic,
+    WeComRobot,
+    WeComSettings,
+)
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/shwatch.db"
+_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class ConfigError(Exception):
+    """A configuration problem a person can fix: which file, which key, what is wrong."""
+
+    def __init__(self, file: str, key: str, problem: str) -> None:
+        super().__init__(f"{file}: {key}: {problem}")
+        self.file = file
+        self.key = key
+        self.problem = problem
+
+
+def default_data_text(name: str) -> str:
+    return resources.files("config").joinpath(name).read_text(encoding="utf-8")
+
+
+def _parse_toml(text: str, file: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file, "(syntax)", f"not valid TOML: {exc}") from None
+
+
+class _Reader:
+    """Typed access to one TOML table, with errors that name the full key."""
+
+    def __init__(self, table: Mapping[str, Any], file: str, prefix: str = "") -> None:
+        if not isinstance(table, Mapping):
+            raise ConfigError(file, prefix.rstrip(".") or "(top level)", "must be a table")
+        self.table = table
+        self.file = file
+        self.prefix = prefix
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def fail(self, name: str, problem: str) -> ConfigError:
+        return ConfigError(self.file, self.key(name), problem)
+
+    def get(self, name: str, kind: type | tuple[type, ...], default: Any = None, *, required: bool = False) -> Any:
+        if name not in self.table:
+            if required:
+                raise self.fail(name, "is required")
+            return default
+        value = self.table[name]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if bool not in kinds and isinstance(value, bool):
+            raise self.fail(name, f"must be {_kind_name(kinds)}, not a boolean")
+        if not isinstance(value, kinds):
+            raise self.fail(name, f"must be {_kind_name(kinds)}, got {type(value).__name__} {value!r}")
+        return value
+
+    def str_list(self, name: str) -> tuple[str, ...]:
+        value = self.get(name, list, [])
+        if not all(isinstance(v, str) and v.strip() for v in value):
+            raise self.fail(name, "must be a list of non-empty strings")
+        return tuple(v.strip() for v in value)
+
+    def unknown(self, allowed: set[str]) -> None:
+        extra = sorted(set(self.table) - allowed)
+        if extra:
+            raise self.fail(extra[0], f"unknown key (known keys: {', '.join(sorted(allowed))})")
+
+
+def _kind_name(kinds: tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list", dict: "a table"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _positive(reader: _Reader, name: str, default: float, kind: type | tuple[type, ...] = int) -> Any:
+    value = reader.get(name, kind, default)
+    if value < 1 if kind is int else value <= 0:
+        raise reader.fail(name, f"must be positive, got {value!r}")
+    return value
+
+
+def parse_source(raw: Mapping[str, Any], file: str, index: int) -> Source:
+    r = _Reader(raw, file, f"sources[{index}].")
+    r.unknown({"id", "name", "url", "kind", "lang", "interval", "encoding", "selectors"})
+    source_id = r.get("id", str, required=True)
+    if not _ID.match(source_id):
+        raise r.fail("id", f"{source_id!r} must be lowercase letters, digits, '_', '-' or '.'")
+    url = r.get("url", str, required=True)
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise r.fail("url", f"{url!r} is not an http(s) URL")
+    kind = r.get("kind", str, "html")
+    if kind not in ("html", "rss"):
+        raise r.fail("kind", f"must be \"html\" or \"rss\", got {kind!r}")
+    lang = r.get("lang", str, "zh")
+    if lang not in ("zh", "en"):
+        raise r.fail("lang", f"must be \"zh\" or \"en\", got {lang!r}")
+    interval = _positive(r, "interval", 600)
+    encoding = r.get("encoding", str, None)
+    if encoding is not None:
+        import codecs
+
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise r.fail("encoding", f"unknown encoding {encoding!r}") from None
+    selectors = None
+    if "selectors" in raw:
+        s = _Reader(r.get("selectors", dict), file, f"{r.prefix}selectors.")
+        s.unknown({"item", "link", "date", "summary"})
+        selectors = Selectors(
+            item=s.get("item", str, required=True),
+            link=s.get("link", str, "a[href]"),
+            date=s.get("date", str, None),
+            summary=s.get("summary", str, None),
+        )
+    return Source(
+        id=source_id,
+        name=r.get("name", str, source_id),
+        url=url,
+        kind=kind,
+        lang=lang,
+        interval=interval,
+        encoding=encoding,
+        selectors=selectors,
+    )
+
+
+def parse_sources(data: Mapping[str, Any], file: str) -> tuple[Source, ...]:
+    raw = data.get("sources", [])
+    if not isinstance(raw, list):
+        raise ConfigError(file, "sources", "must be an array of tables ([[sources]])")
+    sources = tuple(parse_source(entry, file, i) for i, entry in enumerate(raw))
+    seen: set[str] = set()
+    for i, source in enumerate(sources):
+        if source.id in seen:
+            raise ConfigError(file, f"sources[{i}].id", f"duplicate source id {source.id!r}")
+        seen.add(source.id)
+    return sources
+
+
+def parse_topics(data: Mapping[str, Any], file: str) -> tuple[Topic, ...]:
+    raw = data.get("topics", [])
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(file, "topics", "must be a non-empty array of tables ([[topics]])")
+    topics = []
+    for i, entry in enumerate(raw):
+        r = _Reader(entry, file, f"topics[{i}].")
+        r.unknown({"id", "name_zh", "name_en", "zh", "en", "kind"})
+        topic_id = r.get("id", str, required=True)
+        if not _ID.match(topic_id):
+            raise r.fail("id", f"{topic_id!r} must be lowercase letters, digits and '_'")
+        kind = r.get("kind", str, "field")
+        if kind not in ("field", "plan"):
+            raise r.fail("kind", f"must be \"field\" or \"plan\", got {kind!r}")
+        topics.append(
+            Topic(
+                id=topic_id,
+                name_zh=r.get("name_zh", str, required=True),
+                name_en=r.get("name_en", str, required=True),
+                zh=r.str_list("zh"),
+                en=r.str_list("en"),
+                kind=kind,
+            )
+        )
+    return tuple(topics)
+
+
+def load_default_sources() -> tuple[Source, ...]:
+    return parse_sources(_parse_toml(default_data_text("sources.toml"), "config/sources.toml"), "config/sources.toml")
+
+
+def load_default_topics() -> tuple[Topic, ...]:
+    return parse_topics(_parse_toml(default_data_text("topics.toml"), "config/topics.toml"), "config/topics.toml")
+
+
+def _hhmm(reader: _Reader, name: str, default: str | None) -> str | None:
+    value = reader.get(name, str, default)
+    if value is not None and not _HHMM.match(value):
+        raise reader.fail(name, f"must be a time HH:MM (00:00-23:59), got {value!r}")
+    return value
+
+
+def _secret(reader: _Reader, name: str, env: Mapping[str, str], env_name: str | None) -> Secret | None:
+    value = env.get(env_name) if env_name else None
+    if not value:
+        value = reader.get(name, str, None)
+    return Secret(value) if value else None
+
+
+def _telegram(r: _Reader, env: Mapping[str, str]) -> TelegramSettings:
+    r.unknown({"token", "api_base_url", "admin_chat_ids", "poll_timeout"})
+    defaults = TelegramSettings()
+    admins = r.get("admin_chat_ids", list, [])
+    if not all(isinstance(a, int) and not isinstance(a, bool) for a in admins):
+        raise r.fail("admin_chat_ids", "must be a list of integer chat ids")
+    base = env.get("TELEGRAM_API_BASE_URL") or r.get("api_base_url", str, defaults.api_base_url)
+    if not re.match(r"^https?://", base):
+        raise r.fail("api_base_url", f"{base!r} is not an http(s) URL")
+    return TelegramSettings(
+        token=_secret(r, "token", env, "TELEGRAM_BOT_TOKEN"),
+        api_base_url=base,
+        admin_chat_ids=tuple(admins),
+        poll_timeout=_positive(r, "poll_timeout", defaults.poll_timeout),
+    )
+
+
+def _wecom(r: _Reader, env: Mapping[str, str]) -> WeComSettings:
+    r.unknown({"corp_id", "agent_id", "secret", "token", "encoding_aes_key", "api_base_url", "host", "port", "path", "robots"})
+    defaults = WeComSettings()
+    base = env.get("WECOM_API_BASE_URL") or r.get("api_base_url", str, defaults.api_base_url)
+    aes = _secret(r, "encoding_aes_key", env, "WECOM_ENCODING_AES_KEY")
+    if aes and len(aes.reveal()) != 43:
+        raise r.fail("encoding_aes_key", "must be the 43-character EncodingAESKey from the WeCom console")
+    path = r.get("path", str, defaults.path)
+    if not path.startswith("/"):
+        raise r.fail("path", f"must start with '/', got {path!r}")
+    port = r.get("port", int, defaults.port)
+    if not 0 <= port <= 65535:
+        raise r.fail("port", f"must be 0-65535, got {port}")
+    robots = []
+    raw_robots = r.get("robots", list, [])
+    for i, raw in enumerate(raw_robots):
+        rr = _Reader(raw, r.file, f"{r.prefix}robots[{i}].")
+        rr.unknown({"name", "key", "url", "topics", "keywords", "digest_time", "lang"})
+        key = rr.get("key", str, None)
+        url = rr.get("url", str, None)
+        if not key and not url:
+            raise rr.fail("key", "a robot needs `key` or `url`")
+        if url is None:
+            url = f"{base.rstrip('/')}/cgi-bin/webhook/send?key={key}"
+        lang = rr.get("lang", str, "zh")
+        if lang not in ("zh", "en"):
+            raise rr.fail("lang", f"must be \"zh\" or \"en\", got {lang!r}")
+        robots.append(
+            WeComRobot(
+                name=rr.get("name", str, f"robot{i + 1}"),
+                url=url,
+                key=Secret(key) if key else None,
+                topics=rr.str_list("topics"),
+                keywords=rr.str_list("keywords"),
+                digest_time=_hhmm(rr, "digest_time", None),
+                lang=lang,
+            )
+        )
+    return WeComSettings(
+        corp_id=env.get("WECOM_CORP_ID") or r.get("corp_id", str, None),
+        agent_id=r.get("agent_id", int, None),
+        secret=_secret(r, "secret", env, "WECOM_SECRET"),
+        token=_secret(r, "token", env, "WECOM_TOKEN"),
+        encoding_aes_key=aes,
+        api_base_url=base,
+        host=r.get("host", str, defaults.host),
+        port=port,
+        path=path,
+        robots=tuple(robots),
+    )
+
+
+def _fetch(r: _Reader) -> FetchSettings:
+    allowed = {f.name for f in fields(FetchSettings)}
+    r.unknown(allowed)
+    d = FetchSettings()
+    return FetchSettings(
+        concurrency=_positive(r, "concurrency", d.concurrency),
+        per_host=_positive(r, "per_host", d.per_host),
+        connect_timeout=_positive(r, "connect_timeout", d.connect_timeout, (int, float)),
+        timeout=_positive(r, "timeout", d.timeout, (int, float)),
+        max_bytes=_positive(r, "max_bytes", d.max_bytes),
+        max_redirects=_positive(r, "max_redirects", d.max_redirects),
+        user_agent=r.get("user_agent", str, d.user_agent),
+        article_concurrency=_positive(r, "article_concurrency", d.article_concurrency),
+    )
+
+
+def _digest(r: _Reader) -> DigestSettings:
+    r.unknown({"default_time", "send_empty"})
+    d = DigestSettings()
+    return DigestSettings(default_time=_hhmm(r, "default_time", d.default_time) or d.default_time, send_empty=r.get("send_empty", bool, d.send_empty))
+
+
+def _sub(data: Mapping[str, Any], name: str, file: str) -> _Reader:
+    return _Reader(data.get(name, {}), file, f"{name}.")
+
+
+TOP_LEVEL_KEYS = {
+    "database_url", "timezone", "max_age_days", "log_level", "topics_file",
+    "sources", "fetch", "telegram", "wecom", "digest",
+}
+
+
+def settings_from_mapping(data: Mapping[str, Any], file: str, env: Mapping[str, str]) -> Settings:
+    top = _Reader(data, file)
+    top.unknown(TOP_LEVEL_KEYS)
+    database_url = env.get("SHWATCH_DATABASE_URL") or top.get("database_url", str, DEFAULT_DATABASE_URL)
+    if "://" not in database_url:
+        raise top.fail("database_url", f"{database_url!r} is not a database URL (e.g. sqlite+aiosqlite:///var/shwatch.db)")
+    timezone = top.get("timezone", str, "Asia/Shanghai")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise top.fail("timezone", f"unknown time zone {timezone!r}") from None
+    log_level = top.get("log_level", str, "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise top.fail("log_level", f"must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+    sources = parse_sources(data, file) if "sources" in data else load_default_sources()
+    topics_file = top.get("topics_file", str, None)
+    if topics_file:
+        path = Path(topics_file)
+        if not path.is_absolute() and file not in ("(defaults)",):
+            path = Path(file).parent / path
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise top.fail("topics_file", f"cannot read {path}: {exc.strerror}") from None
+        topics = parse_topics(_parse_toml(text, str(path)), str(path))
+    else:
+        topics = load_default_topics()
+    return Settings(
+        database_url=database_url,
+        timezone=timezone,
+        max_age_days=_positive(top, "max_age_days", 3),
+        log_level=log_level,
+        sources=sources,
+        topics=topics,
+        fetch=_fetch(_sub(data, "fetch", file)),
+        telegram=_telegram(_sub(data, "telegram", file), env),
+        wecom=_wecom(_sub(data, "wecom", file), env),
+        digest=_digest(_sub(data, "digest", file)),
+        config_path=None if file == "(defaults)" else file,
+    )
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Defaults, overridden by the TOML file at ``path`` (or ``$SHWATCH_CONFIG``), then by the environment."""
+    env = os.environ if env is None else env
+    path = path or env.get("SHWATCH_CONFIG") or None
+    if path is None:
+        return settings_from_mapping({}, "(defaults)", env)
+    file = str(path)
+    try:
+        text = Path(file).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(file, "(file)", "no such file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(file, "(file)", "is not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(file, "(file)", f"cannot be read: {exc.strerror}") from None
+    return settings_from_mapping(_parse_toml(text, file), file, env)
+

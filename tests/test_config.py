@@ -1,0 +1,84 @@
+"""The settings loader: defaults, overrides, environment, and one clear error per mistake."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config.settings import ConfigError, load_settings
+
+TOPIC_IDS = [
+    "unmanned_factory", "industrial_internet", "remote_office", "online_finance",
+    "online_entertainment", "online_exhibition", "fresh_food_ecommerce", "contactless_delivery",
+    "new_mobility", "online_education", "online_rd_design", "online_healthcare",
+]
+
+
+def test_defaults_need_no_file():
+    settings = load_settings(env={})
+    assert settings.database_url.startswith("sqlite+aiosqlite:///")
+    assert settings.timezone == "Asia/Shanghai"
+    ids = {s.id for s in settings.sources}
+    assert {"shgov-yw", "shgov-xxgk", "shio-ywts", "wsjkw-xwfb", "wsjkw-xwfbh", "en-latest"} <= ids
+    assert all(s.interval == 600 for s in settings.sources)
+    assert [t.id for t in settings.topics if t.kind == "field"] == TOPIC_IDS
+
+
+def test_file_overrides_and_sources_replace_defaults(tmp_path: Path):
+    cfg = tmp_path / "my.toml"
+    cfg.write_text(
+        'database_url = "sqlite+aiosqlite:///x.db"\n'
+        '[[sources]]\nid = "local"\nurl = "http://127.0.0.1:9/list.html"\ninterval = 2\n',
+        encoding="utf-8",
+    )
+    settings = load_settings(cfg, env={})
+    assert settings.database_url == "sqlite+aiosqlite:///x.db"
+    assert [(s.id, s.interval, s.kind, s.lang) for s in settings.sources] == [("local", 2, "html", "zh")]
+
+
+def test_environment_wins_and_token_is_hidden(tmp_path: Path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[telegram]\ntoken = "from-file"\n', encoding="utf-8")
+    settings = load_settings(cfg, env={"SHWATCH_DATABASE_URL": "sqlite+aiosqlite:///env.db", "TELEGRAM_BOT_TOKEN": "123:envtoken"})
+    assert settings.database_url == "sqlite+aiosqlite:///env.db"
+    assert settings.telegram.token.reveal() == "123:envtoken"
+    assert "envtoken" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "problem"),
+    [
+        ("[[sources]]\nid = \"x\"\nurl = \"http://a/\"\ninterval = 0\n", "sources[0].interval", "must be positive"),
+        ("[[sources]]\nid = \"x\"\nurl = \"ftp://a/\"\n", "sources[0].url", "not an http(s) URL"),
+        ("[[sources]]\nid = \"x\"\nurl = \"http://a/\"\nkind = \"atom\"\n", "sources[0].kind", "must be"),
+        ("[[sources]]\nurl = \"http://a/\"\n", "sources[0].id", "is required"),
+        ("timezone = \"Mars/Olympus\"\n", "timezone", "unknown time zone"),
+        ("colour = 1\n", "colour", "unknown key"),
+        ("[telegram]\nadmin_chat_ids = [\"me\"]\n", "telegram.admin_chat_ids", "integer"),
+        ("[digest]\ndefault_time = \"25:00\"\n", "digest.default_time", "HH:MM"),
+        ("database_url = [\n", "(syntax)", "not valid TOML"),
+    ],
+)
+def test_bad_config_names_file_key_and_problem(tmp_path: Path, text: str, key: str, problem: str):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg, env={})
+    assert info.value.file == str(cfg)
+    assert info.value.key == key
+    assert problem in info.value.problem
+
+
+def test_cli_reports_bad_config_in_one_line_with_exit_2(tmp_path: Path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[[sources]]\nid = \"x\"\nurl = \"http://a/\"\ninterval = -5\n", encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--config", str(cfg), "sources"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert str(cfg) in proc.stderr and "sources[0].interval" in proc.stderr
