@@ -66,7 +66,7 @@ async def _dispatch(args: argparse.Namespace, settings) -> int:
 
         return await cmd_sources(settings, check=args.action == "check", source_id=args.source_id)
     if args.command == "match":
-        from monitors.cli import cmd_match
+        from monitors.match_cmd import cmd_match
 
         return await cmd_match(settings, text=args.text, file=args.file, as_json=args.json)
     if args.command == "run":

@@ -1,13 +1,24 @@
-"""Shared fixtures: paths to ../shared (tests that need it skip cleanly when it is absent)."""
+"""Shared fixtures.
+
+- ``shared_dir``: ../shared beside the repository (tests that need it skip cleanly without it).
+- ``db_url`` / ``engine``: a real, empty store, once on SQLite (a file under tmp_path) and once
+  on PostgreSQL. The PostgreSQL leg uses a database of its own created for this test session
+  on the server named by ``SHWATCH_TEST_POSTGRES_URL`` (default: 127.0.0.1:5432, database
+  ``test``) and is skipped with a clear message when that server cannot be reached.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import uuid
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
+DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture
@@ -15,3 +26,82 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} is not present (the shared fixtures live beside the repository)")
     return SHARED
+
+
+def _pg_admin_dsn() -> str:
+    url = os.environ.get("SHWATCH_TEST_POSTGRES_URL", DEFAULT_PG)
+    return url.replace("postgresql+asyncpg://", "postgresql://").replace("postgresql+psycopg://", "postgresql://")
+
+
+async def _pg_create(dsn: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn, timeout=5)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def _pg_drop(dsn: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn, timeout=5)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """URL of a throwaway PostgreSQL database for this test session, or a skip."""
+    dsn = _pg_admin_dsn()
+    name = f"shwatch_t_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        asyncio.run(_pg_create(dsn, name))
+    except Exception as exc:  # no server, refused, no permission: skip the PostgreSQL leg
+        pytest.skip(f"PostgreSQL leg skipped: cannot create a test database via {dsn.split('@')[-1]} ({type(exc).__name__}: {exc})")
+    base = dsn.rsplit("/", 1)[0]
+    yield f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+    try:
+        asyncio.run(_pg_drop(dsn, name))
+    except Exception:
+        pass
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path: Path) -> str:
+    """An empty store's URL (schema not yet created), on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'shwatch.db'}"
+    url = request.getfixturevalue("postgres_url")
+    asyncio.run(_reset_pg(url))
+    return url
+
+
+async def _reset_pg(url: str) -> None:
+    from monitors.db import create_engine, metadata
+    import bot.db  # noqa: F401  (registers the subscriber tables)
+
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.drop_all)
+            from sqlalchemy import text
+
+            await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def engine(db_url: str):
+    """An async engine on an empty store with the full schema."""
+    from bot.db import ensure_schema
+    from monitors.db import create_engine
+
+    eng = create_engine(db_url)
+    await ensure_schema(eng)
+    yield eng
+    await eng.dispose()
