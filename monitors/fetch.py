@@ -1,0 +1,257 @@
+"""Fetching pages politely: one shared async HTTP client, bounded, conditional, capped.
+
+``Fetcher`` is an async context manager around one ``httpx.AsyncClient``. Every request
+waits for a slot of its host (``FetchSettings.per_host``) and then for a slot of the global
+pool (``FetchSettings.concurrency``), so many sources run at once without hammering one
+site. A stored ETag / Last-Modified turns an unchanged page into one cheap 304. Redirects
+are followed by hand (each hop takes its own host's slot) up to ``max_redirects``. The
+whole request, redirects and body included, runs under one total deadline; the body is
+streamed and abandoned as soon as it passes ``max_bytes``.
+
+Errors form a small tree; each carries a ``reason`` a person can read ("timeout after
+20 s", "HTTP 503") and a ``kind`` that the store keeps as the source's ``error_kind``::
+
+    FetchError (reason, url, kind)
+     +-- Unreachable        kind "unreachable"  DNS, refused, reset, TLS, protocol errors
+     +-- Timeout            kind "unreachable"  connect or total deadline passed
+     +-- TooLarge           kind "http"         Content-Length or streamed body > max_bytes
+     +-- TooManyRedirects   kind "http"         more than max_redirects hops (or a loop)
+     +-- HTTPStatusError    kind "http"         a 4xx/5xx answer (``status``)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+from dataclasses import dataclass
+from types import TracebackType
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from config.model import FetchSettings
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+class FetchError(Exception):
+    """A page could not be fetched; ``reason`` says why in words a person understands."""
+
+    kind = "unreachable"
+
+    def __init__(self, reason: str, url: str = "") -> None:
+        super().__init__(f"{url}: {reason}" if url else reason)
+        self.reason = reason
+        self.url = url
+
+
+class Unreachable(FetchError):
+    kind = "unreachable"
+
+
+class Timeout(FetchError):
+    kind = "unreachable"
+
+
+class TooLarge(FetchError):
+    kind = "http"
+
+
+class TooManyRedirects(FetchError):
+    kind = "http"
+
+
+class HTTPStatusError(FetchError):
+    kind = "http"
+
+    def __init__(self, status: int, url: str = "") -> None:
+        super().__init__(f"HTTP {status}", url)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """One fetched page. ``not_modified`` means a 304: ``content`` is empty then."""
+
+    url: str
+    final_url: str
+    status: int
+    content: bytes
+    charset: str | None
+    etag: str | None
+    last_modified: str | None
+    not_modified: bool = False
+
+    @property
+    def is_modified(self) -> bool:
+        return not self.not_modified
+
+    @property
+    def redirected(self) -> bool:
+        return self.final_url != self.url
+
+    def validators(self) -> tuple[str | None, str | None]:
+        """(ETag, Last-Modified) to store for the next conditional GET."""
+        return self.etag, self.last_modified
+
+
+def host_of(url: str) -> str:
+    parts = urlsplit(url)
+    return (parts.hostname or "").lower() + (f":{parts.port}" if parts.port else "")
+
+
+def conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    return headers
+
+
+def describe_size(limit: int) -> str:
+    if limit >= 1_000_000:
+        return f"{limit / 1_000_000:g} MB"
+    if limit >= 1_000:
+        return f"{limit / 1_000:g} kB"
+    return f"{limit} bytes"
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} s"
+
+
+def _unreachable_reason(exc: Exception) -> str:
+    """A short, human reason for a transport error (no stack, no library jargon)."""
+    text = str(exc) or type(exc).__name__
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED:
+            return "connection refused"
+        cause = cause.__cause__ or cause.__context__
+    lowered = text.lower()
+    if "refused" in lowered or "errno 111" in lowered:
+        return "connection refused"
+    if "name or service not known" in lowered or "nodename nor servname" in lowered or "getaddrinfo" in lowered:
+        return "host name not found"
+    if "reset" in lowered:
+        return "connection reset"
+    if "certificate" in lowered or "ssl" in lowered:
+        return f"TLS error: {text}"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"protocol error: {text}"
+    return f"cannot connect: {text}"
+
+
+class Fetcher:
+    """Fetch pages under the limits of ``FetchSettings``. Use as ``async with Fetcher(s) as f``."""
+
+    def __init__(self, settings: FetchSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.settings = settings
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._pool = asyncio.Semaphore(settings.concurrency)
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    async def __aenter__(self) -> Fetcher:
+        s = self.settings
+        self._client = httpx.AsyncClient(
+            headers={"User-Agent": s.user_agent, "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+            timeout=httpx.Timeout(s.timeout, connect=s.connect_timeout),
+            limits=httpx.Limits(max_connections=s.concurrency, max_keepalive_connections=s.concurrency),
+            follow_redirects=False,
+            transport=self._transport,
+        )
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def _host_slot(self, url: str) -> asyncio.Semaphore:
+        host = host_of(url)
+        slot = self._hosts.get(host)
+        if slot is None:
+            slot = self._hosts[host] = asyncio.Semaphore(self.settings.per_host)
+        return slot
+
+    async def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
+        """GET ``url`` (conditionally when validators are given); raise a ``FetchError`` on failure."""
+        if self._client is None:
+            raise RuntimeError("Fetcher used outside 'async with'")
+        timeout = self.settings.timeout
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._follow(url, conditional_headers(etag, last_modified))
+        except TimeoutError:
+            raise Timeout(f"timeout after {_seconds(timeout)}", url) from None
+
+    async def _follow(self, url: str, headers: dict[str, str]) -> FetchResult:
+        current = url
+        for _hop in range(self.settings.max_redirects + 1):
+            async with self._host_slot(current), self._pool:
+                outcome = await self._request(current, headers)
+            if isinstance(outcome, FetchResult):
+                return FetchResult(
+                    url=url,
+                    final_url=outcome.final_url,
+                    status=outcome.status,
+                    content=outcome.content,
+                    charset=outcome.charset,
+                    etag=outcome.etag,
+                    last_modified=outcome.last_modified,
+                    not_modified=outcome.not_modified,
+                )
+            current = outcome
+        raise TooManyRedirects(f"too many redirects (>{self.settings.max_redirects})", url)
+
+    async def _request(self, url: str, headers: dict[str, str]) -> FetchResult | str:
+        """One hop: a result, or the absolute URL to go to next."""
+        assert self._client is not None
+        limit = self.settings.max_bytes
+        try:
+            async with self._client.stream("GET", url, headers=headers) as response:
+                status = response.status_code
+                if status in REDIRECT_STATUSES and response.headers.get("Location"):
+                    return urljoin(str(response.url), response.headers["Location"])
+                if status == 304:
+                    return self._result(url, response, b"", not_modified=True)
+                if status >= 400:
+                    raise HTTPStatusError(status, url)
+                declared = response.headers.get("Content-Length")
+                if declared and declared.isdigit() and int(declared) > limit:
+                    raise TooLarge(f"page larger than {describe_size(limit)}", url)
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        raise TooLarge(f"page larger than {describe_size(limit)}", url)
+                    chunks.append(chunk)
+                return self._result(url, response, b"".join(chunks))
+        except httpx.ConnectTimeout:
+            raise Timeout(f"connect timeout after {_seconds(self.settings.connect_timeout)}", url) from None
+        except httpx.TimeoutException:
+            raise Timeout(f"timeout after {_seconds(self.settings.timeout)}", url) from None
+        except httpx.TransportError as exc:
+            raise Unreachable(_unreachable_reason(exc), url) from exc
+        except httpx.InvalidURL as exc:
+            raise Unreachable(f"invalid URL: {exc}", url) from None
+
+    @staticmethod
+    def _result(url: str, response: httpx.Response, content: bytes, *, not_modified: bool = False) -> FetchResult:
+        return FetchResult(
+            url=url,
+            final_url=str(response.url),
+            status=response.status_code,
+            content=content,
+            charset=response.charset_encoding,
+            etag=response.headers.get("ETag"),
+            last_modified=response.headers.get("Last-Modified"),
+            not_modified=not_modified,
+        )

@@ -1,0 +1,126 @@
+"""The Fetcher against a real HTTP server on 127.0.0.1 (tests/fake_press.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+
+import fake_press
+from config.model import FetchSettings
+from monitors.fetch import (
+    Fetcher,
+    FetchError,
+    HTTPStatusError,
+    Timeout,
+    TooLarge,
+    TooManyRedirects,
+    Unreachable,
+)
+
+FAST = FetchSettings(connect_timeout=2.0, timeout=1.5, max_bytes=5_000_000, max_redirects=5, per_host=4)
+
+
+@pytest.fixture(scope="module")
+def press():
+    with fake_press.FakePress(slow_seconds=6.0) as site:
+        yield site
+
+
+async def test_list_page_then_304_with_stored_validators(press):
+    url = press.list_url("xwfb")
+    async with Fetcher(FAST) as fetcher:
+        first = await fetcher.fetch(url)
+        assert first.status == 200 and first.is_modified
+        assert "nowrapli" in first.content.decode("utf-8")
+        assert first.etag and first.last_modified
+        etag, last_modified = first.validators()
+        second = await fetcher.fetch(url, etag=etag, last_modified=last_modified)
+    assert second.not_modified and second.status == 304 and second.content == b""
+    assert press.statuses("/xwfb/index.html")[-2:] == [200, 304]
+    sent = press.requests("/xwfb/index.html")[-1]
+    assert sent["If-None-Match"] == etag
+    assert sent["User-Agent"] == FAST.user_agent
+
+
+async def test_last_modified_alone_also_gives_304_and_a_change_gives_200(press):
+    url = press.list_url("en")
+    async with Fetcher(FAST) as fetcher:
+        first = await fetcher.fetch(url)
+        again = await fetcher.fetch(url, last_modified=first.last_modified)
+        assert again.not_modified
+        press.publish("en", "Shanghai expands online education pilots", "Schools joined.", "2026-06-12")
+        changed = await fetcher.fetch(url, etag=first.etag, last_modified=first.last_modified)
+    assert changed.is_modified and b"online education pilots" in changed.content
+
+
+async def test_gb2312_label_is_reported_and_bytes_are_untouched(press):
+    async with Fetcher(FAST) as fetcher:
+        result = await fetcher.fetch(press.list_url("gbk"))
+    assert result.charset is not None and result.charset.lower() == "gb2312"
+    # the GBK-only characters survive when decoded as the superset gb18030
+    text = result.content.decode("gb18030")
+    assert "朱镕基" in text and "陶喆" in text
+
+
+async def test_size_cap_by_content_length_and_while_streaming(press):
+    async with Fetcher(FAST) as fetcher:
+        with pytest.raises(TooLarge) as declared:
+            await fetcher.fetch(press.url("/huge/index.html"))
+        with pytest.raises(TooLarge) as streamed:
+            await fetcher.fetch(press.url("/huge-stream/index.html"))
+    assert declared.value.reason == "page larger than 5 MB"
+    assert streamed.value.reason == "page larger than 5 MB"
+    assert declared.value.kind == "http"
+
+
+async def test_total_timeout_covers_a_slow_answer(press):
+    settings = replace(FAST, timeout=0.5)
+    loop = asyncio.get_running_loop()
+    async with Fetcher(settings) as fetcher:
+        started = loop.time()
+        with pytest.raises(Timeout) as caught:
+            await fetcher.fetch(press.url("/slow/index.html"))
+        elapsed = loop.time() - started
+    assert caught.value.reason == "timeout after 0.5 s"
+    assert elapsed < 5  # gave up long before the server's 6 s answer
+
+
+async def test_redirect_loop_and_a_single_redirect(press):
+    async with Fetcher(FAST) as fetcher:
+        with pytest.raises(TooManyRedirects) as caught:
+            await fetcher.fetch(press.url("/loop/a.html"))
+        moved = await fetcher.fetch(press.url("/moved/index.html"))
+    assert caught.value.reason == "too many redirects (>5)"
+    assert moved.final_url == press.list_url("xwfb") and moved.redirected
+    assert moved.url == press.url("/moved/index.html")
+
+
+async def test_http_errors_and_a_dead_port(press):
+    async with Fetcher(FAST) as fetcher:
+        with pytest.raises(HTTPStatusError) as status:
+            await fetcher.fetch(press.url("/status/503"))
+        with pytest.raises(Unreachable) as dead:
+            await fetcher.fetch(f"http://127.0.0.1:{fake_press.free_port()}/index.html")
+    assert status.value.status == 503 and status.value.reason == "HTTP 503"
+    assert dead.value.reason == "connection refused"
+    assert isinstance(dead.value, FetchError) and dead.value.kind == "unreachable"
+
+
+async def test_per_host_limit_is_honoured(press):
+    settings = replace(FAST, per_host=2, concurrency=10)
+    async with Fetcher(settings) as fetcher:
+        results = await asyncio.gather(*(fetcher.fetch(press.url(f"/delay/300/p{i}")) for i in range(8)))
+    assert all(r.status == 200 for r in results)
+    assert press.max_in_flight("/delay/300") == 2
+
+
+async def test_global_pool_bounds_requests_across_hosts(press):
+    # 127.0.0.1 and localhost are two hosts to the Fetcher but the same server here.
+    settings = replace(FAST, per_host=10, concurrency=3)
+    async with Fetcher(settings) as fetcher:
+        urls = [press.url(f"/delay/301/a{i}") for i in range(4)]
+        urls += [f"http://localhost:{press.port}/delay/301/b{i}" for i in range(4)]
+        await asyncio.gather(*(fetcher.fetch(u) for u in urls))
+    assert press.max_in_flight("/delay/301") == 3
