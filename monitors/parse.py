@@ -1,0 +1,289 @@
+"""List pages and feeds to ``ListEntry`` values. Pure: bytes and a base URL in, never a fetch.
+
+HTML lists are read by, in order:
+1. the source's own selectors (``Source.selectors``) for sites that differ (zzbshyw, shio, scjgj);
+2. the shared Shanghai CMS adapter: ``ul.nowrapli.list-date > li`` -> ``a[href]`` + ``span.time``
+   (matched by class, so extra classes and stray spaces in the attribute do not matter);
+3. the fallback: every link whose URL has the CMS article shape ``/<col>/<YYYYMMDD>/<hex>.html``,
+   dated by nearby date text or the URL's folder date.
+Feeds (``kind = "rss"``) go through feedparser, which never fetches when given bytes.
+
+Entries come out in page order, deduplicated by canonical URL (the first occurrence wins,
+later duplicates only fill in what it lacked). Garbage gives ``[]``: the caller records a
+layout problem; a parser never takes a poll down.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import replace
+from datetime import datetime
+
+import feedparser
+from bs4 import BeautifulSoup, NavigableString, Tag
+
+from config.model import Selectors, Source
+from monitors.dates import from_date, from_utc_struct, parse_datetime
+from monitors.encoding import decode_html
+from monitors.model import ListEntry
+from monitors.urls import article_date, resolve
+
+log = logging.getLogger(__name__)
+
+CMS_ITEMS = "ul.nowrapli.list-date > li"
+_NEARBY_LEVELS = 3  # how far up from a fallback link to look for its date and abstract
+_SPACES = re.compile(r"\s+")
+
+
+def parse_list(content: bytes, base_url: str, source: Source, header_charset: str | None = None) -> list[ListEntry]:
+    """The entries of one list page or feed, in page order, deduplicated; ``[]`` for garbage."""
+    if not content:
+        return []
+    try:
+        if source.kind == "rss":
+            entries = _feed_entries(content, base_url, header_charset)
+        else:
+            entries = _html_entries(content, base_url, source, header_charset)
+        return dedupe(entries)
+    except Exception:  # a broken page must never take the poll down: the caller records it
+        log.warning("list page of %s could not be parsed", source.id, exc_info=True)
+        return []
+
+
+def dedupe(entries: list[ListEntry]) -> list[ListEntry]:
+    """Keep the first entry per URL; later duplicates only fill in its missing fields."""
+    by_url: dict[str, ListEntry] = {}
+    for entry in entries:
+        first = by_url.get(entry.url)
+        if first is None:
+            by_url[entry.url] = entry
+            continue
+        by_url[entry.url] = replace(
+            first,
+            title=first.title or entry.title,
+            published=first.published or entry.published,
+            summary=first.summary or entry.summary,
+        )
+    return list(by_url.values())
+
+
+def squash(text: str | None) -> str:
+    """Whitespace runs (including U+3000 and no-break spaces) to one space, trimmed."""
+    if not text:
+        return ""
+    return _SPACES.sub(" ", text).strip()
+
+
+def strip_html(fragment: str | None) -> str:
+    """Plain text of a small HTML fragment (a feed summary), whitespace squashed."""
+    if not fragment:
+        return ""
+    if "<" not in fragment and "&" not in fragment:
+        return squash(fragment)
+    soup = BeautifulSoup(fragment, "lxml")
+    for tag in soup(["script", "style"]):
+        tag.decompose()
+    return squash(soup.get_text(" "))
+
+
+# --- HTML lists -----------------------------------------------------------------------------
+
+
+def _html_entries(content: bytes, base_url: str, source: Source, header_charset: str | None) -> list[ListEntry]:
+    text = decode_html(content, header_charset, source.encoding)
+    soup = BeautifulSoup(text, "lxml")
+    base = _document_base(soup, base_url)
+    if source.selectors is not None:
+        return _selected_entries(soup, base, source.selectors)
+    return _cms_entries(soup, base) or _article_link_entries(soup, base)
+
+
+def _document_base(soup: BeautifulSoup, base_url: str) -> str:
+    tag = soup.find("base", href=True)
+    if isinstance(tag, Tag):
+        resolved = resolve(base_url, tag["href"])
+        if resolved:
+            return resolved
+    return base_url
+
+
+def _selected_entries(soup: BeautifulSoup, base: str, selectors: Selectors) -> list[ListEntry]:
+    entries = []
+    for row in soup.select(selectors.item):
+        link = row.select_one(selectors.link)
+        if link is None or not link.get("href"):
+            continue  # a header row, a spacer
+        url = resolve(base, link["href"])
+        if url is None:
+            continue
+        date_el = row.select_one(selectors.date) if selectors.date else None
+        published = parse_datetime(_text(date_el)) if date_el is not None else None
+        if published is None and not selectors.date:
+            published = parse_datetime(_text_without(row, link))
+        published = published or _url_date(url)
+        summary_el = row.select_one(selectors.summary) if selectors.summary else None
+        entries.append(_entry(url, _title(link), published, _text(summary_el)))
+    return entries
+
+
+def _cms_entries(soup: BeautifulSoup, base: str) -> list[ListEntry]:
+    entries = []
+    for li in soup.select(CMS_ITEMS):
+        link = li.find("a", href=True)
+        if not isinstance(link, Tag):
+            continue
+        url = resolve(base, link["href"])
+        if url is None:
+            continue
+        time_el = li.select_one("span.time") or li.find("span")
+        published = parse_datetime(_text(time_el)) if time_el is not None else None
+        entries.append(_entry(url, _title(link), published or _url_date(url), ""))
+    return entries
+
+
+def _article_link_entries(soup: BeautifulSoup, base: str) -> list[ListEntry]:
+    entries = []
+    for link in soup.find_all("a", href=True):
+        url = resolve(base, link["href"])
+        if url is None:
+            continue
+        folder_date = article_date(url)
+        if folder_date is None:
+            continue
+        title = _title(link)
+        if not title:
+            continue  # an image link; a titled link to the same article usually follows
+        container = _item_container(link)
+        nearby = _text_without(container, link) if container is not None else _following_text(link)
+        published = parse_datetime(nearby) or from_date(folder_date)
+        summary = _abstract(container, link, title) if container is not None else ""
+        entries.append(_entry(url, title, published, summary))
+    return entries
+
+
+def _item_container(link: Tag) -> Tag | None:
+    """The largest ancestor (a few levels up) that holds this one link and no other."""
+    best = None
+    node = link.parent
+    for _ in range(_NEARBY_LEVELS):
+        if not isinstance(node, Tag) or node.name in ("body", "html", "[document]"):
+            break
+        links = node.find_all("a", href=True, limit=2)
+        if len(links) > 1:
+            break
+        best = node
+        node = node.parent
+    return best
+
+
+def _following_text(link: Tag) -> str:
+    """Text right after a link, up to the next link (a date in a sibling span, say)."""
+    parts = []
+    for sibling in link.next_siblings:
+        if isinstance(sibling, Tag):
+            if sibling.name == "a" or sibling.find("a", href=True):
+                break
+            parts.append(sibling.get_text(" "))
+        elif isinstance(sibling, NavigableString):
+            parts.append(str(sibling))
+        if sum(len(p) for p in parts) > 200:
+            break
+    return " ".join(parts)
+
+
+def _abstract(container: Tag, link: Tag, title: str) -> str:
+    """The longest block of text in an item container that is neither its title nor a date."""
+    best = ""
+    for block in container.find_all(["p", "div", "span", "dd"]):
+        if block is link or _inside(block, link) or block.find("a", href=True):
+            continue
+        text = squash(block.get_text(" "))
+        if len(text) > len(best) and text != title and not _is_just_a_date(text):
+            best = text
+    return best if len(best) >= 12 else ""
+
+
+def _is_just_a_date(text: str) -> bool:
+    return len(text) <= 32 and parse_datetime(text) is not None
+
+
+# --- feeds ----------------------------------------------------------------------------------
+
+
+def _feed_entries(content: bytes, base_url: str, header_charset: str | None) -> list[ListEntry]:
+    headers = {"content-location": base_url}
+    if header_charset:
+        headers["content-type"] = f"application/xml; charset={header_charset}"
+    feed = feedparser.parse(content, response_headers=headers)
+    entries = []
+    for raw in feed.entries:
+        url = resolve(base_url, raw.get("link") or _first_link(raw))
+        if url is None:
+            continue
+        title = strip_html(raw.get("title"))
+        published = _feed_date(raw)
+        summary = strip_html(raw.get("summary") or raw.get("description"))
+        entries.append(_entry(url, title, published, summary))
+    return entries
+
+
+def _first_link(raw) -> str | None:
+    for link in raw.get("links") or ():
+        if link.get("href"):
+            return link["href"]
+    return None
+
+
+def _feed_date(raw) -> datetime | None:
+    for key in ("published", "updated", "created"):
+        found = parse_datetime(raw.get(key))
+        if found:
+            return found
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        if raw.get(key):
+            found = from_utc_struct(raw[key])
+            if found:
+                return found
+    return None
+
+
+# --- small helpers --------------------------------------------------------------------------
+
+
+def _entry(url: str, title: str, published: datetime | None, summary: str) -> ListEntry:
+    return ListEntry(url=url, title=squash(title), published=published, summary=squash(summary))
+
+
+def _title(link: Tag) -> str:
+    title = link.get("title")
+    if isinstance(title, list):
+        title = " ".join(title)
+    return squash(title) or squash(link.get_text(" "))
+
+
+def _text(el: Tag | None) -> str:
+    return squash(el.get_text(" ")) if el is not None else ""
+
+
+def _text_without(container: Tag, link: Tag) -> str:
+    """A container's text minus the link's own (a title holding '2022年' is not the date)."""
+    parts = []
+    for piece in container.find_all(string=True):
+        if _inside(piece, link):
+            continue
+        parent = piece.parent
+        if parent is not None and parent.name in ("script", "style"):
+            continue
+        parts.append(str(piece))
+    return " ".join(parts)
+
+
+def _inside(node, ancestor: Tag) -> bool:
+    """Whether ``ancestor`` is one of ``node``'s parents (by identity: bs4's == compares markup)."""
+    return any(parent is ancestor for parent in node.parents)
+
+
+def _url_date(url: str) -> datetime | None:
+    folder_date = article_date(url)
+    return from_date(folder_date) if folder_date else None
