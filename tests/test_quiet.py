@@ -1,0 +1,106 @@
+"""Quiet hours: windows across midnight, their end in the chat's zone, and alert bundling."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta, timezone
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.quiet import QuietWindow, bundle, hold_until, parse_hhmm, quiet_until
+
+SH = timezone(timedelta(hours=8))
+
+
+def at(hh: int, mm: int, day: int = 14) -> datetime:
+    return datetime(2026, 6, day, hh, mm, tzinfo=SH)
+
+
+@pytest.mark.parametrize(
+    ("local", "inside"),
+    [(time(21, 59), False), (time(22, 0), True), (time(23, 59), True), (time(0, 0), True),
+     (time(7, 29, 59), True), (time(7, 30), False), (time(12, 0), False)],
+)
+def test_window_across_midnight(local, inside):
+    assert QuietWindow.parse("22:00-07:30").contains(local) is inside
+
+
+@pytest.mark.parametrize(("local", "inside"), [(time(12, 59), False), (time(13, 0), True), (time(13, 59), True), (time(14, 0), False)])
+def test_window_within_a_day(local, inside):
+    assert QuietWindow.parse("13:00-14:00").contains(local) is inside
+
+
+def test_empty_window_holds_nothing():
+    w = QuietWindow.parse("08:00-08:00")
+    assert w.empty and not w.contains(time(8, 0))
+    assert quiet_until(at(8, 0), w, "Asia/Shanghai") is None
+
+
+@pytest.mark.parametrize("bad", ["22:00", "25:00-07:00", "22:00-7:60", "a-b", "", "22:00-07:30-09:00"])
+def test_bad_windows_are_refused(bad):
+    with pytest.raises(ValueError):
+        QuietWindow.parse(bad)
+
+
+def test_parse_accepts_one_digit_hour_and_dash_variants():
+    assert parse_hhmm("7:05") == time(7, 5)
+    assert QuietWindow.parse("22:00～7:30") == QuietWindow(time(22, 0), time(7, 30))
+    assert str(QuietWindow.parse("22:00~7:30")) == "22:00-07:30"
+
+
+def test_end_is_next_morning_before_midnight_and_same_morning_after():
+    w = QuietWindow.parse("22:00-07:30")
+    assert quiet_until(at(23, 15), w, "Asia/Shanghai") == at(7, 30, day=15)
+    assert quiet_until(at(3, 0), w, "Asia/Shanghai") == at(7, 30, day=14)
+    assert quiet_until(at(7, 30), w, "Asia/Shanghai") is None
+    assert quiet_until(at(21, 59), w, "Asia/Shanghai") is None
+
+
+def test_window_is_in_the_chats_own_zone():
+    w = QuietWindow.parse("22:00-07:30")
+    # 23:00 in Shanghai is 17:00 in Berlin (summer): not quiet there.
+    assert quiet_until(at(23, 0), w, "Europe/Berlin") is None
+    # 05:00 Shanghai = 23:00 Berlin the evening before: quiet until 07:30 Berlin = 13:30 Shanghai.
+    end = quiet_until(at(5, 0), w, "Europe/Berlin")
+    assert end == at(13, 30)
+    assert end.tzinfo is not None and end.utcoffset() == timedelta(0)
+
+
+def test_dst_change_inside_the_window():
+    # Europe/Berlin springs forward on 2026-03-29 at 02:00 -> 03:00; the window still ends at 07:30 local.
+    w = QuietWindow.parse("22:00-07:30")
+    before = datetime(2026, 3, 28, 23, 0, tzinfo=timezone(timedelta(hours=1))).astimezone(timezone.utc)
+    end = quiet_until(before, w, "Europe/Berlin")
+    assert end == datetime(2026, 3, 29, 7, 30, tzinfo=timezone(timedelta(hours=2)))
+
+
+def test_unknown_zone_falls_back_to_shanghai():
+    w = QuietWindow.parse("22:00-07:30")
+    assert quiet_until(at(23, 0), w, "Mars/Olympus") == at(7, 30, day=15)
+
+
+def test_hold_until_from_chat_columns_with_a_fake_clock():
+    clock = FakeClock(at(21, 50))
+    assert hold_until(clock.now(), "22:00", "07:30", "Asia/Shanghai") is None
+    clock.advance(minutes=15)
+    assert hold_until(clock.now(), "22:00", "07:30", "Asia/Shanghai") == at(7, 30, day=15)
+    assert hold_until(clock.now(), None, None, "Asia/Shanghai") is None
+    assert hold_until(clock.now(), "22:00", "nonsense", "Asia/Shanghai") is None
+    clock.set(at(7, 30, day=15))
+    assert hold_until(clock.now(), "22:00", "07:30", "Asia/Shanghai") is None
+
+
+def test_bundle_packs_in_order_up_to_the_limit():
+    parts = ["a" * 1000, "b" * 1000, "c" * 1000, "d" * 2000, "e" * 100]
+    groups = bundle(parts, len, 4096, separator_size=2)
+    assert groups == [parts[:3], parts[3:]]
+    for g in groups:
+        assert sum(map(len, g)) + 2 * (len(g) - 1) <= 4096
+
+
+def test_bundle_exact_fit_and_oversized_part():
+    assert bundle(["x" * 2047, "y" * 2047], len, 4096, 2) == [["x" * 2047, "y" * 2047]]
+    assert bundle(["x" * 2047, "y" * 2048], len, 4096, 2) == [["x" * 2047], ["y" * 2048]]
+    big = "z" * 5000
+    assert bundle(["a", big, "b"], len, 4096) == [["a"], [big], ["b"]]
+    assert bundle([], len, 4096) == []
