@@ -1,0 +1,182 @@
+"""Telegram's sending limits as a pure scheduler: no I/O, no clock of its own.
+
+Telegram allows about 30 messages per second overall, 1 per second into one chat and 20 per
+minute into one group; a 429 answer says how long *that chat* must wait. ``SendScheduler``
+keeps all four rules for many chats at once and decides which chat may send next:
+
+    scheduler.want(chat, group=False)     # the chat has a message waiting
+    chat = scheduler.take(now)            # a chat that may send now (the send is recorded),
+                                          # or None: ask scheduler.next_at(now) when to retry
+    scheduler.block(chat, until)          # a 429 said retry_after: only this chat waits
+
+Chats are taken in the order they became ready, so a flood-waited chat (or a chatty group at
+its per-minute limit) never holds up the others. A chat is handed out at most once per
+``want``; the sender calls ``want`` again for the chat's next message, after the previous
+one finished, which keeps the parts of one message in order. Time is a float in seconds
+(``time.monotonic()`` in the sender, a plain number in tests).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import deque
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """The limits to keep; windows are a little longer than Telegram's to absorb jitter."""
+
+    per_second: int = 30  # messages to all chats within ``second``
+    second: float = 1.0
+    chat_interval: float = 1.0  # seconds between two messages to one chat
+    group_per_minute: int = 20  # messages into one group within ``minute``
+    minute: float = 60.0
+    margin: float = 0.0  # added to every window
+
+    @classmethod
+    def telegram(cls) -> "RateLimits":
+        """Telegram's published limits with a small safety margin for network jitter."""
+        return cls(margin=0.03)
+
+
+@dataclass
+class _Chat:
+    group: bool = False
+    last_sent: float | None = None
+    blocked_until: float = 0.0
+    group_sent: deque = field(default_factory=deque)
+    wanted: bool = False
+
+
+class SendScheduler:
+    def __init__(self, limits: RateLimits | None = None) -> None:
+        self.limits = limits or RateLimits()
+        self._sent: deque[float] = deque()  # send times within the global window
+        self._chats: dict[Hashable, _Chat] = {}
+        self._heap: list[tuple[float, int, Hashable]] = []
+        self._seq = itertools.count()
+
+    # ------------------------------------------------------------ questions
+    def chat_ready_at(self, chat: Hashable) -> float:
+        """The earliest time this chat's own limits allow a send (ignoring the global one)."""
+        state = self._chats.get(chat)
+        if state is None:
+            return 0.0
+        lim = self.limits
+        ready = state.blocked_until
+        if state.last_sent is not None:
+            ready = max(ready, state.last_sent + lim.chat_interval + lim.margin)
+        if state.group and len(state.group_sent) >= lim.group_per_minute:
+            ready = max(ready, state.group_sent[-lim.group_per_minute] + lim.minute + lim.margin)
+        return ready
+
+    def global_ready_at(self, now: float) -> float:
+        """The earliest time the overall limit allows another send."""
+        self._expire(now)
+        if len(self._sent) < self.limits.per_second:
+            return now
+        return self._sent[-self.limits.per_second] + self.limits.second + self.limits.margin
+
+    def ready_at(self, chat: Hashable, now: float) -> float:
+        return max(now, self.chat_ready_at(chat), self.global_ready_at(now))
+
+    def next_at(self, now: float) -> float | None:
+        """When ``take`` may next return a chat (``None``: no chat is waiting)."""
+        self._settle()
+        if not self._heap:
+            return None
+        return max(self._heap[0][0], self.global_ready_at(now))
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for state in self._chats.values() if state.wanted)
+
+    def blocked_until(self, chat: Hashable) -> float:
+        state = self._chats.get(chat)
+        return state.blocked_until if state else 0.0
+
+    # ------------------------------------------------------------ changes
+    def want(self, chat: Hashable, group: bool = False) -> None:
+        """The chat has a message to send (idempotent while it waits)."""
+        state = self._chats.get(chat)
+        if state is None:
+            state = self._chats[chat] = _Chat(group=group)
+        state.group = state.group or group
+        if state.wanted:
+            return
+        state.wanted = True
+        heapq.heappush(self._heap, (self.chat_ready_at(chat), next(self._seq), chat))
+
+    def take(self, now: float) -> Hashable | None:
+        """A waiting chat that may send at ``now``, with the send recorded; else ``None``."""
+        if self.global_ready_at(now) > now:
+            return None
+        self._settle()
+        if not self._heap or self._heap[0][0] > now:
+            return None
+        _, _, chat = heapq.heappop(self._heap)
+        self.record(chat, now)
+        self._chats[chat].wanted = False
+        return chat
+
+    def record(self, chat: Hashable, now: float, group: bool | None = None) -> None:
+        """Count a send to ``chat`` at ``now`` (``take`` does this itself)."""
+        state = self._chats.get(chat)
+        if state is None:
+            state = self._chats[chat] = _Chat(group=bool(group))
+        elif group is not None:
+            state.group = state.group or group
+        self._expire(now)
+        self._sent.append(now)
+        state.last_sent = now
+        if state.group:
+            state.group_sent.append(now)
+            while len(state.group_sent) > self.limits.group_per_minute:
+                state.group_sent.popleft()
+
+    def block(self, chat: Hashable, until: float) -> None:
+        """Nothing goes to ``chat`` before ``until`` (a 429's retry_after); others carry on."""
+        state = self._chats.get(chat)
+        if state is None:
+            state = self._chats[chat] = _Chat()
+        state.blocked_until = max(state.blocked_until, until)
+
+    def forget(self, chat: Hashable) -> None:
+        """Drop a chat that will never be sent to again (blocked the bot, migrated)."""
+        state = self._chats.pop(chat, None)
+        if state is not None and state.wanted:
+            self._heap = [entry for entry in self._heap if entry[2] != chat]
+            heapq.heapify(self._heap)
+
+    def prune(self, now: float) -> None:
+        """Forget idle chats whose limits no longer matter (keeps memory flat)."""
+        idle = [
+            chat
+            for chat, state in self._chats.items()
+            if not state.wanted and self.chat_ready_at(chat) <= now
+            and not (state.group and state.group_sent and state.group_sent[-1] > now - self.limits.minute)
+        ]
+        for chat in idle:
+            del self._chats[chat]
+
+    # ------------------------------------------------------------ internals
+    def _expire(self, now: float) -> None:
+        horizon = now - self.limits.second - self.limits.margin
+        while self._sent and self._sent[0] <= horizon:
+            self._sent.popleft()
+
+    def _settle(self) -> None:
+        """Bring the heap's top up to date (a chat's ready time only ever moves later)."""
+        while self._heap:
+            ready, seq, chat = self._heap[0]
+            state = self._chats.get(chat)
+            if state is None or not state.wanted:
+                heapq.heappop(self._heap)
+                continue
+            actual = self.chat_ready_at(chat)
+            if actual <= ready:
+                return
+            heapq.heapreplace(self._heap, (actual, seq, chat))

@@ -1,0 +1,179 @@
+"""The pure send scheduler, driven by a plain-number clock."""
+
+from __future__ import annotations
+
+from bot.telegram.limits import RateLimits, SendScheduler
+
+
+def drain(scheduler: SendScheduler, start: float, until: float, step: float = 0.001) -> list[tuple[float, object]]:
+    """Take every chat the scheduler hands out between start and until; re-want nothing."""
+    sends = []
+    now = start
+    while now <= until:
+        chat = scheduler.take(now)
+        if chat is not None:
+            sends.append((now, chat))
+            continue
+        nxt = scheduler.next_at(now)
+        if nxt is None:
+            break
+        now = max(now + step, nxt)
+    return sends
+
+
+def max_in_window(times: list[float], window: float) -> int:
+    best, j = 0, 0
+    for i, t in enumerate(times):
+        while times[j] <= t - window:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+def test_global_limit_is_30_per_second_across_many_chats():
+    s = SendScheduler(RateLimits())
+    for chat in range(100):
+        s.want(chat)
+    sends = drain(s, 0.0, 10.0)
+    times = [t for t, _ in sends]
+    assert len(sends) == 100
+    assert max_in_window(times, 1.0) == 30
+    # full speed: the 100 sends fit in a little over three seconds
+    assert times[-1] <= 3.01
+    assert sorted(c for _, c in sends) == list(range(100))
+
+
+def test_one_chat_gets_one_message_per_second():
+    s = SendScheduler(RateLimits())
+    times = []
+    now = 0.0
+    for _ in range(5):
+        s.want("a")
+        while (chat := s.take(now)) is None:
+            now = s.next_at(now)
+        times.append(now)
+    assert times == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def test_margin_widens_every_window():
+    s = SendScheduler(RateLimits(margin=0.05))
+    s.want("a")
+    assert s.take(0.0) == "a"
+    s.want("a")
+    assert s.take(1.0) is None
+    assert s.next_at(1.0) == 1.05
+
+
+def test_group_gets_at_most_20_per_minute():
+    s = SendScheduler(RateLimits())
+    times = []
+    now = 0.0
+    while now < 120:
+        s.want(-100, group=True)
+        chat = s.take(now)
+        if chat is None:
+            now = s.next_at(now)
+            continue
+        times.append(now)
+    assert max_in_window(times, 60.0) == 20
+    assert times[:20] == [float(i) for i in range(20)]
+    assert times[20] == 60.0  # the 21st waits until the first leaves the minute
+
+
+def test_private_chat_is_not_limited_per_minute():
+    s = SendScheduler(RateLimits())
+    now, count = 0.0, 0
+    while now < 30:
+        s.want(5)
+        if s.take(now) is not None:
+            count += 1
+        now += 1.0
+    assert count == 30
+
+
+def test_blocked_chat_waits_while_others_continue():
+    s = SendScheduler(RateLimits())
+    s.block("flooded", 10.0)
+    s.want("flooded")
+    s.want("b")
+    s.want("c")
+    assert {s.take(0.0), s.take(0.0)} == {"b", "c"}
+    assert s.take(0.0) is None
+    assert s.next_at(0.0) == 10.0
+    assert s.take(9.99) is None
+    assert s.take(10.0) == "flooded"
+
+
+def test_block_after_want_reorders_lazily():
+    s = SendScheduler(RateLimits())
+    s.want("x")
+    s.want("y")
+    s.block("x", 5.0)
+    assert s.take(0.0) == "y"
+    assert s.take(0.0) is None
+    assert s.take(5.0) == "x"
+
+
+def test_block_never_shortens_an_earlier_block():
+    s = SendScheduler()
+    s.block("a", 10.0)
+    s.block("a", 3.0)
+    assert s.blocked_until("a") == 10.0
+
+
+def test_a_chat_is_handed_out_once_per_want():
+    s = SendScheduler()
+    s.want("a")
+    s.want("a")
+    assert s.take(0.0) == "a"
+    assert s.take(100.0) is None
+    assert s.next_at(100.0) is None
+    assert s.waiting == 0
+
+
+def test_ready_order_is_fifo_among_ready_chats():
+    s = SendScheduler()
+    for chat in ["c", "a", "b"]:
+        s.want(chat)
+    assert [s.take(0.0), s.take(0.0), s.take(0.0)] == ["c", "a", "b"]
+
+
+def test_forget_removes_a_waiting_chat():
+    s = SendScheduler()
+    s.want("gone")
+    s.want("stays")
+    s.forget("gone")
+    assert s.take(0.0) == "stays"
+    assert s.take(0.0) is None
+
+
+def test_prune_forgets_idle_chats_but_keeps_recent_group_history():
+    s = SendScheduler()
+    s.record("p", 0.0)
+    s.record(-1, 0.0, group=True)
+    s.prune(5.0)
+    assert s.chat_ready_at("p") == 0.0
+    assert -1 in s._chats  # its minute is not over yet
+    s.prune(61.0)
+    assert -1 not in s._chats
+
+
+def test_record_counts_sends_made_outside_take():
+    s = SendScheduler(RateLimits(per_second=2))
+    s.record("a", 0.0)
+    s.record("b", 0.1)
+    s.want("c")
+    assert s.take(0.2) is None
+    assert s.next_at(0.2) == 1.0
+    assert s.take(1.0) == "c"
+
+
+def test_fanout_of_3000_chats_keeps_every_limit_and_runs_at_full_speed():
+    s = SendScheduler(RateLimits())
+    for chat in range(3000):
+        s.want(chat, group=chat % 10 == 0)
+    sends = drain(s, 0.0, 200.0)
+    times = [t for t, _ in sends]
+    assert len({c for _, c in sends}) == 3000
+    assert max_in_window(times, 1.0) <= 30
+    assert times[-1] < 100.0
