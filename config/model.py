@@ -128,6 +128,7 @@ class WeComSettings:
     port: int = 8080
     path: str = "/wecom/callback"
     robots: tuple[WeComRobot, ...] = ()
+    admin_users: tuple[str, ...] = ()  # WeCom userids allowed /stats and /health
 
     @property
     def app_enabled(self) -> bool:

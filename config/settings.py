@@ -235,7 +235,7 @@ def _telegram(r: _Reader, env: Mapping[str, str]) -> TelegramSettings:
 
 
 def _wecom(r: _Reader, env: Mapping[str, str]) -> WeComSettings:
-    r.unknown({"corp_id", "agent_id", "secret", "token", "encoding_aes_key", "api_base_url", "host", "port", "path", "robots"})
+    r.unknown({"corp_id", "agent_id", "secret", "token", "encoding_aes_key", "api_base_url", "host", "port", "path", "robots", "admin_users"})
     defaults = WeComSettings()
     base = env.get("WECOM_API_BASE_URL") or r.get("api_base_url", str, defaults.api_base_url)
     aes = _secret(r, "encoding_aes_key", env, "WECOM_ENCODING_AES_KEY")
@@ -283,6 +283,7 @@ def _wecom(r: _Reader, env: Mapping[str, str]) -> WeComSettings:
         port=port,
         path=path,
         robots=tuple(robots),
+        admin_users=r.str_list("admin_users"),
     )
 
 
