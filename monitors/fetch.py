@@ -81,6 +81,7 @@ class FetchResult:
     etag: str | None
     last_modified: str | None
     not_modified: bool = False
+    content_type: str | None = None
 
     @property
     def is_modified(self) -> bool:
@@ -206,6 +207,7 @@ class Fetcher:
                     etag=outcome.etag,
                     last_modified=outcome.last_modified,
                     not_modified=outcome.not_modified,
+                    content_type=outcome.content_type,
                 )
             current = outcome
         raise TooManyRedirects(f"too many redirects (>{self.settings.max_redirects})", url)
@@ -254,4 +256,5 @@ class Fetcher:
             etag=response.headers.get("ETag"),
             last_modified=response.headers.get("Last-Modified"),
             not_modified=not_modified,
+            content_type=response.headers.get("Content-Type"),
         )

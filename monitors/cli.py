@@ -1,0 +1,208 @@
+"""``shwatch poll`` and ``shwatch sources``: wiring only (store, fetcher, tagger, poller, output).
+
+    shwatch poll --once [--json]   poll every source once, print the new items, exit
+    shwatch poll [--json]          keep polling each source on its interval until Ctrl-C/SIGTERM
+    shwatch sources                the sources' health from the store
+    shwatch sources check [ID]     fetch list pages once, report what they show, store nothing
+
+With ``--json`` stdout carries one JSON object per new item per line and nothing else (logs
+go to stderr). People get rich tables, and a progress display while sources are fetched
+when stdout is a terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Sequence
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from config.model import Settings, Source
+from monitors.db import create_engine
+from monitors.fetch import Fetcher, FetchError
+from monitors.model import Item
+from monitors.parse import parse_list
+from monitors.poll import Poller, SourceReport, zero_items_reason
+from monitors.report import CheckResult, check_table, health_table, items_table, json_line
+from monitors.store import ItemStore
+from monitors.tagger import Tagger
+
+log = logging.getLogger(__name__)
+
+
+def _console(stderr: bool = False) -> Console:
+    """A console; when not a terminal, wide enough that table cells do not wrap reasons."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None
+    if not stream.isatty() and "COLUMNS" not in os.environ:
+        width = 200
+    return Console(file=stream, width=width, soft_wrap=False)
+
+
+@contextlib.asynccontextmanager
+async def _store(settings: Settings) -> AsyncIterator[ItemStore]:
+    engine = create_engine(settings.database_url)
+    try:
+        store = ItemStore(engine)
+        await store.create_tables()
+        yield store
+    finally:
+        await engine.dispose()
+
+
+class _Output:
+    """Where new items go: JSON lines, or tables for people."""
+
+    def __init__(self, settings: Settings, as_json: bool) -> None:
+        self.settings = settings
+        self.as_json = as_json
+        self.zone = ZoneInfo(settings.timezone)
+        self.console = _console()
+        self.sources = {s.id: s for s in settings.sources}
+        self.topics = {t.id: t for t in settings.topics}
+
+    def items(self, new_items: Sequence[Item], title: str | None = None) -> None:
+        if self.as_json:
+            for item in new_items:
+                sys.stdout.write(json_line(item, self.zone) + "\n")
+            sys.stdout.flush()
+        elif new_items:
+            self.console.print(items_table(new_items, self.sources, self.topics, self.zone, title=title))
+
+    def summary(self, reports: Sequence[SourceReport]) -> None:
+        """People only: what went wrong where, and the totals (JSON mode: the logs say it)."""
+        if self.as_json:
+            return
+        failed = [r for r in reports if not r.ok]
+        new = sum(len(r.new_items) for r in reports)
+        unchanged = sum(1 for r in reports if r.not_modified)
+        for r in failed:
+            self.console.print(f"[red]problem[/red] {r.source_id}: {r.error}", highlight=False)
+        for r in reports:
+            for warning in r.warnings:
+                self.console.print(f"[yellow]warning[/yellow] {r.source_id}: {warning}", highlight=False)
+        self.console.print(
+            f"{new} new item{'s' if new != 1 else ''} from {len(reports)} source{'s' if len(reports) != 1 else ''}"
+            f" ({unchanged} unchanged, {len(failed)} with problems"
+            + ("; see `shwatch sources`" if failed else "")
+            + ")",
+            highlight=False,
+        )
+
+
+def _progress(enabled: bool, total: int, console: Console) -> Progress | None:
+    if not enabled:
+        return None
+    return Progress(
+        TextColumn("polling sources"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}"), console=console, transient=True,
+    )
+
+
+async def cmd_poll(settings: Settings, once: bool, as_json: bool) -> int:
+    if not settings.sources:
+        print("shwatch: no sources configured", file=sys.stderr)
+        return 2
+    output = _Output(settings, as_json)
+    async with _store(settings) as store, Fetcher(settings.fetch) as fetcher:
+        poller = Poller(settings, store, fetcher, Tagger(settings.topics))
+        if once:
+            return await _poll_once(poller, settings.sources, output)
+        return await _poll_forever(poller, settings.sources, output)
+
+
+async def _poll_once(poller: Poller, sources: Sequence[Source], output: _Output) -> int:
+    progress = _progress(not output.as_json and output.console.is_terminal, len(sources), output.console)
+    if progress is None:
+        reports = await poller.poll_all(sources)
+    else:
+        with progress:
+            task = progress.add_task("", total=len(sources))
+
+            def advance(report: SourceReport) -> None:
+                progress.update(task, advance=1, description=report.source_id)
+
+            reports = await poller.poll_all(sources, on_progress=advance)
+    output.items([item for r in reports for item in r.new_items], title="New items")
+    output.summary(reports)
+    return 1 if reports and all(not r.ok for r in reports) else 0
+
+
+async def _poll_forever(poller: Poller, sources: Sequence[Source], output: _Output) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+
+    async def watch(source: Source) -> None:
+        while not stop.is_set():
+            report = await poller.poll_source(source)
+            output.items(report.new_items, title=f"New from {source.name}")
+            if not report.ok:
+                log.warning("source %s: %s", source.id, report.error)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), source.interval)
+
+    if not output.as_json:
+        output.console.print(f"watching {len(sources)} sources; Ctrl-C to stop", highlight=False)
+    tasks = [asyncio.create_task(watch(s), name=f"poll:{s.id}") for s in sources]
+    try:
+        await stop.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+    return 0
+
+
+# ---- sources ------------------------------------------------------------------------------
+async def cmd_sources(settings: Settings, check: bool, source_id: str | None) -> int:
+    sources: Sequence[Source] = settings.sources
+    if source_id is not None:
+        source = settings.source(source_id)
+        if source is None:
+            known = ", ".join(s.id for s in settings.sources) or "(none configured)"
+            print(f"shwatch: unknown source {source_id!r}; known sources: {known}", file=sys.stderr)
+            return 2
+        sources = [source]
+    zone = ZoneInfo(settings.timezone)
+    console = _console()
+    if not check:
+        async with _store(settings) as store:
+            rows = await store.source_health(sources)
+        console.print(health_table(rows, zone))
+        return 0
+    async with Fetcher(settings.fetch) as fetcher:
+        results = await asyncio.gather(*(check_source(fetcher, s) for s in sources))
+    console.print(check_table(results, zone))
+    bad = sum(1 for r in results if not r.ok)
+    console.print(f"{len(results) - bad} of {len(results)} sources look fine", highlight=False)
+    return 1 if bad else 0
+
+
+async def check_source(fetcher: Fetcher, source: Source) -> CheckResult:
+    """Fetch a list page unconditionally and say what it shows; nothing is stored."""
+    try:
+        page = await fetcher.fetch(source.url)
+    except FetchError as exc:
+        return CheckResult(source, 0, problem=exc.reason)
+    entries = parse_list(page.content, page.final_url, source, page.charset)
+    if not entries:
+        return CheckResult(source, 0, problem=zero_items_reason(None, page), final_url=page.final_url)
+    dated = [e for e in entries if e.published is not None]
+    newest = max(dated, key=lambda e: e.published) if dated else entries[0]
+    return CheckResult(
+        source, len(entries), newest_title=newest.title, newest_published=newest.published, final_url=page.final_url
+    )

@@ -1,0 +1,301 @@
+"""One poll of a source: fetch the list -> parse -> find new entries -> articles -> store.
+
+``Poller.poll_source`` runs the pipeline for one source and always returns a
+``SourceReport``; nothing a source does (a timeout, garbage, a new layout, a database
+hiccup) escapes it, and every outcome is written to the source's state for ``shwatch
+sources``. ``poll_all`` runs many sources at once under the Fetcher's limits.
+
+The steps, each a small function:
+1. fetch the list page, conditionally (stored ETag / Last-Modified): a 304 ends here;
+2. ``parse_list``; zero entries is a *layout* problem (recorded, nothing stored);
+3. drop entries whose canonical URL is already stored;
+4. first poll of a source: record them as the baseline from the list alone (no article
+   fetches, so nobody is ever alerted about old news); later polls: fetch each new
+   same-site article, extract, summarize, tag (foreign links such as mp.weixin.qq.com, and
+   failed fetches, keep the list's title and date);
+5. insert (ignoring URLs a concurrent poller stored first) and save the source's state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from config.model import Settings, Source
+from monitors.article import extract_article
+from monitors.db import utcnow
+from monitors.encoding import looks_like_html
+from monitors.fetch import Fetcher, FetchError, FetchResult, host_of
+from monitors.model import Item, ListEntry
+from monitors.parse import parse_list
+from monitors.store import ItemStore, SourceState
+from monitors.summary import summarize
+from monitors.tagger import Tagger
+
+log = logging.getLogger(__name__)
+
+LAYOUT = "layout"
+ARTICLE = "article"
+INTERNAL = "parse"
+
+
+@dataclass
+class SourceReport:
+    """What one poll of one source found."""
+
+    source_id: str
+    new_items: list[Item] = field(default_factory=list)
+    seen: int = 0  # entries on the list page (last known count on a 304)
+    error: str | None = None
+    error_kind: str | None = None
+    not_modified: bool = False
+    warnings: list[str] = field(default_factory=list)  # article problems; the poll still succeeded
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def alertable(self) -> list[Item]:
+        """The new items later stages may alert on (never the baseline)."""
+        return [item for item in self.new_items if not item.baseline]
+
+
+class _Problem(Exception):
+    """A poll that reached the site but cannot go on (a layout problem)."""
+
+    def __init__(self, reason: str, kind: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.kind = kind
+
+
+def same_site(url: str, source_url: str) -> bool:
+    """Whether an article link belongs to the source's own site (and so is worth fetching).
+
+    The same host, or sibling hosts under a shared suffix of three or more labels
+    (wsjkw.sh.gov.cn and www.sh.gov.cn); mp.weixin.qq.com and other portals are foreign.
+    """
+    a, b = host_of(url), host_of(source_url)
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    a_rest, b_rest = a.partition(".")[2], b.partition(".")[2]
+    return bool(a_rest) and a_rest == b_rest and a_rest.count(".") >= 2
+
+
+def zero_items_reason(previous_count: int | None, page: FetchResult) -> str:
+    if not looks_like_html(page.content, page.content_type):
+        return f"the list page is not an HTML page ({len(page.content)} bytes of {page.content_type or 'unknown type'})"
+    if previous_count:
+        return f"no items on the list page (the last good poll had {previous_count}): the page layout may have changed"
+    return "no items found on the list page: check the URL or the source's selectors"
+
+
+def fallback_summary(entry: ListEntry, title: str) -> str:
+    return entry.summary or title
+
+
+class Poller:
+    def __init__(
+        self,
+        settings: Settings,
+        store: ItemStore,
+        fetcher: Fetcher,
+        tagger: Tagger,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.fetcher = fetcher
+        self.tagger = tagger
+        self.clock = clock
+
+    async def poll_all(
+        self, sources: Iterable[Source], on_progress: Callable[[SourceReport], None] | None = None
+    ) -> list[SourceReport]:
+        """Poll every source concurrently; one report per source, in the given order."""
+
+        async def one(source: Source) -> SourceReport:
+            report = await self.poll_source(source)
+            if on_progress is not None:
+                try:
+                    on_progress(report)
+                except Exception:  # a display problem must not lose a poll
+                    log.warning("progress callback failed", exc_info=True)
+            return report
+
+        return list(await asyncio.gather(*(one(s) for s in sources)))
+
+    async def poll_source(self, source: Source) -> SourceReport:
+        """Poll one source; never raises (except on cancellation)."""
+        now = self.clock()
+        try:
+            state = await self.store.source_state(source.id)
+        except Exception as exc:
+            log.warning("source %s: cannot read its state", source.id, exc_info=True)
+            return SourceReport(source.id, error=f"database error: {type(exc).__name__}", error_kind=INTERNAL)
+        state.last_attempt_at = now
+        state.next_poll_at = now + timedelta(seconds=source.interval)
+        try:
+            report = await self._poll(source, state, now)
+        except FetchError as exc:
+            report = SourceReport(source.id, error=exc.reason, error_kind=exc.kind)
+        except _Problem as exc:
+            report = SourceReport(source.id, error=exc.reason, error_kind=exc.kind)
+        except Exception as exc:  # a bug or a database failure: record it, keep the others going
+            log.warning("source %s: poll failed", source.id, exc_info=True)
+            report = SourceReport(source.id, error=f"internal error: {type(exc).__name__}: {exc}", error_kind=INTERNAL)
+        if report.error is not None:
+            record_failure(state, report.error, report.error_kind or INTERNAL)
+            log.warning("source %s: %s", source.id, report.error)
+        try:
+            await self.store.save_source_state(state)
+        except Exception as exc:
+            log.warning("source %s: cannot save its state", source.id, exc_info=True)
+            if report.error is None:
+                report.error, report.error_kind = f"database error: {type(exc).__name__}", INTERNAL
+        return report
+
+    async def _poll(self, source: Source, state: SourceState, now: datetime) -> SourceReport:
+        page = await self.fetcher.fetch(source.url, etag=state.etag, last_modified=state.last_modified)
+        if page.not_modified:
+            record_success(state, now, page, item_count=state.last_item_count, article_problem=None, articles_checked=False)
+            return SourceReport(source.id, seen=state.last_item_count or 0, not_modified=True)
+        entries = parse_list(page.content, page.final_url, source, page.charset)
+        if not entries:
+            raise _Problem(zero_items_reason(state.last_item_count, page), LAYOUT)
+        known = await self.store.known_urls(e.url for e in entries)
+        fresh = [e for e in entries if e.url not in known]
+        warnings: list[str] = []
+        if not state.baseline_done:
+            candidates = [self.baseline_item(source, e, now) for e in fresh]
+            checked = False
+        else:
+            results = await self._articles(source, fresh, now)
+            candidates = [item for item, _ in results]
+            warnings = [problem for _, problem in results if problem]
+            checked = any(same_site(e.url, source.url) for e in fresh)
+        inserted = await self.store.insert_items(candidates)
+        record_success(
+            state, now, page, item_count=len(entries),
+            article_problem=warnings[0] if warnings else None, articles_checked=checked,
+        )
+        for problem in warnings:
+            log.warning("source %s: %s", source.id, problem)
+        return SourceReport(source.id, new_items=inserted, seen=len(entries), warnings=warnings)
+
+    # ---- items --------------------------------------------------------------------------
+    def baseline_item(self, source: Source, entry: ListEntry, now: datetime) -> Item:
+        """A first-poll item from the list alone: title, date, list abstract, topics of those."""
+        match = self.tagger.tag(entry.title, entry.summary)
+        return Item(
+            source_id=source.id,
+            url=entry.url,
+            title=entry.title,
+            published=entry.published,
+            summary=fallback_summary(entry, entry.title),
+            lang=source.lang,
+            topics=match.topics,
+            matched=match.matched,
+            baseline=True,
+            first_seen_at=now,
+        )
+
+    async def _articles(self, source: Source, entries: Sequence[ListEntry], now: datetime) -> list[tuple[Item, str | None]]:
+        slots = asyncio.Semaphore(self.settings.fetch.article_concurrency)
+
+        async def one(entry: ListEntry) -> tuple[Item, str | None]:
+            async with slots:
+                return await self.article_item(source, entry, now)
+
+        return list(await asyncio.gather(*(one(e) for e in entries)))
+
+    async def article_item(self, source: Source, entry: ListEntry, now: datetime) -> tuple[Item, str | None]:
+        """The item for a new entry, and an article layout problem if its body came out empty."""
+        if not same_site(entry.url, source.url):
+            return self.list_only_item(source, entry, now, problem=None), None
+        try:
+            page = await self.fetcher.fetch(entry.url)
+        except FetchError as exc:
+            log.info("source %s: article %s not fetched: %s", source.id, entry.url, exc.reason)
+            return self.list_only_item(source, entry, now, problem=f"article not fetched: {exc.reason}"), None
+        article = extract_article(page.content, page.final_url, page.charset, source.encoding)
+        title = article.title or entry.title
+        body = article.body.strip()
+        problem = None if body else f"article layout: no body text found in {entry.url}"
+        summary = (summarize(body, source.lang, title) if body else "") or fallback_summary(entry, title)
+        match = self.tagger.tag(title, body or entry.summary)
+        item = Item(
+            source_id=source.id,
+            url=entry.url,
+            title=title,
+            published=article.published or entry.published,
+            summary=summary,
+            body=body,
+            organ=article.organ,
+            lang=source.lang,
+            topics=match.topics,
+            matched=match.matched,
+            extract_problem=problem,
+            first_seen_at=now,
+        )
+        return item, problem
+
+    def list_only_item(self, source: Source, entry: ListEntry, now: datetime, problem: str | None) -> Item:
+        """A new item whose article was not (or could not be) fetched: the list's data only."""
+        match = self.tagger.tag(entry.title, entry.summary)
+        return Item(
+            source_id=source.id,
+            url=entry.url,
+            title=entry.title,
+            published=entry.published,
+            summary=fallback_summary(entry, entry.title),
+            lang=source.lang,
+            topics=match.topics,
+            matched=match.matched,
+            extract_problem=problem,
+            first_seen_at=now,
+        )
+
+
+# ---- state transitions (pure) -------------------------------------------------------------
+def record_success(
+    state: SourceState,
+    now: datetime,
+    page: FetchResult,
+    *,
+    item_count: int | None,
+    article_problem: str | None,
+    articles_checked: bool,
+) -> None:
+    """A list page was read: store its validators, reset failures, settle the problem shown.
+
+    An article layout problem stays on the source until a later poll fetches same-site
+    articles again and finds their bodies; a 304 or a poll with nothing to fetch keeps it.
+    """
+    etag, last_modified = page.validators()
+    if page.not_modified:  # a 304 may leave out a validator it did not change
+        etag, last_modified = etag or state.etag, last_modified or state.last_modified
+    state.etag, state.last_modified = etag, last_modified
+    state.baseline_done = True
+    state.last_success_at = now
+    state.consecutive_failures = 0
+    state.last_item_count = item_count
+    if article_problem is not None:
+        state.last_error, state.error_kind = article_problem, ARTICLE
+    elif state.error_kind != ARTICLE or articles_checked:
+        state.last_error, state.error_kind = None, None
+
+
+def record_failure(state: SourceState, reason: str, kind: str) -> None:
+    """The list page could not be used. Validators are dropped so the next poll refetches in
+    full (a 304 must not hide a layout problem); the baseline and item count are kept."""
+    state.etag = state.last_modified = None
+    state.last_error = reason
+    state.error_kind = kind
+    state.consecutive_failures += 1

@@ -1,0 +1,161 @@
+"""Rendering the monitor's results: JSON lines for machines, rich tables for people.
+
+Pure: values in, strings / rich renderables out. Times are shown in the configured zone
+(Asia/Shanghai: ``+08:00``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo
+
+from rich.table import Table
+from rich.text import Text
+
+from config.model import Source, Topic
+from monitors.model import Item
+from monitors.store import SourceHealth
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+JSON_KEYS = ("source", "url", "title", "published", "topics", "matched", "summary", "lang", "baseline")
+
+
+def published_iso(moment: datetime | None, zone: tzinfo = SHANGHAI) -> str | None:
+    """ISO 8601 in ``zone`` with its offset (``2026-06-13T14:06:00+08:00``); a date-only item,
+    stored as midnight in Shanghai, comes out as ``YYYY-MM-DDT00:00:00+08:00``."""
+    if moment is None:
+        return None
+    return moment.astimezone(zone).isoformat(timespec="seconds")
+
+
+def item_record(item: Item, zone: tzinfo = SHANGHAI) -> dict:
+    """The JSON object of one item, with exactly ``JSON_KEYS``."""
+    return {
+        "source": item.source_id,
+        "url": item.url,
+        "title": item.title,
+        "published": published_iso(item.published, zone),
+        "topics": list(item.topics),
+        "matched": {topic: list(terms) for topic, terms in item.matched.items()},
+        "summary": item.summary,
+        "lang": item.lang,
+        "baseline": item.baseline,
+    }
+
+
+def json_line(item: Item, zone: tzinfo = SHANGHAI) -> str:
+    return json.dumps(item_record(item, zone), ensure_ascii=False)
+
+
+def _when(moment: datetime | None, zone: tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    if moment is None:
+        return "-"
+    local = moment.astimezone(zone)
+    if fmt == "%Y-%m-%d %H:%M" and (local.hour, local.minute) == (0, 0):
+        return local.strftime("%Y-%m-%d")
+    return local.strftime(fmt)
+
+
+def topic_names(item: Item, topics: Mapping[str, Topic]) -> str:
+    names = [topics[t].name(item.lang) if t in topics else t for t in item.topics]
+    return ", ".join(names) or "-"
+
+
+def items_table(
+    new_items: Sequence[Item],
+    sources: Mapping[str, Source],
+    topics: Mapping[str, Topic],
+    zone: tzinfo = SHANGHAI,
+    title: str | None = None,
+) -> Table:
+    """Source, date, title, fields, summary, link: one row per item."""
+    table = Table(title=title, show_lines=True, expand=False)
+    table.add_column("Source", overflow="fold", max_width=18)
+    table.add_column("Date", no_wrap=True)
+    table.add_column("Title", overflow="fold", ratio=3)
+    table.add_column("Fields", overflow="fold", ratio=2)
+    table.add_column("Summary", overflow="fold", ratio=4)
+    table.add_column("Link", overflow="fold", ratio=2)
+    for item in new_items:
+        source = sources.get(item.source_id)
+        title_text = Text(item.title)
+        if item.baseline:
+            title_text.append(" (baseline)", style="dim")
+        table.add_row(
+            source.name if source else item.source_id,
+            _when(item.published, zone),
+            title_text,
+            topic_names(item, topics),
+            item.summary,
+            Text(item.url, style=f"link {item.url}"),
+        )
+    return table
+
+
+def health_table(rows: Sequence[SourceHealth], zone: tzinfo = SHANGHAI) -> Table:
+    """``shwatch sources``: id, name, last success, last error, items, failures, status."""
+    table = Table(title="Sources", show_lines=False)
+    for name, kw in (
+        ("ID", {"no_wrap": True}),
+        ("Name", {"overflow": "fold"}),
+        ("Last success", {"no_wrap": True}),
+        ("Last error", {"overflow": "fold"}),
+        ("Items", {"justify": "right"}),
+        ("Failures", {"justify": "right"}),
+        ("Status", {"no_wrap": True}),
+    ):
+        table.add_column(name, **kw)
+    for row in rows:
+        state = row.state
+        status = row.status
+        style = {"ok": "green", "never polled": "dim", "article problem": "yellow", "warning": "yellow"}.get(status, "red")
+        table.add_row(
+            row.source.id,
+            row.source.name,
+            _when(state.last_success_at, zone, "%Y-%m-%d %H:%M:%S"),
+            state.last_error or "-",
+            str(row.item_count),
+            str(state.consecutive_failures),
+            Text(status, style=style),
+        )
+    return table
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """``shwatch sources check``: what one live look at a list page showed."""
+
+    source: Source
+    seen: int
+    problem: str | None = None
+    newest_title: str | None = None
+    newest_published: datetime | None = None
+    final_url: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def check_table(results: Sequence[CheckResult], zone: tzinfo = SHANGHAI) -> Table:
+    table = Table(title="Source check (live, nothing stored)")
+    table.add_column("ID", no_wrap=True)
+    table.add_column("Name", overflow="fold")
+    table.add_column("Items", justify="right")
+    table.add_column("Newest", overflow="fold")
+    table.add_column("Problem", overflow="fold")
+    for r in results:
+        newest = "-"
+        if r.newest_title:
+            newest = f"{_when(r.newest_published, zone)} {r.newest_title}"
+        table.add_row(
+            r.source.id,
+            r.source.name,
+            str(r.seen),
+            newest,
+            Text(r.problem, style="red") if r.problem else Text("ok", style="green"),
+        )
+    return table
