@@ -177,3 +177,36 @@ def test_fanout_of_3000_chats_keeps_every_limit_and_runs_at_full_speed():
     assert len({c for _, c in sends}) == 3000
     assert max_in_window(times, 1.0) <= 30
     assert times[-1] < 100.0
+
+
+def test_urgent_reply_goes_ahead_of_a_fanout_but_keeps_its_chat_limit():
+    s = SendScheduler()
+    for chat in range(100):
+        s.want(chat)
+    for _ in range(30):
+        assert s.take(0.0) is not None
+    s.record("person", 0.5)
+    s.want("person", urgent=True)
+    # the global second is used up; at 1.0 the global slot is free but the person's chat is not
+    assert s.take(1.0) not in (None, "person")
+    assert s.take(1.5) == "person"
+
+
+def test_want_urgent_upgrades_a_waiting_chat():
+    s = SendScheduler()
+    for chat in range(5):
+        s.want(chat)
+    s.want(4, urgent=True)
+    assert s.take(0.0) == 4
+    assert [s.take(0.0) for _ in range(4)] == [0, 1, 2, 3]
+    assert s.take(0.0) is None
+
+
+def test_a_blocked_urgent_chat_does_not_hold_up_ready_chats():
+    s = SendScheduler()
+    s.block("p", 3.0)
+    s.want("p", urgent=True)
+    s.want("q")
+    assert s.take(0.0) == "q"
+    assert s.next_at(0.0) == 3.0
+    assert s.take(3.0) == "p"

@@ -10,7 +10,9 @@ keeps all four rules for many chats at once and decides which chat may send next
     scheduler.block(chat, until)          # a 429 said retry_after: only this chat waits
 
 Chats are taken in the order they became ready, so a flood-waited chat (or a chatty group at
-its per-minute limit) never holds up the others. A chat is handed out at most once per
+its per-minute limit) never holds up the others. ``want(chat, urgent=True)`` (a command
+reply) goes ahead of every ready non-urgent chat, so a person talking to the bot during a
+fan-out to thousands of chats is answered at once, not after the fan-out. A chat is handed out at most once per
 ``want``; the sender calls ``want`` again for the chat's next message, after the previous
 one finished, which keeps the parts of one message in order. Time is a float in seconds
 (``time.monotonic()`` in the sender, a plain number in tests).
@@ -49,6 +51,7 @@ class _Chat:
     blocked_until: float = 0.0
     group_sent: deque = field(default_factory=deque)
     wanted: bool = False
+    urgent: bool = False
 
 
 class SendScheduler:
@@ -56,7 +59,8 @@ class SendScheduler:
         self.limits = limits or RateLimits()
         self._sent: deque[float] = deque()  # send times within the global window
         self._chats: dict[Hashable, _Chat] = {}
-        self._heap: list[tuple[float, int, Hashable]] = []
+        self._heap: list[tuple[float, int, Hashable]] = []  # waiting chats by ready time
+        self._urgent: list[tuple[float, int, Hashable]] = []  # the same, for urgent chats
         self._seq = itertools.count()
 
     # ------------------------------------------------------------ questions
@@ -85,10 +89,10 @@ class SendScheduler:
 
     def next_at(self, now: float) -> float | None:
         """When ``take`` may next return a chat (``None``: no chat is waiting)."""
-        self._settle()
-        if not self._heap:
+        tops = [heap[0][0] for heap in self._heaps() if heap]
+        if not tops:
             return None
-        return max(self._heap[0][0], self.global_ready_at(now))
+        return max(min(tops), self.global_ready_at(now))
 
     @property
     def waiting(self) -> int:
@@ -99,28 +103,31 @@ class SendScheduler:
         return state.blocked_until if state else 0.0
 
     # ------------------------------------------------------------ changes
-    def want(self, chat: Hashable, group: bool = False) -> None:
-        """The chat has a message to send (idempotent while it waits)."""
+    def want(self, chat: Hashable, group: bool = False, urgent: bool = False) -> None:
+        """The chat has a message to send (idempotent while it waits; urgent upgrades)."""
         state = self._chats.get(chat)
         if state is None:
             state = self._chats[chat] = _Chat(group=group)
         state.group = state.group or group
-        if state.wanted:
+        if state.wanted and (state.urgent or not urgent):
             return
         state.wanted = True
-        heapq.heappush(self._heap, (self.chat_ready_at(chat), next(self._seq), chat))
+        state.urgent = urgent
+        heap = self._urgent if urgent else self._heap
+        heapq.heappush(heap, (self.chat_ready_at(chat), next(self._seq), chat))
 
     def take(self, now: float) -> Hashable | None:
         """A waiting chat that may send at ``now``, with the send recorded; else ``None``."""
         if self.global_ready_at(now) > now:
             return None
-        self._settle()
-        if not self._heap or self._heap[0][0] > now:
-            return None
-        _, _, chat = heapq.heappop(self._heap)
-        self.record(chat, now)
-        self._chats[chat].wanted = False
-        return chat
+        for heap in self._heaps():
+            if heap and heap[0][0] <= now:
+                _, _, chat = heapq.heappop(heap)
+                self.record(chat, now)
+                state = self._chats[chat]
+                state.wanted = state.urgent = False
+                return chat
+        return None
 
     def record(self, chat: Hashable, now: float, group: bool | None = None) -> None:
         """Count a send to ``chat`` at ``now`` (``take`` does this itself)."""
@@ -148,8 +155,9 @@ class SendScheduler:
         """Drop a chat that will never be sent to again (blocked the bot, migrated)."""
         state = self._chats.pop(chat, None)
         if state is not None and state.wanted:
-            self._heap = [entry for entry in self._heap if entry[2] != chat]
-            heapq.heapify(self._heap)
+            for heap in (self._heap, self._urgent):
+                heap[:] = [entry for entry in heap if entry[2] != chat]
+                heapq.heapify(heap)
 
     def prune(self, now: float) -> None:
         """Forget idle chats whose limits no longer matter (keeps memory flat)."""
@@ -168,15 +176,21 @@ class SendScheduler:
         while self._sent and self._sent[0] <= horizon:
             self._sent.popleft()
 
-    def _settle(self) -> None:
-        """Bring the heap's top up to date (a chat's ready time only ever moves later)."""
-        while self._heap:
-            ready, seq, chat = self._heap[0]
+    def _heaps(self) -> tuple[list, list]:
+        """Both heaps, urgent first, each with its top brought up to date."""
+        self._settle(self._urgent, True)
+        self._settle(self._heap, False)
+        return self._urgent, self._heap
+
+    def _settle(self, heap: list, urgent: bool) -> None:
+        """Drop stale entries at the top; re-file a top whose ready time moved later."""
+        while heap:
+            ready, seq, chat = heap[0]
             state = self._chats.get(chat)
-            if state is None or not state.wanted:
-                heapq.heappop(self._heap)
+            if state is None or not state.wanted or state.urgent != urgent:
+                heapq.heappop(heap)
                 continue
             actual = self.chat_ready_at(chat)
             if actual <= ready:
                 return
-            heapq.heapreplace(self._heap, (actual, seq, chat))
+            heapq.heapreplace(heap, (actual, seq, chat))
