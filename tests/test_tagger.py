@@ -46,6 +46,8 @@ def tagger(topics) -> Tagger:
         ("无人\n工厂", "无人工厂"),
         ("E-Learning", "e learning"),
         ("沪府办发［2020］1号", "沪府办发[2020]1号"),
+        ("全角，标点：（测试）％！", "全角,标点:(测试)%!"),
+        ("ｅ－ｌｅａｒｎｉｎｇ，ａｎｄ", "e learning,and"),
     ],
 )
 def test_normalize(raw: str, expected: str):
