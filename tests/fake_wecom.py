@@ -269,3 +269,25 @@ class FakeWeCom:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# ---- the other direction: what WeCom POSTs to an app's callback URL -------------------------
+
+def inner_xml(corp_id: str, from_user: str, content: str | None, msg_id: str, create_time: int, agent_id: int, msg_type: str = "text") -> str:
+    """The plaintext XML of a member's message (as WeCom encrypts it)."""
+    body = f"<Content><![CDATA[{content}]]></Content>" if content is not None else "<MediaId><![CDATA[m1]]></MediaId>"
+    return (
+        f"<xml><ToUserName><![CDATA[{corp_id}]]></ToUserName><FromUserName><![CDATA[{from_user}]]></FromUserName>"
+        f"<CreateTime>{create_time}</CreateTime><MsgType><![CDATA[{msg_type}]]></MsgType>{body}"
+        f"<MsgId>{msg_id}</MsgId><AgentID>{agent_id}</AgentID></xml>"
+    )
+
+
+def callback_post(crypto, plaintext: str, timestamp: int, nonce: str = "1372623149", agent_id: int = 1000002) -> tuple[dict[str, str], bytes]:
+    """Query parameters and body of an encrypted callback POST, signed like WeCom signs it."""
+    encrypt, signature = crypto.seal(plaintext, str(timestamp), nonce)
+    body = (
+        f"<xml><ToUserName><![CDATA[{crypto.corp_id}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt>"
+        f"<AgentID><![CDATA[{agent_id}]]></AgentID></xml>"
+    )
+    return {"msg_signature": signature, "timestamp": str(timestamp), "nonce": nonce}, body.encode()

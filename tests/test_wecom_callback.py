@@ -1,0 +1,226 @@
+"""The callback server with real AES-256-CBC: verification, receipt, rejections, replays.
+
+Message handling through the command core is covered at the end of this file and in
+tests/test_wecom_e2e.py; here a recording handler sees what the server lets through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+
+from bot.clock import FakeClock
+from bot.wecom.callback import CallbackServer, InboundMessage, parse_inner
+from bot.wecom.crypto import WeComCrypto
+from fake_wecom import callback_post, inner_xml
+
+TOKEN = "QDG6eK"
+CORP_ID = "wx5823bf96d3bd56c7"
+AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
+AGENT = 1000002
+NOW = datetime(2026, 6, 14, 9, 0, tzinfo=timezone.utc)
+TS = int(NOW.timestamp())
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.messages: list[InboundMessage] = []
+
+    async def __call__(self, message: InboundMessage) -> None:
+        self.messages.append(message)
+
+
+@pytest.fixture
+def crypto() -> WeComCrypto:
+    return WeComCrypto(TOKEN, AES_KEY, CORP_ID)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(NOW)
+
+
+@pytest.fixture
+async def server(engine, crypto, clock):
+    recorder = Recorder()
+    srv = CallbackServer(crypto, recorder, engine, host="127.0.0.1", port=0, path="/wecom/callback", agent_id=AGENT, clock=clock)
+    await srv.start()
+    srv.recorder = recorder
+    srv.url = f"http://127.0.0.1:{srv.bound_port}/wecom/callback"
+    yield srv
+    await srv.stop()
+
+
+@pytest.fixture
+async def http():
+    async with httpx.AsyncClient(timeout=10) as client:
+        yield client
+
+
+def text(content: str, msg_id: str = "1001", user: str = "zhangsan") -> str:
+    return inner_xml(CORP_ID, user, content, msg_id, TS, AGENT)
+
+
+async def post(http, server, crypto, plaintext: str, *, ts: int = TS, **kw) -> httpx.Response:
+    params, body = callback_post(crypto, plaintext, ts, agent_id=AGENT)
+    params.update(kw)
+    return await http.post(server.url, params=params, content=body)
+
+
+async def test_url_verification_with_the_official_vector(engine, crypto, http):
+    clock = FakeClock(datetime.fromtimestamp(1409659589, timezone.utc))
+    srv = CallbackServer(crypto, Recorder(), engine, host="127.0.0.1", port=0, clock=clock)
+    await srv.start()
+    try:
+        params = {
+            "msg_signature": "5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3",
+            "timestamp": "1409659589",
+            "nonce": "263014780",
+            "echostr": "P9nAzCzyDtyTWESHep1vC5X9xho/qYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp+4RPcs8TgAE7OaBO+FZXvnaqQ==",
+        }
+        url = f"http://127.0.0.1:{srv.bound_port}/wecom/callback"
+        answer = await http.get(url, params=params)
+        assert answer.status_code == 200 and answer.text == "1616140317555161061"
+        bad = await http.get(url, params={**params, "msg_signature": "0" * 40})
+        assert bad.status_code == 403 and bad.content == b""
+    finally:
+        await srv.stop()
+
+
+async def test_verification_round_trip_and_stale_timestamp(server, http, crypto):
+    echostr, sig = crypto.seal("echo-42", str(TS), "n1")
+    ok = await http.get(server.url, params={"msg_signature": sig, "timestamp": str(TS), "nonce": "n1", "echostr": echostr})
+    assert ok.text == "echo-42"
+    old = TS - 301
+    echostr, sig = crypto.seal("echo-42", str(old), "n1")
+    stale = await http.get(server.url, params={"msg_signature": sig, "timestamp": str(old), "nonce": "n1", "echostr": echostr})
+    assert stale.status_code == 403 and stale.content == b""
+
+
+async def test_text_message_is_acknowledged_empty_and_handled(server, http, crypto):
+    answer = await post(http, server, crypto, text("订阅 在线教育"))
+    assert answer.status_code == 200 and answer.content == b""
+    await server.drain()
+    [message] = server.recorder.messages
+    assert (message.from_user, message.msg_type, message.content, message.msg_id) == ("zhangsan", "text", "订阅 在线教育", "1001")
+    assert message.create_time == TS
+
+
+async def test_replayed_msgid_is_handled_once(server, http, crypto):
+    for _ in range(3):  # WeCom retries up to three times
+        answer = await post(http, server, crypto, text("/help", msg_id="777"))
+        assert answer.status_code == 200
+    await post(http, server, crypto, text("/help", msg_id="778"))
+    await server.drain()
+    assert [m.msg_id for m in server.recorder.messages] == ["777", "778"]
+
+
+async def test_bad_signature_is_a_bare_403(server, http, crypto):
+    answer = await post(http, server, crypto, text("/help"), msg_signature="a" * 40)
+    assert answer.status_code == 403 and answer.content == b""
+    params, body = callback_post(crypto, text("/help"), TS)
+    answer = await http.post(server.url, params={**params, "nonce": "other"}, content=body)  # signature over another nonce
+    assert answer.status_code == 403 and answer.content == b""
+    await server.drain()
+    assert server.recorder.messages == []
+
+
+@pytest.mark.parametrize("offset", [-301, 301, -3600])
+async def test_stale_or_future_timestamp_is_a_bare_403(server, http, crypto, offset):
+    answer = await post(http, server, crypto, text("/help"), ts=TS + offset)
+    assert answer.status_code == 403 and answer.content == b""
+    await server.drain()
+    assert server.recorder.messages == []
+
+
+async def test_timestamp_within_five_minutes_is_accepted(server, http, crypto):
+    answer = await post(http, server, crypto, text("/help"), ts=TS - 299)
+    assert answer.status_code == 200
+    await server.drain()
+    assert len(server.recorder.messages) == 1
+
+
+async def test_wrong_corp_id_is_a_bare_403(server, http):
+    other = WeComCrypto(TOKEN, AES_KEY, "ww0000000000000000")  # same token and key, another corp
+    params, body = callback_post(other, inner_xml("ww0000000000000000", "x", "/help", "9", TS, AGENT), TS)
+    answer = await http.post(server.url, params=params, content=body)
+    assert answer.status_code == 403 and answer.content == b""
+    await server.drain()
+    assert server.recorder.messages == []
+
+
+async def test_other_agent_is_a_bare_403(server, http, crypto):
+    answer = await post(http, server, crypto, inner_xml(CORP_ID, "x", "/help", "9", TS, 999))
+    assert answer.status_code == 403 and answer.content == b""
+
+
+async def test_oversized_body_is_a_bare_413(server, http, crypto):
+    params, body = callback_post(crypto, text("x" * 70_000), TS)
+    assert len(body) > 64 * 1024
+    answer = await http.post(server.url, params=params, content=body)
+    assert answer.status_code == 413 and answer.content == b""
+
+    async def chunks():  # no Content-Length: the server still stops at 64 KB
+        for _ in range(20):
+            yield b"<" * 8192
+
+    answer = await http.post(server.url, params=params, content=chunks())
+    assert answer.status_code == 413 and answer.content == b""
+    await server.drain()
+    assert server.recorder.messages == []
+
+
+@pytest.mark.parametrize(
+    "params,body",
+    [
+        ({}, b"<xml/>"),
+        ({"msg_signature": "x", "timestamp": str(TS)}, b"<xml/>"),
+        ({"msg_signature": "x", "timestamp": "soon", "nonce": "1"}, b"<xml/>"),
+        ({"msg_signature": "x", "timestamp": str(TS), "nonce": "1"}, b"not xml at all"),
+        ({"msg_signature": "x", "timestamp": str(TS), "nonce": "1"}, b"<xml><ToUserName>a</ToUserName></xml>"),
+        ({"msg_signature": "x", "timestamp": str(TS), "nonce": "1"}, b'<!DOCTYPE x [<!ENTITY a "aaaa">]><xml><Encrypt>&a;</Encrypt></xml>'),
+    ],
+)
+async def test_malformed_requests_get_a_bare_400(server, http, params, body):
+    answer = await http.post(server.url, params=params, content=body)
+    assert answer.status_code == 400 and answer.content == b""
+
+
+async def test_tampered_ciphertext_is_rejected(server, http, crypto):
+    params, body = callback_post(crypto, text("/help"), TS)
+    tampered = body.replace(b"<![CDATA[", b"<![CDATA[AAAA", 2)  # breaks the Encrypt (and signature)
+    answer = await http.post(server.url, params=params, content=tampered)
+    assert answer.status_code in (400, 403) and answer.content == b""
+
+
+def test_parse_inner_non_text_and_event():
+    image = parse_inner(inner_xml(CORP_ID, "u1", None, "55", TS, AGENT, msg_type="image").encode())
+    assert (image.msg_type, image.content, image.msg_id) == ("image", "", "55")
+    event = parse_inner(
+        f"<xml><ToUserName>{CORP_ID}</ToUserName><FromUserName>u1</FromUserName><CreateTime>{TS}</CreateTime>"
+        f"<MsgType>event</MsgType><Event>enter_agent</Event><AgentID>{AGENT}</AgentID></xml>".encode()
+    )
+    assert event.msg_type == "event" and event.content == "enter_agent" and event.msg_id.startswith("ev-")
+
+
+async def test_handler_failure_does_not_break_the_server(engine, crypto, clock, http):
+    async def boom(message):
+        raise RuntimeError("handler bug")
+
+    srv = CallbackServer(crypto, boom, engine, host="127.0.0.1", port=0, clock=clock)
+    await srv.start()
+    try:
+        url = f"http://127.0.0.1:{srv.bound_port}/wecom/callback"
+        for i in range(2):
+            params, body = callback_post(crypto, text("/help", msg_id=f"b{i}"), TS)
+            answer = await http.post(url, params=params, content=body)
+            assert answer.status_code == 200
+        await srv.drain()
+        echostr, sig = crypto.seal("still-up", str(TS), "n")
+        answer = await http.get(url, params={"msg_signature": sig, "timestamp": str(TS), "nonce": "n", "echostr": echostr})
+        assert answer.text == "still-up"
+    finally:
+        await srv.stop()
