@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from bs4 import BeautifulSoup, Comment, Doctype, NavigableString, ProcessingInstruction, Tag
+from bs4 import BeautifulSoup, Tag
 
 from monitors.dates import from_date, parse_datetime
 from monitors.encoding import decode_html
 from monitors.model import Article
-from monitors.parse import squash
+from monitors.parse import NOISE_TAGS, block_text, squash
 from monitors.urls import article_date
 
 log = logging.getLogger(__name__)
@@ -27,14 +27,6 @@ TITLE_META = ("articletitle", "og:title", "twitter:title")
 DATE_META = ("pubdate", "article:published_time", "publishdate", "publish_date", "dc.date", "og:release_date")
 ORGAN_META = ("contentsource", "source", "dc.publisher")
 
-_NOISE = ("script", "style", "noscript", "template", "iframe", "nav", "header", "footer", "aside", "form",
-          "button", "select", "svg", "object", "embed")
-_BLOCK = frozenset(
-    {"p", "div", "br", "li", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article",
-     "table", "ul", "ol", "blockquote", "pre", "dd", "dt", "dl", "center", "hr", "figure", "figcaption",
-     "main", "tbody", "thead"}
-)
-_SKIPPED_STRINGS = (Comment, Doctype, ProcessingInstruction)
 _MIN_DENSITY_TEXT = 40  # characters: less than this is not an article body
 
 
@@ -56,36 +48,6 @@ def extract_article(
     except Exception:  # a broken page must never take the poll down: the caller records it
         log.warning("article %s could not be parsed", url, exc_info=True)
         return Article()
-
-
-def block_text(element: Tag) -> str:
-    """An element's text as paragraphs: one line per block, whitespace squashed, no empty lines."""
-    pieces: list[str] = []
-    stack: list = [element]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, str):  # a block boundary marker pushed below, or a text node
-            if isinstance(node, NavigableString) and isinstance(node, _SKIPPED_STRINGS):
-                continue
-            pieces.append(str(node))
-            continue
-        if not isinstance(node, Tag) or node.name in _NOISE:
-            continue
-        block = node.name in _BLOCK
-        if block:
-            stack.append(_Break())
-        stack.extend(reversed(node.contents))
-        if block:
-            pieces.append("\n")
-    lines = (squash(line) for line in "".join(pieces).split("\n"))
-    return "\n".join(line for line in lines if line)
-
-
-class _Break(str):
-    """The end of a block element, as met while walking the tree."""
-
-    def __new__(cls):
-        return super().__new__(cls, "\n")
 
 
 def _metas(soup: BeautifulSoup) -> dict[str, str]:
@@ -152,7 +114,7 @@ def _densest_text(soup: BeautifulSoup) -> str:
     """The main text by density: paragraphs vote for their parent (and half for the
     grandparent); a candidate's score is discounted by the share of its text in links."""
     root = soup.body or soup
-    for tag in root.find_all(_NOISE):
+    for tag in root.find_all(NOISE_TAGS):
         tag.decompose()
     votes: dict[int, float] = {}
     nodes: dict[int, Tag] = {}

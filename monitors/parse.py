@@ -21,7 +21,7 @@ from dataclasses import replace
 from datetime import datetime
 
 import feedparser
-from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4 import BeautifulSoup, Comment, Doctype, NavigableString, ProcessingInstruction, Tag
 
 from config.model import Selectors, Source
 from monitors.dates import from_date, from_utc_struct, parse_datetime
@@ -34,6 +34,17 @@ log = logging.getLogger(__name__)
 CMS_ITEMS = "ul.nowrapli.list-date > li"
 _NEARBY_LEVELS = 3  # how far up from a fallback link to look for its date and abstract
 _SPACES = re.compile(r"\s+")
+# never text: dropped from bodies, and from the density extractor's view of the page
+NOISE_TAGS = (
+    "script", "style", "noscript", "template", "iframe", "nav", "header", "footer", "aside", "form",
+    "button", "select", "svg", "object", "embed",
+)
+_BLOCK = frozenset(
+    {"p", "div", "br", "li", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article",
+     "table", "ul", "ol", "blockquote", "pre", "dd", "dt", "dl", "center", "hr", "figure", "figcaption",
+     "main", "tbody", "thead"}
+)
+_SKIPPED_STRINGS = (Comment, Doctype, ProcessingInstruction)
 
 
 def parse_list(content: bytes, base_url: str, source: Source, header_charset: str | None = None) -> list[ListEntry]:
@@ -82,9 +93,30 @@ def strip_html(fragment: str | None) -> str:
     if "<" not in fragment and "&" not in fragment:
         return squash(fragment)
     soup = BeautifulSoup(fragment, "lxml")
-    for tag in soup(["script", "style"]):
-        tag.decompose()
-    return squash(soup.get_text(" "))
+    return squash(block_text(soup).replace("\n", " "))
+
+
+def block_text(element: Tag) -> str:
+    """An element's text as paragraphs: one line per block, whitespace squashed, no empty lines."""
+    pieces: list[str] = []
+    stack: list = [element]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):  # a text node, or the end-of-block marker pushed below
+            if isinstance(node, _SKIPPED_STRINGS):
+                continue
+            pieces.append(str(node))
+            continue
+        if not isinstance(node, Tag) or node.name in NOISE_TAGS:
+            continue
+        block = node.name in _BLOCK
+        if block:
+            stack.append("\n")
+        stack.extend(reversed(node.contents))
+        if block:
+            pieces.append("\n")
+    lines = (squash(line) for line in "".join(pieces).split("\n"))
+    return "\n".join(line for line in lines if line)
 
 
 # --- HTML lists -----------------------------------------------------------------------------
