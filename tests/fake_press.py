@@ -53,6 +53,7 @@ class PressArticle:
     pubdate: str | None  # the PubDate meta as written, e.g. "2026-06-13 14∶06"
     organ: str = "上海市卫生健康委员会"
     foreign: bool = False  # an absolute link to mp.weixin.qq.com instead of a local page
+    missing: bool = False  # listed, but the article page answers 404
 
     @property
     def path(self) -> str:
@@ -71,6 +72,7 @@ class PressColumn:
     label: str | None = None  # charset in the Content-Type header and meta (None: not sent)
     lang: str = "zh"
     articles: list[PressArticle] = field(default_factory=list)  # newest first
+    redesigned: bool = False  # the list markup is gone (a layout change): no items to find
     version: int = 0
     modified: float = field(default_factory=time.time)
 
@@ -125,6 +127,7 @@ class FakePress:
         day: str | None = None,
         organ: str = "上海市卫生健康委员会",
         foreign: bool = False,
+        missing: bool = False,
     ) -> str:
         """Put a new article on top of ``column``'s list; return its absolute URL."""
         with self._lock:
@@ -132,12 +135,20 @@ class FakePress:
             slug = hashlib.md5(f"{column}-{self._counter}-{title}".encode()).hexdigest()
             if day is None:
                 day = (pubdate or "2026-06-13")[:10].replace("-", "")
-            article = PressArticle(column, slug, day, title, body, pubdate, organ, foreign)
+            article = PressArticle(column, slug, day, title, body, pubdate, organ, foreign, missing)
             col = self.columns[column]
             col.articles.insert(0, article)
             col.version += 1
             col.modified = max(time.time(), col.modified + 1)
         return self.article_url(article)
+
+    def redesign(self, column: str, redesigned: bool = True) -> None:
+        """Serve ``column``'s list page without its list markup (or restore it)."""
+        with self._lock:
+            col = self.columns[column]
+            col.redesigned = redesigned
+            col.version += 1
+            col.modified = max(time.time(), col.modified + 1)
 
     def article_url(self, article: PressArticle) -> str:
         if article.foreign:
@@ -180,7 +191,7 @@ class FakePress:
     # ---- HTML ---------------------------------------------------------------------------
     def list_html(self, col: PressColumn) -> str:
         rows = []
-        for a in col.articles:
+        for a in [] if col.redesigned else col.articles:
             href = WEIXIN + a.slug if a.foreign else a.path
             t = escape(a.title)
             rows.append(f'<li><a href="{href}" title="{t}" target="_blank">{t}</a><span class="time">{a.list_date}</span></li>')
@@ -253,7 +264,7 @@ class FakePress:
         if len(parts) == 3 and parts[0] in self.columns:
             col = self.columns[parts[0]]
             with self._lock:
-                article = next((a for a in col.articles if a.path == path and not a.foreign), None)
+                article = next((a for a in col.articles if a.path == path and not (a.foreign or a.missing)), None)
             if article is None:
                 return web.Response(status=404, text="not found")
             return self._page(request, self.article_html(col, article).encode(col.charset), self._content_type(col), col.modified)

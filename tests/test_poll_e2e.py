@@ -1,0 +1,316 @@
+"""The monitor pipeline end to end: the real `shwatch` entry point against the fake press site.
+
+The in-process Poller tests at the end cover health transitions on both store backends
+(layout change, an article with no body, an article that cannot be fetched).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import fake_press
+from config.model import FetchSettings, Settings, Source, Topic
+from monitors.fetch import Fetcher
+from monitors.poll import Poller
+from monitors.store import ItemStore
+from monitors.tagger import Tagger
+
+SHWATCH = Path(sys.executable).with_name("shwatch")
+RUN_TIMEOUT = 60  # seconds per command: every poll must end in bounded time
+
+TOPICS_TOML = """
+[[topics]]
+id = "plan"
+kind = "plan"
+name_zh = "在线新经济"
+name_en = "Online new economy"
+zh = ["在线新经济"]
+en = ["online new economy"]
+
+[[topics]]
+id = "unmanned_factory"
+name_zh = "无人工厂"
+name_en = "Unmanned factories"
+zh = ["无人工厂"]
+en = ["unmanned factory"]
+
+[[topics]]
+id = "contactless_delivery"
+name_zh = "无接触配送"
+name_en = "Contactless delivery"
+zh = ["无接触配送"]
+en = ["contactless delivery"]
+
+[[topics]]
+id = "online_healthcare"
+name_zh = "在线医疗"
+name_en = "Online healthcare"
+zh = ["互联网医院"]
+en = ["internet hospital"]
+"""
+
+GOOD = ("xwfb", "gbk", "en")
+BAD = {
+    "slow": "timeout after 2 s",
+    "broken": "no items found on the list page",
+    "huge": "page larger than 5 MB",
+    "loop": "too many redirects (>5)",
+    "dead": "connection refused",
+}
+
+
+def source_urls(press: fake_press.FakePress) -> dict[str, str]:
+    return {
+        "xwfb": press.list_url("xwfb"),
+        "gbk": press.list_url("gbk"),
+        "en": press.list_url("en"),
+        "slow": press.url("/slow/index.html"),
+        "broken": press.url("/broken/index.html"),
+        "huge": press.url("/huge/index.html"),
+        "loop": press.url("/loop/a.html"),
+        "dead": f"http://127.0.0.1:{fake_press.free_port()}/index.html",
+    }
+
+
+def write_config(tmp_path: Path, urls: dict[str, str]) -> Path:
+    (tmp_path / "topics.toml").write_text(TOPICS_TOML, encoding="utf-8")
+    lines = [
+        f'database_url = "sqlite+aiosqlite:///{tmp_path / "shwatch.db"}"',
+        'topics_file = "topics.toml"',
+        'log_level = "WARNING"',
+        "[fetch]",
+        "timeout = 2",
+        "connect_timeout = 1",
+        "max_bytes = 5000000",
+        "max_redirects = 5",
+    ]
+    for source_id, url in urls.items():
+        lang = "en" if source_id == "en" else "zh"
+        lines += ["[[sources]]", f'id = "{source_id}"', f'name = "Press {source_id}"', f'url = "{url}"',
+                  f'lang = "{lang}"', "interval = 1"]
+    path = tmp_path / "shwatch.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def shwatch(config: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "400", "PYTHONIOENCODING": "utf-8"}
+    env.pop("SHWATCH_CONFIG", None)
+    env.pop("SHWATCH_DATABASE_URL", None)
+    return subprocess.run(
+        [str(SHWATCH), "--config", str(config), *args],
+        capture_output=True, text=True, encoding="utf-8", timeout=RUN_TIMEOUT, cwd=config.parent, env=env,
+    )
+
+
+def json_items(result: subprocess.CompletedProcess) -> list[dict]:
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def article_paths(press: fake_press.FakePress) -> set[str]:
+    return {a.path for col in press.columns.values() for a in col.articles if not a.foreign}
+
+
+@pytest.fixture
+def press():
+    with fake_press.FakePress(slow_seconds=8.0, huge_bytes=20_000_000) as site:
+        yield site
+
+
+@pytest.mark.e2e
+def test_baseline_then_exactly_the_new_items_then_nothing(press, tmp_path):
+    config = write_config(tmp_path, source_urls(press))
+    baseline_urls = {press.article_url(a) for name in GOOD for a in press.columns[name].articles}
+
+    started = time.monotonic()
+    first = json_items(shwatch(config, "poll", "--once", "--json"))
+    assert all(set(item) == {"source", "url", "title", "published", "topics", "matched", "summary", "lang", "baseline"}
+               for item in first)
+    assert {i["url"] for i in first} == baseline_urls and len(first) == len(baseline_urls)
+    assert all(i["baseline"] is True for i in first)
+    assert not any(p in press.paths() for p in article_paths(press))  # a baseline fetches no article
+    by_title = {i["title"]: i for i in first}
+    assert by_title["朱镕基同志旧作出版座谈会召开"]["source"] == "gbk"
+    assert by_title["陶喆公益演出助力社区医院"]["published"] == "2026-06-06T00:00:00+08:00"
+    assert by_title["本市召开在线新经济发展推进会"]["topics"] == ["plan"]  # titles are tagged too
+    assert by_title["Shanghai opens new cruise terminal"]["lang"] == "en"
+
+    health = press.url("/xwfb/20260613/")
+    hospital = press.publish(
+        "xwfb", "本市推进互联网医院建设",
+        "今天，市卫健委宣布全市已建成互联网医院120家，覆盖16个区。\n\n下一步将推广无接触配送药品服务。",
+        "2026-06-13 14∶06",
+    )
+    factory = press.publish("gbk", "朱镕基题词的老厂建成无人工厂", "该厂投资5亿元建成无人工厂，年产能提升30%。", "2026-06-12 09:15")
+    weixin = press.publish("xwfb", "6月12日本市各区居住地信息", "", None, day="20260612", foreign=True)
+    english = press.publish("en", "Shanghai adds internet hospital services",
+                            "Shanghai added 20 internet hospital services on Friday, the health commission said.",
+                            "2026-06-12")
+    second = json_items(shwatch(config, "poll", "--once", "--json"))
+    assert sorted(i["url"] for i in second) == sorted([hospital, factory, weixin, english])
+    got = {i["url"]: i for i in second}
+    assert all(i["baseline"] is False for i in second)
+    h = got[hospital]
+    assert h["url"].startswith(health) and h["source"] == "xwfb"
+    assert h["published"] == "2026-06-13T14:06:00+08:00"  # the article's PubDate, U+2236 colon and all
+    assert h["topics"] == ["contactless_delivery", "online_healthcare"]  # plan order
+    assert h["matched"] == {"contactless_delivery": ["无接触配送"], "online_healthcare": ["互联网医院"]}
+    assert "120家" in h["summary"]
+    f = got[factory]
+    assert f["title"] == "朱镕基题词的老厂建成无人工厂" and "5亿元" in f["summary"]
+    assert f["topics"] == ["unmanned_factory"] and f["published"] == "2026-06-12T09:15:00+08:00"
+    w = got[weixin]  # foreign link: never fetched, the list's title and date
+    assert w["title"] == "6月12日本市各区居住地信息" and w["published"] == "2026-06-12T00:00:00+08:00"
+    e = got[english]
+    assert e["lang"] == "en" and e["topics"] == ["online_healthcare"] and "20 internet hospital" in e["summary"]
+
+    third = json_items(shwatch(config, "poll", "--once", "--json"))
+    assert third == []
+    for name in GOOD:
+        assert press.statuses(f"/{name}/index.html")[-1] == 304
+    assert press.hits(hospital.split(str(press.port), 1)[1]) == 1  # each article fetched once
+
+    sources = shwatch(config, "sources")
+    assert sources.returncode == 0, sources.stderr
+    rows = {line.split("│")[1].strip(): line for line in sources.stdout.splitlines() if line.count("│") >= 7}
+    for source_id, reason in BAD.items():
+        assert reason in rows[source_id], (source_id, rows.get(source_id))
+        assert "failing" in rows[source_id] or "layout" in rows[source_id]
+    for source_id in GOOD:
+        assert " ok " in rows[source_id]
+    assert time.monotonic() - started < 4 * RUN_TIMEOUT
+
+
+@pytest.mark.e2e
+def test_human_table_and_sources_check(press, tmp_path):
+    urls = source_urls(press)
+    config = write_config(tmp_path, {k: urls[k] for k in ("xwfb", "gbk", "broken", "dead")})
+    assert shwatch(config, "poll", "--once", "--json").returncode == 0
+    press.publish("xwfb", "本市推进互联网医院建设", "今天，全市已建成互联网医院120家。", "2026-06-13 14:06")
+
+    human = shwatch(config, "poll", "--once")
+    assert human.returncode == 0, human.stderr
+    row = next(line for line in human.stdout.splitlines() if "本市推进互联网医院建设" in line)
+    assert row.count("│") >= 5 and "2026-06-13 14:06" in row and "Press xwfb" in row and "在线医疗" in row
+    assert "1 new item from 4 sources" in human.stdout
+    assert "broken: no items found on the list page" in human.stdout
+
+    before = len(press.paths())
+    check = shwatch(config, "sources", "check")
+    assert check.returncode == 1  # some sources have problems
+    lines = {line.split("│")[1].strip(): line for line in check.stdout.splitlines() if line.count("│") >= 5}
+    assert lines["xwfb"].split("│")[3].strip() == "4" and "本市推进互联网医院建设" in lines["xwfb"]
+    assert "朱镕基同志旧作出版座谈会召开" not in lines["gbk"] and "陶喆公益演出助力社区医院" in lines["gbk"]
+    assert "connection refused" in lines["dead"] and "no items found" in lines["broken"]
+    # a check is unconditional and stores nothing: the list pages answered 200, items unchanged
+    assert press.statuses("/xwfb/index.html")[-1] == 200 and len(press.paths()) - before == 3
+
+    one = shwatch(config, "sources", "check", "gbk")
+    assert one.returncode == 0 and "gbk" in one.stdout and "xwfb" not in one.stdout
+    unknown = shwatch(config, "sources", "check", "nope")
+    assert unknown.returncode == 2 and "unknown source 'nope'" in unknown.stderr and "Traceback" not in unknown.stderr
+    assert json_items(shwatch(config, "poll", "--once", "--json")) == []
+
+
+@pytest.mark.e2e
+def test_poll_without_once_keeps_polling_until_sigterm(press, tmp_path):
+    import signal
+
+    config = write_config(tmp_path, {"xwfb": press.list_url("xwfb")})
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    proc = subprocess.Popen([str(SHWATCH), "--config", str(config), "poll", "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, encoding="utf-8", cwd=tmp_path, env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while press.hits("/xwfb/index.html") < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        new = press.publish("xwfb", "新发布的无人工厂标准", "本市发布无人工厂建设标准。", "2026-06-13 10:00")
+        while press.hits(new.split(str(press.port), 1)[1]) < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.5)  # at least one more poll: it must not print the item again
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    items = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert [i["url"] for i in items if not i["baseline"]] == [new]
+    assert press.statuses("/xwfb/index.html").count(304) >= 1
+
+
+# ---- in-process: health transitions on both store backends ----------------------------------
+TOPICS = (Topic("online_healthcare", "在线医疗", "Online healthcare", zh=("互联网医院",)),)
+
+
+def settings_for(sources: tuple[Source, ...]) -> Settings:
+    return Settings(database_url="unused", sources=sources, topics=TOPICS,
+                    fetch=FetchSettings(timeout=3, connect_timeout=1))
+
+
+async def test_layout_change_and_article_problems_are_recorded_on_the_source(engine):
+    with fake_press.FakePress() as site:
+        source = Source("xwfb", "新闻发布", site.list_url("xwfb"))
+        store = ItemStore(engine)
+        settings = settings_for((source,))
+        async with Fetcher(settings.fetch) as fetcher:
+            poller = Poller(settings, store, fetcher, Tagger(TOPICS))
+            first = await poller.poll_source(source)
+            assert first.ok and first.seen == 3 and all(i.baseline for i in first.new_items)
+
+            site.redesign("xwfb")
+            broken = await poller.poll_source(source)
+            state = await store.source_state("xwfb")
+            assert broken.error_kind == "layout" and "the last good poll had 3" in broken.error
+            assert state.consecutive_failures == 1 and state.error_kind == "layout" and state.etag is None
+            again = await poller.poll_source(source)  # no 304 can hide the problem
+            assert not again.ok and (await store.source_state("xwfb")).consecutive_failures == 2
+
+            site.redesign("xwfb", False)
+            empty = site.publish("xwfb", "空白正文的文章", "", "2026-06-13 09:00")
+            gone = site.publish("xwfb", "已删除的互联网医院文章", "x", "2026-06-13 08:00", missing=True)
+            fixed = await poller.poll_source(source)
+            assert fixed.ok and {i.url for i in fixed.new_items} == {empty, gone}
+            state = await store.source_state("xwfb")
+            assert state.consecutive_failures == 0 and state.error_kind == "article"
+            assert state.last_error == f"article layout: no body text found in {empty}"
+            kept = {i.url: i for i in fixed.new_items}
+            assert kept[gone].title == "已删除的互联网医院文章" and kept[gone].topics == ("online_healthcare",)
+            assert kept[gone].extract_problem == "article not fetched: HTTP 404"
+
+            unchanged = await poller.poll_source(source)  # a 304 keeps the article problem visible
+            assert unchanged.not_modified and (await store.source_state("xwfb")).error_kind == "article"
+            site.publish("xwfb", "正常的文章", "正文在这里。", "2026-06-13 10:00")
+            healthy = await poller.poll_source(source)
+            state = await store.source_state("xwfb")
+            assert healthy.ok and len(healthy.new_items) == 1 and state.last_error is None
+
+
+async def test_one_bad_source_never_stops_the_others(engine):
+    with fake_press.FakePress(slow_seconds=5) as site:
+        sources = (
+            Source("xwfb", "新闻发布", site.list_url("xwfb")),
+            Source("slow", "慢", site.url("/slow/index.html")),
+            Source("down", "挂了", site.url("/status/503")),
+        )
+        settings = Settings(database_url="unused", sources=sources, topics=TOPICS,
+                            fetch=FetchSettings(timeout=1, connect_timeout=1))
+        store = ItemStore(engine)
+        seen: list[str] = []
+        async with Fetcher(settings.fetch) as fetcher:
+            poller = Poller(settings, store, fetcher, Tagger(TOPICS))
+            reports = await poller.poll_all(sources, on_progress=lambda r: seen.append(r.source_id))
+        assert [r.source_id for r in reports] == ["xwfb", "slow", "down"] and sorted(seen) == sorted(["xwfb", "slow", "down"])
+        assert reports[0].ok and len(reports[0].new_items) == 3
+        assert reports[1].error == "timeout after 1 s" and reports[2].error == "HTTP 503"
+        health = {h.source.id: h for h in await store.source_health(sources)}
+        assert health["down"].status == "failing" and health["down"].state.last_error == "HTTP 503"
+        assert health["xwfb"].status == "ok" and health["xwfb"].item_count == 3
