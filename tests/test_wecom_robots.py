@@ -73,3 +73,50 @@ def test_a_long_alert_in_several_pieces_is_never_sent_in_part():
 def test_no_budget_no_batches():
     assert plan_batches([(1, ["x"])], budget=0) == ([], [])
     assert plan_batches([], budget=20) == ([], [])
+
+
+# ---- the robots' chats follow the config --------------------------------------------------
+
+from bot.chats import ChatStore  # noqa: E402
+from bot.wecom.robots import resolve_topics, sync_robot_chats  # noqa: E402
+from config.model import WeComRobot  # noqa: E402
+from config.settings import load_default_topics  # noqa: E402
+
+
+def robot(name: str, **kw) -> WeComRobot:
+    return WeComRobot(name=name, url=f"http://127.0.0.1:9/cgi-bin/webhook/send?key={name}", **kw)
+
+
+def test_resolve_topics_accepts_ids_and_names():
+    topics = load_default_topics()
+    first = topics[0]
+    ids, unknown = resolve_topics([first.id, first.name_zh, first.name_en.upper(), "no-such-field"], topics)
+    assert ids == [first.id] and unknown == ["no-such-field"]
+
+
+async def test_sync_creates_updates_and_retires_robot_chats(engine):
+    topics = load_default_topics()
+    t1, t2 = topics[0].id, topics[1].id
+    store = ChatStore(engine)
+    chats = await sync_robot_chats(
+        store,
+        [robot("ops", topics=(t1,), keywords=("工业互联网", "AI"), digest_time="09:30"), robot("news", lang="en", keywords=("x" * 51,))],
+        topics,
+    )
+    ops, news = chats["ops"], chats["news"]
+    assert (ops.channel, ops.address, ops.kind, ops.lang) == ("robot", "ops", "group", "zh")
+    assert ops.topics == {t1} and sorted(r.keyword for r in ops.rules) == ["AI", "工业互联网"]
+    assert ops.mode == "both" and ops.digest_enabled and ops.digest_time == "09:30"
+    assert news.lang == "en" and news.rules == () and news.mode == "instant" and not news.digest_enabled
+
+    # the config changes: topics, keywords and digest follow; a removed robot is retired
+    chats = await sync_robot_chats(store, [robot("ops", topics=(t2,), keywords=("ai", "机器人"))], topics)
+    ops2 = chats["ops"]
+    assert ops2.id == ops.id
+    assert ops2.topics == {t2}
+    assert sorted(r.keyword for r in ops2.rules) == ["AI", "机器人"]  # "ai" is the same keyword as "AI"
+    assert ops2.mode == "instant" and not ops2.digest_enabled
+    assert [c.address for c in await store.active_chats(["robot"])] == ["ops"]
+    # and comes back when configured again
+    chats = await sync_robot_chats(store, [robot("ops"), robot("news", lang="en")], topics)
+    assert chats["news"].id == news.id and chats["news"].active

@@ -7,18 +7,27 @@ pending deliveries of one robot into messages: one message per alert while the w
 room for them all, otherwise several alerts packed into one message (nothing is dropped;
 what does not fit this window waits for the next).
 
-Pure: no I/O, times are plain seconds. The sender lives in ``bot.wecom.channel``; the
-robots' chats and filters are synced from the config by ``sync_robot_chats``.
+Window and planner are pure (times are plain seconds). The sender lives in
+``bot.wecom.channel``; ``sync_robot_chats`` makes the robots' chats and filters match the
+config at start-up.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.quiet import bundle
 from bot.text import BLOCK_SEP, WECOM_MARKDOWN_LIMIT, utf8_len
+
+if TYPE_CHECKING:
+    from bot.chats import Chat, ChatStore
+    from config.model import Topic, WeComRobot
+
+log = logging.getLogger("shwatch.wecom.robots")
 
 ROBOT_LIMIT = 20
 ROBOT_WINDOW = 60.0
@@ -102,3 +111,62 @@ def plan_batches(
     batches = [Batch(BLOCK_SEP.join(piece for _, piece in group), tuple(dict.fromkeys(ref for ref, _ in group))) for group in taken]
     done = list(dict.fromkeys(ref for b in batches for ref in b.refs))
     return batches, done
+
+
+# ---- robots from the config become chats of channel "robot" --------------------------------
+
+def resolve_topics(wanted: Sequence[str], topics: Sequence["Topic"]) -> tuple[list[str], list[str]]:
+    """Topic ids for config entries given as ids or zh/en names: (ids, unknown entries)."""
+    by_key: dict[str, str] = {}
+    for topic in topics:
+        for key in (topic.id, topic.name_zh, topic.name_en):
+            by_key[key.casefold()] = topic.id
+    ids, unknown = [], []
+    for entry in wanted:
+        topic_id = by_key.get(entry.strip().casefold())
+        (ids.append(topic_id) if topic_id else unknown.append(entry))
+    return list(dict.fromkeys(ids)), unknown
+
+
+async def sync_robot_chats(store: "ChatStore", robots: Sequence["WeComRobot"], topics: Sequence["Topic"]) -> dict[str, "Chat"]:
+    """Make the robot chats match the config: topics -> subscriptions, keywords -> alert
+    rules, digest_time -> daily digest (mode "both"), lang. A robot chat no longer in the
+    config is deactivated (its history stays). Returns the chats by robot name."""
+    from bot.chats import KEYWORD_MAX, same_keyword
+
+    out: dict[str, Chat] = {}
+    for robot in robots:
+        mode = "both" if robot.digest_time else "instant"
+        chat = await store.get_or_create(CHANNEL, robot.name, "group", title=robot.name, lang=robot.lang, mode=mode)
+        if not chat.active:
+            await store.set_active(chat.id, True)
+        if chat.lang != robot.lang:
+            await store.set_lang(chat.id, robot.lang)
+        if chat.mode != mode:
+            await store.set_mode(chat.id, mode)
+        await store.set_digest(chat.id, enabled=bool(robot.digest_time), time=robot.digest_time or chat.digest_time)
+        topic_ids, unknown = resolve_topics(robot.topics, topics)
+        for entry in unknown:
+            log.warning("robot %s: unknown topic %r in the config (ignored)", robot.name, entry)
+        if chat.topics != frozenset(topic_ids):
+            await store.set_topics(chat.id, topic_ids)
+        keywords = []
+        for keyword in robot.keywords:
+            if len(keyword) > KEYWORD_MAX:
+                log.warning("robot %s: keyword %r is over %d characters (ignored)", robot.name, keyword, KEYWORD_MAX)
+            elif not any(same_keyword(keyword, k) for k in keywords):
+                keywords.append(keyword)
+        for rule in chat.rules:
+            if not any(same_keyword(rule.keyword, k) for k in keywords):
+                await store.delete_rule(chat.id, rule.keyword)
+        for keyword in keywords:
+            if not any(same_keyword(rule.keyword, keyword) for rule in chat.rules):
+                await store.add_rule(chat.id, keyword)
+        fresh = await store.get(CHANNEL, robot.name)
+        assert fresh is not None
+        out[robot.name] = fresh
+    for chat in await store.active_chats([CHANNEL]):
+        if chat.address not in out:
+            log.info("robot %s is no longer configured: its chat is deactivated", chat.address)
+            await store.deactivate(chat.id)
+    return out
