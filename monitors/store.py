@@ -115,21 +115,28 @@ class ItemStore:
 
     async def insert_items(self, new: Sequence[Item]) -> list[Item]:
         """Insert ``new``; return the ones this call inserted, with their ids (others existed)."""
-        inserted: list[Item] = []
-        if not new:
-            return inserted
+        by_url: dict[str, Item] = {}
+        for item in new:
+            by_url.setdefault(item.url, item)  # the first of duplicate URLs wins
+        unique = list(by_url.values())
+        if not unique:
+            return []
+        stmt = (
+            self._insert(items)
+            .on_conflict_do_nothing(index_elements=[items.c.url])
+            .returning(items.c.id, items.c.url)
+        )
+        ids: dict[str, int] = {}
         async with self.engine.begin() as conn:
-            for item in new:
-                stmt = (
-                    self._insert(items)
-                    .values(**_row(item))
-                    .on_conflict_do_nothing(index_elements=[items.c.url])
-                    .returning(items.c.id)
-                )
-                item_id = (await conn.execute(stmt)).scalar()
-                if item_id is not None:
-                    item.id = item_id
-                    inserted.append(item)
+            # one multi-row INSERT per batch; RETURNING only yields the rows this call inserted
+            for i in range(0, len(unique), _CHUNK // 10):
+                result = await conn.execute(stmt, [_row(item) for item in unique[i : i + _CHUNK // 10]])
+                ids.update({row.url: row.id for row in result})
+        inserted = []
+        for item in unique:
+            if item.url in ids:
+                item.id = ids[item.url]
+                inserted.append(item)
         return inserted
 
     async def recent_items(
