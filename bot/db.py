@@ -98,3 +98,14 @@ async def ensure_schema(engine: AsyncEngine) -> None:
     """Create every table that does not exist yet (replaced by Alembic upgrades later)."""
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
+
+
+def insert_ignoring_duplicates(dialect_name: str, table: Table):
+    """``INSERT ... ON CONFLICT DO NOTHING`` for SQLite and PostgreSQL (same statement API)."""
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()
