@@ -1,0 +1,247 @@
+"""Digest planning and formatting (pure), and when a chat's digest is due."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from bot.chats import AlertRule, Chat
+from bot.digest import (
+    CachedRender,
+    Digest,
+    DigestFormatter,
+    DigestPlanner,
+    digest_due,
+    digest_now_ref,
+    digest_ref,
+    digest_slot,
+    keyword_hits,
+    nothing_new_blocks,
+    one_line,
+    plan_digests,
+    render_messages,
+)
+from bot.text import TELEGRAM_LIMIT, render_plain, render_telegram_html, utf8_len
+from config.settings import load_default_topics
+from monitors.model import Item
+from monitors.tagger import plan_order
+
+SH = timezone(timedelta(hours=8))
+UNTIL = datetime(2026, 6, 14, 0, 0, tzinfo=timezone.utc)  # 08:00 Shanghai
+TOPICS = load_default_topics()
+ORDER = plan_order(TOPICS)
+SOURCES = {"wsjkw": "上海卫健委", "en": "Shanghai News"}
+
+
+def item(i: int, topics=(), title="标题", body="", hours_ago=1.0, baseline=False, source="wsjkw", summary="摘要。") -> Item:
+    seen = UNTIL - timedelta(hours=hours_ago)
+    return Item(
+        id=i, source_id=source, url=f"https://wsjkw.sh.gov.cn/xwfb/{i}.html", title=title or f"t{i}",
+        published=seen - timedelta(minutes=30), summary=summary, body=body, topics=tuple(topics),
+        baseline=baseline, first_seen_at=seen,
+    )
+
+
+def chat(cid=1, topics=(), rules=(), last=None, lang="zh", tz="Asia/Shanghai") -> Chat:
+    return Chat(
+        id=cid, channel="telegram", address=str(cid), lang=lang, digest_enabled=True, tz=tz,
+        last_digest_at=last if last is not None else UNTIL - timedelta(days=1),
+        topics=frozenset(topics), rules=tuple(AlertRule(cid * 100 + n, cid, k, tuple(x)) for n, (k, x) in enumerate(rules)),
+    )
+
+
+# ------------------------------------------------------------------------------ planning
+
+
+def test_groups_follow_plan_order_and_an_item_appears_once():
+    items = [
+        item(1, ["online_healthcare"], hours_ago=2),
+        item(2, ["online_education", "online_healthcare"], hours_ago=3),
+        item(3, ["remote_office"], hours_ago=1),
+        item(4, ["online_finance"]),  # not followed
+    ]
+    c = chat(topics=["online_healthcare", "online_education", "remote_office"])
+    d = plan_digests([c], items, ORDER, UNTIL)[1]
+    assert [s.topic_id for s in d.sections] == ["remote_office", "online_education", "online_healthcare"]
+    assert [s.item_ids for s in d.sections] == [(3,), (2,), (1,)]
+    assert d.total == 3
+
+
+def test_newest_first_inside_a_group():
+    items = [item(i, ["online_education"], hours_ago=h) for i, h in [(1, 5), (2, 1), (3, 3)]]
+    d = plan_digests([chat(topics=["online_education"])], items, ORDER, UNTIL)[1]
+    assert d.sections[0].item_ids == (2, 3, 1)
+
+
+def test_window_is_since_last_digest_until_cutoff_and_skips_baseline():
+    items = [
+        item(1, ["online_education"], hours_ago=30),  # before the last digest
+        item(2, ["online_education"], hours_ago=5),
+        item(3, ["online_education"], hours_ago=-1),  # after the cut-off
+        item(4, ["online_education"], hours_ago=2, baseline=True),
+    ]
+    d = plan_digests([chat(topics=["online_education"])], items, ORDER, UNTIL)[1]
+    assert d.item_ids() == [2]
+    assert d.since == UNTIL - timedelta(days=1) and d.until == UNTIL
+
+
+def test_keyword_only_matches_form_the_last_group_with_exclusions():
+    items = [
+        item(1, ["online_education"], title="在线教育 人工智能"),
+        item(2, [], title="人工智能大会开幕"),
+        item(3, [], title="人工智能 广告", body="推广"),  # excluded
+        item(4, [], title="Shanghai AI week", body="Artificial intelligence forums", source="en"),
+        item(5, [], title="无关新闻"),
+    ]
+    c = chat(topics=["online_education"], rules=[("人工智能", ["广告"]), ("artificial intelligence", [])])
+    d = plan_digests([c], items, ORDER, UNTIL)[1]
+    assert [(s.topic_id, s.item_ids) for s in d.sections] == [("online_education", (1,)), (None, (4, 2))]  # same time: higher id first
+    assert d.keywords[1] == ("人工智能",)  # matched a field AND a keyword: listed under the field, marked
+    assert d.keywords[4] == ("artificial intelligence",)
+    assert 3 not in d.keywords
+
+
+def test_keyword_hits_are_per_chat():
+    items = [item(1, title="人工智能"), item(2, title="区块链")]
+    a, b = chat(1, rules=[("人工智能", [])]), chat(2, rules=[("区块链", []), ("人工智能", [])])
+    hits = keyword_hits([a, b], items)
+    assert hits == {1: {1: ("人工智能",)}, 2: {1: ("人工智能",), 2: ("区块链",)}}
+
+
+def test_nothing_new_is_an_empty_digest():
+    d = plan_digests([chat(topics=["online_education"])], [item(1, ["remote_office"])], ORDER, UNTIL)[1]
+    assert d.empty and d.total == 0
+
+
+def test_planner_gives_each_chat_its_own_window():
+    planner = DigestPlanner([item(1, ["online_education"], hours_ago=10), item(2, ["online_education"], hours_ago=2)], ORDER)
+    recent = chat(1, topics=["online_education"], last=UNTIL - timedelta(hours=5))
+    older = chat(2, topics=["online_education"])
+    assert planner.plan(recent, UNTIL).item_ids() == [2]
+    assert planner.plan(older, UNTIL).item_ids() == [2, 1]
+
+
+def test_payload_round_trip():
+    items = [item(1, ["online_education"]), item(2, title="人工智能")]
+    d = plan_digests([chat(topics=["online_education"], rules=[("人工智能", [])])], items, ORDER, UNTIL)[1]
+    assert Digest.from_payload(1, d.to_payload()) == d
+
+
+# ------------------------------------------------------------------------------ when
+
+
+def test_slot_is_the_latest_digest_time_in_the_chats_zone():
+    at_0759 = datetime(2026, 6, 14, 7, 59, tzinfo=SH)
+    at_0800 = datetime(2026, 6, 14, 8, 0, 30, tzinfo=SH)
+    assert digest_slot(at_0759, "08:00", "Asia/Shanghai") == (datetime(2026, 6, 13, 8, 0, tzinfo=SH), date(2026, 6, 13))
+    assert digest_slot(at_0800, "08:00", "Asia/Shanghai") == (datetime(2026, 6, 14, 8, 0, tzinfo=SH), date(2026, 6, 14))
+    # 08:00 in London (BST) is 15:00 in Shanghai
+    slot, day = digest_slot(datetime(2026, 6, 14, 14, 0, tzinfo=SH), "08:00", "Europe/London")
+    assert slot == datetime(2026, 6, 13, 15, 0, tzinfo=SH) and day == date(2026, 6, 13)
+
+
+def test_due_once_per_slot():
+    last = datetime(2026, 6, 13, 8, 0, 5, tzinfo=SH)
+    assert digest_due(datetime(2026, 6, 14, 7, 59, tzinfo=SH), "08:00", "Asia/Shanghai", last) is None
+    due = digest_due(datetime(2026, 6, 14, 8, 0, tzinfo=SH), "08:00", "Asia/Shanghai", last)
+    assert due is not None and digest_ref(due[1]) == "2026-06-14"
+    # after it went out (last_digest_at = the cut-off, a few seconds past 08:00) it is not due again
+    assert digest_due(datetime(2026, 6, 14, 8, 5, tzinfo=SH), "08:00", "Asia/Shanghai", datetime(2026, 6, 14, 8, 0, 3, tzinfo=SH)) is None
+    assert digest_due(datetime(2026, 6, 14, 8, 5, tzinfo=SH), "08:00", "Asia/Shanghai", None) is None
+
+
+def test_refs():
+    assert digest_ref(date(2026, 6, 14)) == "2026-06-14"
+    assert digest_now_ref(datetime(2026, 6, 14, 9, 1, 2, tzinfo=SH)) == "now-20260614T010102"
+
+
+# ------------------------------------------------------------------------------ format
+
+
+def _digest_for(lang: str, n: int = 3):
+    items = [item(i, ["online_education"], title=f"第{i}条 在线教育 <新闻> & more", summary="第一句话。第二句话。") for i in range(1, n + 1)]
+    items.append(item(99, [], title="人工智能大会", summary="A summary."))
+    c = chat(topics=["online_education"], rules=[("人工智能", [])], lang=lang)
+    d = plan_digests([c], items, ORDER, UNTIL)[1]
+    fmt = DigestFormatter({i.id: i for i in items}, SOURCES, TOPICS)
+    return d, fmt, fmt.blocks(d, "2026-06-14", lang, "Asia/Shanghai")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_blocks_read_in_both_languages(lang):
+    d, fmt, blocks = _digest_for(lang)
+    text = render_plain([p for b in blocks for p in b])
+    if lang == "zh":
+        assert "每日摘要（2026-06-14）：4 条新内容" in text
+        assert "在线教育：3 条" in text and "关键词匹配：1 条" in text
+    else:
+        assert "Daily digest (2026-06-14): 4 new items" in text
+        assert "Online education: 3" in text and "Keyword matches: 1" in text
+    assert "上海卫健委 · 2026-06-14" in text  # source and local date
+    assert "https://wsjkw.sh.gov.cn/xwfb/1.html" in text
+    assert "第一句话。第二句话。" in text
+    # header block + one block per item; group heading rides on the group's first item
+    assert len(blocks) == 1 + 4
+    assert "▍" in render_plain(blocks[1]) and "▍" not in render_plain(blocks[2])
+
+
+def test_telegram_html_is_escaped_and_keyword_marked():
+    _, _, blocks = _digest_for("en")
+    html = "\n\n".join(render_telegram_html(b) for b in blocks)
+    assert "&lt;新闻&gt; &amp; more" in html
+    assert "<b><u>人工智能</u></b>" in html
+    assert '<a href="https://wsjkw.sh.gov.cn/xwfb/1.html">' in html
+
+
+def test_long_digest_splits_at_item_boundaries_under_4096():
+    d, fmt, blocks = _digest_for("zh", n=120)
+    render = CachedRender(render_telegram_html)
+    messages = render_messages(blocks, render, TELEGRAM_LIMIT)
+    assert len(messages) > 1
+    assert all(len(m) <= TELEGRAM_LIMIT for m in messages)
+    # every item's link appears exactly once, whole, and no item block is cut in two
+    joined = "\n\n".join(messages)
+    for i in range(1, 121):
+        assert joined.count(f'href="https://wsjkw.sh.gov.cn/xwfb/{i}.html"') == 1
+    for m in messages[1:]:
+        assert m.startswith("<b>")  # each message starts at an item's title (or group heading)
+    # same result as CORE's generic splitter
+    from bot.text import split_blocks
+
+    assert messages == split_blocks(blocks, render_telegram_html, TELEGRAM_LIMIT)
+
+
+def test_utf8_limit_for_wecom():
+    from bot.text import render_wecom_markdown
+
+    _, _, blocks = _digest_for("zh", n=60)
+    messages = render_messages(blocks, render_wecom_markdown, 4096, utf8_len)
+    assert len(messages) > 1 and all(utf8_len(m) <= 4096 for m in messages)
+
+
+def test_an_item_longer_than_the_limit_is_split_by_the_generic_splitter():
+    huge = item(1, ["online_education"], title="很长" * 3000)
+    d = plan_digests([chat(topics=["online_education"])], [huge], ORDER, UNTIL)[1]
+    blocks = DigestFormatter({1: huge}, SOURCES, TOPICS).blocks(d, "2026-06-14", "zh", "Asia/Shanghai")
+    messages = render_messages(blocks, render_telegram_html, TELEGRAM_LIMIT)
+    assert len(messages) >= 2 and all(len(m) <= TELEGRAM_LIMIT for m in messages)
+    assert all(m.count("<b>") == m.count("</b>") for m in messages)
+
+
+def test_empty_digest_has_no_blocks_and_the_note_exists_in_both_languages():
+    d = Digest(chat_id=1, since=None, until=UNTIL)
+    assert DigestFormatter({}, SOURCES, TOPICS).blocks(d, "2026-06-14", "zh", None) == []
+    assert render_plain(nothing_new_blocks("zh")[0]) == "自上次摘要以来没有新内容。"
+    assert render_plain(nothing_new_blocks("en")[0]) == "Nothing new since your last digest."
+
+
+def test_one_line_summary():
+    assert one_line("短摘要。\n第二行") == "短摘要。 第二行"
+    long_zh = "这是第一句很长的话，" * 8 + "。后面还有更多内容" * 10
+    out = one_line(long_zh)
+    assert len(out) <= 100 and out.endswith(("。", "…"))
+    words = " ".join(["word"] * 60)
+    out = one_line(words)
+    assert out.endswith("…") and len(out) <= 100 and not re.search(r"wor…$", out)
