@@ -22,7 +22,10 @@ from monitors.urls import article_date
 
 log = logging.getLogger(__name__)
 
-BODY_SELECTORS = ("#ivs_content", "#UCAP-CONTENT", ".Article_content", ".TRS_Editor", ".trout-region-content")
+BODY_SELECTORS = (
+    "#ivs_content", "#UCAP-CONTENT", ".Article_content", ".TRS_Editor", ".trout-region-content",
+    "#js_content",  # an mp.weixin.qq.com article, when the caller fetches one
+)
 TITLE_META = ("articletitle", "og:title", "twitter:title")
 DATE_META = ("pubdate", "article:published_time", "publishdate", "publish_date", "dc.date", "og:release_date")
 ORGAN_META = ("contentsource", "source", "dc.publisher")

@@ -97,12 +97,13 @@ def summarize(text: str, lang: str, title: str | None = None) -> str:
     best = scored[0][1]
     if _size(best.text, english) > budget:
         return clip(best.text, budget, english)
-    chosen, used = [], 0
+    chosen, seen, used = [], set(), 0
     floor = scored[0][0] * MIN_RELATIVE_SCORE
     for score, sentence in scored:
         size = _size(sentence.text, english)
-        if score >= floor and used + size <= budget:
+        if score >= floor and used + size <= budget and sentence.text not in seen:
             chosen.append(sentence)
+            seen.add(sentence.text)
             used += size
     chosen.sort(key=lambda s: s.index)
     return (" " if english else "").join(s.text for s in chosen)

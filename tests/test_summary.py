@@ -115,3 +115,8 @@ def test_forum_report_keeps_the_sentence_with_the_key_figures(shared_dir: Path):
     assert "online retail sales were 122.7 billion yuan" in summary
     assert "a year-on-year increase of 5%" in summary
     assert "?" not in summary  # the rhetorical opening questions are not the news
+
+
+def test_repeated_sentences_appear_once():
+    text = "市政府召开常务会议，部署推进在线新经济发展。\n" * 5
+    assert summarize(text, "zh") == "市政府召开常务会议，部署推进在线新经济发展。"
