@@ -24,14 +24,14 @@ def drain(scheduler: SendScheduler, start: float, until: float, step: float = 0.
 def max_in_window(times: list[float], window: float) -> int:
     best, j = 0, 0
     for i, t in enumerate(times):
-        while times[j] <= t - window:
+        while times[j] <= t - window + 1e-9:
             j += 1
         best = max(best, i - j + 1)
     return best
 
 
 def test_global_limit_is_30_per_second_across_many_chats():
-    s = SendScheduler(RateLimits())
+    s = SendScheduler(RateLimits(smooth=False))
     for chat in range(100):
         s.want(chat)
     sends = drain(s, 0.0, 10.0)
@@ -92,7 +92,7 @@ def test_private_chat_is_not_limited_per_minute():
 
 
 def test_blocked_chat_waits_while_others_continue():
-    s = SendScheduler(RateLimits())
+    s = SendScheduler(RateLimits(smooth=False))
     s.block("flooded", 10.0)
     s.want("flooded")
     s.want("b")
@@ -105,7 +105,7 @@ def test_blocked_chat_waits_while_others_continue():
 
 
 def test_block_after_want_reorders_lazily():
-    s = SendScheduler(RateLimits())
+    s = SendScheduler(RateLimits(smooth=False))
     s.want("x")
     s.want("y")
     s.block("x", 5.0)
@@ -115,14 +115,14 @@ def test_block_after_want_reorders_lazily():
 
 
 def test_block_never_shortens_an_earlier_block():
-    s = SendScheduler()
+    s = SendScheduler(RateLimits(smooth=False))
     s.block("a", 10.0)
     s.block("a", 3.0)
     assert s.blocked_until("a") == 10.0
 
 
 def test_a_chat_is_handed_out_once_per_want():
-    s = SendScheduler()
+    s = SendScheduler(RateLimits(smooth=False))
     s.want("a")
     s.want("a")
     assert s.take(0.0) == "a"
@@ -132,14 +132,14 @@ def test_a_chat_is_handed_out_once_per_want():
 
 
 def test_ready_order_is_fifo_among_ready_chats():
-    s = SendScheduler()
+    s = SendScheduler(RateLimits(smooth=False))
     for chat in ["c", "a", "b"]:
         s.want(chat)
     assert [s.take(0.0), s.take(0.0), s.take(0.0)] == ["c", "a", "b"]
 
 
 def test_forget_removes_a_waiting_chat():
-    s = SendScheduler()
+    s = SendScheduler(RateLimits(smooth=False))
     s.want("gone")
     s.want("stays")
     s.forget("gone")
@@ -148,7 +148,7 @@ def test_forget_removes_a_waiting_chat():
 
 
 def test_prune_forgets_idle_chats_but_keeps_recent_group_history():
-    s = SendScheduler()
+    s = SendScheduler(RateLimits(smooth=False))
     s.record("p", 0.0)
     s.record(-1, 0.0, group=True)
     s.prune(5.0)
@@ -158,8 +158,19 @@ def test_prune_forgets_idle_chats_but_keeps_recent_group_history():
     assert -1 not in s._chats
 
 
+def test_smooth_rate_spaces_sends_evenly():
+    s = SendScheduler(RateLimits(margin=0.03))
+    for chat in range(90):
+        s.want(chat)
+    times = [t for t, _ in drain(s, 0.0, 10.0, step=0.0001)]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert min(gaps) >= 1.03 / 30 - 1e-9
+    assert max_in_window(times, 1.03) <= 30
+    assert len(times) == 90 and times[-1] <= 89 * 1.03 / 30 + 0.01
+
+
 def test_record_counts_sends_made_outside_take():
-    s = SendScheduler(RateLimits(per_second=2))
+    s = SendScheduler(RateLimits(per_second=2, smooth=False))
     s.record("a", 0.0)
     s.record("b", 0.1)
     s.want("c")
@@ -180,7 +191,7 @@ def test_fanout_of_3000_chats_keeps_every_limit_and_runs_at_full_speed():
 
 
 def test_urgent_reply_goes_ahead_of_a_fanout_but_keeps_its_chat_limit():
-    s = SendScheduler()
+    s = SendScheduler(RateLimits(smooth=False))
     for chat in range(100):
         s.want(chat)
     for _ in range(30):
@@ -193,7 +204,7 @@ def test_urgent_reply_goes_ahead_of_a_fanout_but_keeps_its_chat_limit():
 
 
 def test_want_urgent_upgrades_a_waiting_chat():
-    s = SendScheduler()
+    s = SendScheduler(RateLimits(smooth=False))
     for chat in range(5):
         s.want(chat)
     s.want(4, urgent=True)
@@ -203,7 +214,7 @@ def test_want_urgent_upgrades_a_waiting_chat():
 
 
 def test_a_blocked_urgent_chat_does_not_hold_up_ready_chats():
-    s = SendScheduler()
+    s = SendScheduler(RateLimits(smooth=False))
     s.block("p", 3.0)
     s.want("p", urgent=True)
     s.want("q")

@@ -37,6 +37,12 @@ class RateLimits:
     group_per_minute: int = 20  # messages into one group within ``minute``
     minute: float = 60.0
     margin: float = 0.0  # added to every window
+    smooth: bool = True  # spread the overall limit evenly (one send every (second+margin)/per_second)
+
+    @property
+    def spacing(self) -> float:
+        """Minimum gap between two sends to any chats (0 when bursts are allowed)."""
+        return (self.second + self.margin) / self.per_second if self.smooth else 0.0
 
     @classmethod
     def telegram(cls) -> "RateLimits":
@@ -58,6 +64,7 @@ class SendScheduler:
     def __init__(self, limits: RateLimits | None = None) -> None:
         self.limits = limits or RateLimits()
         self._sent: deque[float] = deque()  # send times within the global window
+        self._last: float | None = None  # the latest send to any chat
         self._chats: dict[Hashable, _Chat] = {}
         self._heap: list[tuple[float, int, Hashable]] = []  # waiting chats by ready time
         self._urgent: list[tuple[float, int, Hashable]] = []  # the same, for urgent chats
@@ -80,9 +87,12 @@ class SendScheduler:
     def global_ready_at(self, now: float) -> float:
         """The earliest time the overall limit allows another send."""
         self._expire(now)
-        if len(self._sent) < self.limits.per_second:
-            return now
-        return self._sent[-self.limits.per_second] + self.limits.second + self.limits.margin
+        ready = now
+        if self._last is not None and self.limits.smooth:
+            ready = max(ready, self._last + self.limits.spacing)
+        if len(self._sent) >= self.limits.per_second:
+            ready = max(ready, self._sent[-self.limits.per_second] + self.limits.second + self.limits.margin)
+        return ready
 
     def ready_at(self, chat: Hashable, now: float) -> float:
         return max(now, self.chat_ready_at(chat), self.global_ready_at(now))
@@ -138,6 +148,7 @@ class SendScheduler:
             state.group = state.group or group
         self._expire(now)
         self._sent.append(now)
+        self._last = now if self._last is None else max(self._last, now)
         state.last_sent = now
         if state.group:
             state.group_sent.append(now)
