@@ -120,3 +120,151 @@ async def test_sync_creates_updates_and_retires_robot_chats(engine):
     # and comes back when configured again
     chats = await sync_robot_chats(store, [robot("ops"), robot("news", lang="en")], topics)
     assert chats["news"].id == news.id and chats["news"].active
+
+
+# ---- the robot delivery worker against the fake WeCom (fake clock, no sleeps) ---------------
+
+from datetime import datetime, timedelta, timezone  # noqa: E402
+
+from sqlalchemy import select  # noqa: E402
+
+from bot.alerts import Match, items_by_id  # noqa: E402
+from bot.clock import FakeClock  # noqa: E402
+from bot.db import deliveries  # noqa: E402
+from bot.formatting import alert_blocks  # noqa: E402
+from bot.outbox import Outbox  # noqa: E402
+from bot.wecom.api import WeComApi  # noqa: E402
+from bot.wecom.channel import WeComRobotChannel  # noqa: E402
+from config.model import Settings, WeComSettings  # noqa: E402
+from fake_wecom import FakeWeCom  # noqa: E402
+from monitors.model import Item  # noqa: E402
+from monitors.store import ItemStore  # noqa: E402
+
+KEY = "ops-robot-key-0000"
+
+
+def alert_composer(engine):
+    """Deliveries -> blocks the way senders render alerts: the item and its Match."""
+
+    async def compose(claimed):
+        found = await items_by_id(engine, [d.item_id for d in claimed])
+        return {d.id: alert_blocks(found[d.item_id], d.payload.get("source", "上海发布"), Match.from_payload(d.chat_id, d.payload), d.lang) for d in claimed}
+
+    return compose
+
+
+async def publish(engine, n: int, body: str = "工业互联网 平台建设加快推进。") -> list[Item]:
+    now = datetime(2026, 6, 14, tzinfo=timezone.utc)
+    new = [
+        Item("xwfb", f"https://www.example.invalid/a/{i}.html", f"第{i}号通知：工业互联网项目", now, summary=body, body=body, first_seen_at=now)
+        for i in range(n)
+    ]
+    return await ItemStore(engine).insert_items(new)
+
+
+class FakeSleep:
+    def __init__(self, clock):
+        self.clock, self.waits = clock, []
+
+    async def __call__(self, seconds):
+        self.waits.append(seconds)
+        self.clock.advance(seconds)
+
+
+@pytest.fixture
+def fclock():
+    return FakeClock(datetime(2026, 6, 14, 8, 0, 0, tzinfo=timezone.utc))
+
+
+@pytest.fixture
+def robot_wecom(fclock):
+    with FakeWeCom(robots={KEY: "ops"}, clock=lambda: fclock.now().timestamp()) as fake:
+        yield fake
+
+
+async def robot_channel(engine, fake, clock):
+    ops = WeComRobot("ops", fake.robot_url(KEY), keywords=("工业互联网",))
+    settings = Settings(database_url="sqlite://", topics=load_default_topics(), wecom=WeComSettings(api_base_url=fake.base_url, robots=(ops,)))
+    api = WeComApi(fake.base_url, secrets=[KEY], clock=clock, sleep=FakeSleep(clock))
+    store = ChatStore(engine, clock)
+    outbox = Outbox(engine, clock)
+    channel = WeComRobotChannel(settings, outbox, alert_composer(engine), api, chats=store, clock=clock)
+    chats = await sync_robot_chats(store, list(channel.robots.values()), settings.topics)
+    return channel, outbox, chats["ops"], api
+
+
+async def statuses(engine) -> dict[str, int]:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(deliveries.c.status))).all()
+    out: dict[str, int] = {}
+    for (s,) in rows:
+        out[s] = out.get(s, 0) + 1
+    return out
+
+
+async def test_a_burst_of_alerts_is_batched_within_twenty_a_minute(engine, robot_wecom, fclock):
+    channel, outbox, chat, api = await robot_channel(engine, robot_wecom, fclock)
+    items = await publish(engine, 70)
+    await outbox.enqueue({"chat_id": chat.id, "kind": "alert", "ref": str(it.id), "item_id": it.id, "payload": {"keywords": ["工业互联网"]}} for it in items)
+    rounds = 0
+    while (await statuses(engine)).get("sent", 0) < 70:
+        await channel.run_once()
+        fclock.advance(1)
+        rounds += 1
+        assert rounds < 400, await statuses(engine)
+    await api.aclose()
+    messages = robot_wecom.robot_messages(KEY)
+    assert robot_wecom.violations == []  # never more than 20 in any 60 s
+    assert all(m.msgtype == "markdown" and len(m.content.encode()) <= 4096 for m in messages)
+    assert len(messages) < 70  # several alerts per message
+    text = "\n".join(m.content for m in messages)
+    for i in range(70):  # every alert exactly once, none dropped
+        assert text.count(f"第{i}号通知") == 1, i
+    assert await statuses(engine) == {"sent": 70}
+
+
+async def test_a_few_alerts_go_one_per_message(engine, robot_wecom, fclock):
+    channel, outbox, chat, api = await robot_channel(engine, robot_wecom, fclock)
+    items = await publish(engine, 3)
+    await outbox.enqueue({"chat_id": chat.id, "kind": "alert", "ref": str(it.id), "item_id": it.id, "payload": {}} for it in items)
+    await channel.run_once()
+    await api.aclose()
+    messages = robot_wecom.robot_messages(KEY)
+    assert [("第0号通知" in m.content, "第1号通知" in m.content, "第2号通知" in m.content) for m in messages] == [
+        (True, False, False), (False, True, False), (False, False, True)
+    ]
+    assert "**" in messages[0].content  # markdown: the title in bold
+
+
+async def test_robot_130101_from_elsewhere_waits_for_the_next_minute(engine, robot_wecom, fclock):
+    channel, outbox, chat, api = await robot_channel(engine, robot_wecom, fclock)
+    api.too_fast_retries = 0  # let the channel handle it: hold the rows until the next minute
+    [item] = await publish(engine, 1)
+    await outbox.enqueue([{"chat_id": chat.id, "kind": "alert", "ref": str(item.id), "item_id": item.id, "payload": {}}])
+    robot_wecom.fail_next("webhook", 130101)
+    fclock.advance(seconds=25)  # 08:00:25
+    await channel.run_once()
+    row = await outbox.get((await statuses_ids(engine))[0])
+    assert row.status == "pending" and row.attempts == 0 and row.not_before >= datetime(2026, 6, 14, 8, 1, tzinfo=timezone.utc)
+    await channel.run_once()  # not due yet: nothing sent
+    assert robot_wecom.robot_messages(KEY) == []
+    fclock.set(datetime(2026, 6, 14, 8, 1, 2, tzinfo=timezone.utc))
+    await channel.run_once()
+    await api.aclose()
+    assert len(robot_wecom.robot_messages(KEY)) == 1 and await statuses(engine) == {"sent": 1}
+
+
+async def statuses_ids(engine) -> list[int]:
+    async with engine.connect() as conn:
+        return [r[0] for r in (await conn.execute(select(deliveries.c.id).order_by(deliveries.c.id))).all()]
+
+
+async def test_robot_with_a_bad_key_fails_the_delivery_with_a_reason(engine, robot_wecom, fclock):
+    channel, outbox, chat, api = await robot_channel(engine, robot_wecom, fclock)
+    [item] = await publish(engine, 1)
+    await outbox.enqueue([{"chat_id": chat.id, "kind": "alert", "ref": str(item.id), "item_id": item.id, "payload": {}}])
+    robot_wecom.fail_next("webhook", 93000)
+    await channel.run_once()
+    await api.aclose()
+    row = await outbox.get((await statuses_ids(engine))[0])
+    assert row.status == "failed" and "93000" in row.last_error and KEY not in row.last_error
