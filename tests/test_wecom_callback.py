@@ -224,3 +224,105 @@ async def test_handler_failure_does_not_break_the_server(engine, crypto, clock, 
         assert answer.text == "still-up"
     finally:
         await srv.stop()
+
+
+# ---- the app's delivery worker (outbox channel "wecom") against the fake WeCom API ----------
+
+from sqlalchemy import select  # noqa: E402
+
+from bot.alerts import Match, items_by_id  # noqa: E402
+from bot.chats import ChatStore  # noqa: E402
+from bot.db import deliveries  # noqa: E402
+from bot.formatting import alert_blocks  # noqa: E402
+from bot.outbox import Outbox  # noqa: E402
+from bot.wecom.api import WeComApi  # noqa: E402
+from bot.wecom.channel import WeComAppChannel  # noqa: E402
+from config.model import Secret, Settings, WeComSettings  # noqa: E402
+from config.settings import load_default_topics  # noqa: E402
+from fake_wecom import FakeWeCom  # noqa: E402
+from monitors.model import Item  # noqa: E402
+from monitors.store import ItemStore  # noqa: E402
+
+APP_SECRET = "app-secret-never-logged-42"
+
+
+def app_settings(fake: FakeWeCom, **extra) -> Settings:
+    wecom = WeComSettings(
+        corp_id=CORP_ID, agent_id=AGENT, secret=Secret(APP_SECRET), token=Secret(TOKEN), encoding_aes_key=Secret(AES_KEY),
+        api_base_url=fake.base_url, host="127.0.0.1", port=0, **extra,
+    )
+    return Settings(database_url="sqlite://", topics=load_default_topics(), wecom=wecom)
+
+
+def alert_composer(engine):
+    async def compose(claimed):
+        found = await items_by_id(engine, [d.item_id for d in claimed])
+        return {d.id: alert_blocks(found[d.item_id], "上海发布", Match.from_payload(d.chat_id, d.payload), d.lang) for d in claimed}
+
+    return compose
+
+
+@pytest.fixture
+def app_wecom(clock):
+    with FakeWeCom(corp_id=CORP_ID, secret=APP_SECRET, agent_id=AGENT, clock=lambda: clock.now().timestamp()) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def app(engine, app_wecom, clock):
+    api = WeComApi(app_wecom.base_url, corp_id=CORP_ID, secret=APP_SECRET, agent_id=AGENT, clock=clock)
+    store = ChatStore(engine, clock)
+    outbox = Outbox(engine, clock)
+    channel = WeComAppChannel(app_settings(app_wecom), engine, None, outbox, alert_composer(engine), api, chats=store, clock=clock)
+    channel.store = store
+    yield channel
+    await api.aclose()
+
+
+async def enqueue_alert(engine, app, userid: str, title: str) -> int:
+    chat = await app.store.get_or_create("wecom", userid, "private", lang="zh")
+    [item] = await ItemStore(engine).insert_items(
+        [Item("xwfb", f"https://www.example.invalid/{title}.html", title, NOW, summary="工业互联网平台建设。", first_seen_at=NOW)]
+    )
+    await app.outbox.enqueue([{"chat_id": chat.id, "kind": "alert", "ref": str(item.id), "item_id": item.id, "payload": {"keywords": ["工业互联网"]}}])
+    async with engine.connect() as conn:
+        return (await conn.execute(select(deliveries.c.id).where(deliveries.c.item_id == item.id))).scalar_one()
+
+
+async def test_app_delivers_alerts_as_markdown(engine, app, app_wecom):
+    delivery_id = await enqueue_alert(engine, app, "zhangsan", "工业互联网新政发布")
+    assert await app.run_once()
+    [message] = app_wecom.messages_to("zhangsan")
+    assert message.msgtype == "markdown" and "**工业互联网**" in message.content and "工业互联网新政发布" in message.content
+    assert (await app.outbox.get(delivery_id)).status == "sent"
+
+
+async def test_app_busy_errcode_is_retried_later(engine, app, app_wecom, clock):
+    delivery_id = await enqueue_alert(engine, app, "zhangsan", "忙碌重试")
+    app_wecom.fail_next("send", 45009)
+    await app.run_once()
+    row = await app.outbox.get(delivery_id)
+    assert row.status == "pending" and row.attempts == 1 and "45009" in row.last_error and row.not_before > clock.now()
+    await app.run_once()
+    assert app_wecom.messages_to("zhangsan") == []  # not due yet
+    clock.advance(600)
+    await app.run_once()
+    assert len(app_wecom.messages_to("zhangsan")) == 1 and (await app.outbox.get(delivery_id)).status == "sent"
+
+
+async def test_app_member_gone_deactivates_the_chat(engine, app, app_wecom):
+    delivery_id = await enqueue_alert(engine, app, "left-the-company", "人员离职")
+    app_wecom.fail_next("send", 81013)
+    await app.run_once()
+    assert (await app.outbox.get(delivery_id)).status == "dropped"
+    assert not (await app.store.get("wecom", "left-the-company")).active
+
+
+async def test_app_token_refresh_during_delivery(engine, app, app_wecom):
+    first = await enqueue_alert(engine, app, "zhangsan", "第一条")
+    await app.run_once()
+    app_wecom.invalidate_tokens(42001)
+    second = await enqueue_alert(engine, app, "zhangsan", "第二条")
+    await app.run_once()
+    assert [(await app.outbox.get(i)).status for i in (first, second)] == ["sent", "sent"]
+    assert app_wecom.token_requests == 2 and len(app_wecom.messages_to("zhangsan")) == 2
