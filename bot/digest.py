@@ -33,11 +33,13 @@ from typing import Any, Protocol
 
 from bot.i18n import join, t
 from bot.quiet import parse_hhmm, zone
-from bot.text import BLOCK_SEP, Block, Bold, Link, Mark, Paragraph, Plain, split_blocks
+from bot.text import BLOCK_SEP, PARAGRAPH_SEP, Block, Bold, Link, Mark, Paragraph, Plain, split_blocks
 from config.model import Topic
 from monitors.model import Item
 from monitors.tagger import TermIndex, normalize
 
+Render = Callable[[Sequence[Paragraph]], str]
+Measure = Callable[[str], int]
 SUMMARY_CHARS = 100  # a "one-line" summary: at most this many characters
 KEYWORD_GROUP = None  # the section id of keyword-only matches
 
@@ -307,6 +309,7 @@ class DigestFormatter:
         self.source_names = source_names
         self._names = {lang: topic_names(topics, lang) for lang in ("zh", "en")}
         self._cache: dict[tuple[int, str, str], list[Paragraph]] = {}
+        self._rendered_cache: dict[tuple, tuple[str, int]] = {}
 
     def item_paragraphs(self, item_id: int, lang: str, tz_name: str | None) -> list[Paragraph]:
         key = (item_id, lang, tz_name or "")
@@ -335,84 +338,122 @@ class DigestFormatter:
             block.append((Plain(counts),))
         return block
 
+    def _heading(self, topic_id: str | None, count: int, lang: str) -> Paragraph:
+        return (Bold("▍" + self.section_title(topic_id, count, lang)),)
+
+    @staticmethod
+    def _marks(words: Sequence[str], lang: str) -> Paragraph:
+        marks: list[Plain | Mark] = [Plain("🔑 ")]
+        for k, word in enumerate(words):
+            if k:
+                marks.append(Plain(t("list.sep", lang)))
+            marks.append(Mark(word))
+        return tuple(marks)
+
+    def _item_block(self, digest: Digest, section: DigestSection, n: int, lang: str, tz_name: str | None) -> Block:
+        item_id = section.item_ids[n]
+        paragraphs = self.item_paragraphs(item_id, lang, tz_name)
+        words = digest.keywords.get(item_id)
+        if not words and n:
+            return paragraphs  # shared, unchanged: the common case
+        block: Block = [self._heading(section.topic_id, len(section.item_ids), lang), *paragraphs] if n == 0 else list(paragraphs)
+        if words:
+            block.append(self._marks(words, lang))
+        return block
+
     def blocks(self, digest: Digest, day: date | str, lang: str, tz_name: str | None) -> list[Block]:
         """The digest as blocks: header, then one block per item (heading on a group's first)."""
         if digest.empty:
             return []
         out: list[Block] = [self.header(digest, day, lang)]
         for section in digest.sections:
-            heading: Paragraph = (Bold("▍" + self.section_title(section.topic_id, len(section.item_ids), lang)),)
-            for n, item_id in enumerate(section.item_ids):
-                paragraphs = self.item_paragraphs(item_id, lang, tz_name)
-                words = digest.keywords.get(item_id)
-                if words or n == 0:
-                    block: Block = [heading, *paragraphs] if n == 0 else list(paragraphs)
-                    if words:
-                        marks: list[Plain | Mark] = [Plain("🔑 ")]
-                        for k, word in enumerate(words):
-                            if k:
-                                marks.append(Plain(t("list.sep", lang)))
-                            marks.append(Mark(word))
-                        block.append(tuple(marks))
-                    out.append(block)
-                else:
-                    out.append(paragraphs)
+            for n in range(len(section.item_ids)):
+                out.append(self._item_block(digest, section, n, lang, tz_name))
         return out
 
-
-def nothing_new_blocks(lang: str) -> list[Block]:
-    return [[(Plain(t("digest.nothing_new", lang)),)]]
-
-
-class CachedRender:
-    """Wraps a renderer with a cache keyed by paragraph identity (shared item blocks render
-    once for every chat). Keeps the paragraphs alive, so an id is never reused meanwhile."""
-
-    def __init__(self, render: Callable[[Sequence[Paragraph]], str]) -> None:
-        self.render = render
-        self._cache: dict[tuple[int, ...], tuple[str, Sequence[Paragraph]]] = {}
-
-    def __call__(self, paragraphs: Sequence[Paragraph]) -> str:
-        key = tuple(map(id, paragraphs))
-        hit = self._cache.get(key)
+    def _rendered(self, item_id: int, lang: str, tz_name: str | None, render: Render, measure: Measure) -> tuple[str, int]:
+        key = (render, measure, item_id, lang, tz_name or "")
+        hit = self._rendered_cache.get(key)
         if hit is None:
-            hit = (self.render(paragraphs), tuple(paragraphs))
-            self._cache[key] = hit
-        return hit[0]
+            text = render(self.item_paragraphs(item_id, lang, tz_name))
+            hit = (text, measure(text))
+            self._rendered_cache[key] = hit
+        return hit
+
+    def messages(
+        self,
+        digest: Digest,
+        day: date | str,
+        lang: str,
+        tz_name: str | None,
+        render: Render,
+        limit: int,
+        measure: Measure = len,
+    ) -> list[str]:
+        """The digest as messages of at most ``limit``: the same as
+        ``text.split_blocks(self.blocks(...), render, limit, measure)``, but an item is rendered
+        once for every chat that gets it and sizes are added, not re-measured.
+
+        Relies on the renderers' contract: a block renders as its paragraphs rendered one by
+        one and joined by ``PARAGRAPH_SEP``; ``measure`` is additive (len, UTF-8 length).
+        """
+        if digest.empty:
+            return []
+        nl = measure(PARAGRAPH_SEP)
+        pieces: list[tuple[str, int, Block | None]] = []
+        header = render(self.header(digest, day, lang))
+        pieces.append((header, measure(header), None))
+        for section in digest.sections:
+            for n, item_id in enumerate(section.item_ids):
+                text, size = self._rendered(item_id, lang, tz_name, render, measure)
+                words = digest.keywords.get(item_id)
+                if n == 0:
+                    head = render([self._heading(section.topic_id, len(section.item_ids), lang)])
+                    text, size = head + PARAGRAPH_SEP + text, measure(head) + nl + size
+                if words:
+                    marks = render([self._marks(words, lang)])
+                    text, size = text + PARAGRAPH_SEP + marks, size + nl + measure(marks)
+                pieces.append((text, size, None if size <= limit else self._item_block(digest, section, n, lang, tz_name)))
+        return _pack(pieces, render, limit, measure)
 
 
-def render_messages(
-    blocks: Sequence[Block],
-    render: Callable[[Sequence[Paragraph]], str],
-    limit: int,
-    measure: Callable[[str], int] = len,
-) -> list[str]:
-    """Blocks packed into messages of at most ``limit`` (per ``measure``), split only between
-    blocks; a block too long on its own is split by ``text.split_blocks``.
-
-    ``measure`` must be additive over concatenation (len, UTF-8 byte length), which lets the
-    packing add sizes instead of re-measuring growing strings.
-    """
+def _pack(pieces: Sequence[tuple[str, int, Block | None]], render: Render, limit: int, measure: Measure) -> list[str]:
     sep = measure(BLOCK_SEP)
     messages: list[str] = []
     current: list[str] = []
     used = 0
-    for block in blocks:
-        if not block:
-            continue
-        piece = render(block)
-        size = measure(piece)
+    for text, size, block in pieces:
         if size > limit:
             if current:
                 messages.append(BLOCK_SEP.join(current))
                 current, used = [], 0
-            messages.extend(split_blocks([list(block)], render, limit, measure))
+            fitted = split_blocks([block if block is not None else []], render, limit, measure)
+            # like split_blocks: an over-long block's tail may share a message with what follows
+            messages.extend(fitted[:-1])
+            if fitted:
+                current, used = [fitted[-1]], measure(fitted[-1])
             continue
         if current and used + sep + size > limit:
             messages.append(BLOCK_SEP.join(current))
             current, used = [], 0
         used = size if not current else used + sep + size
-        current.append(piece)
+        current.append(text)
     if current:
         messages.append(BLOCK_SEP.join(current))
     return messages
+
+
+def render_messages(blocks: Sequence[Block], render: Render, limit: int, measure: Measure = len) -> list[str]:
+    """Blocks packed into messages of at most ``limit``, split only between blocks (a block
+    too long on its own goes through ``text.split_blocks``)."""
+    pieces = []
+    for block in blocks:
+        if block:
+            text = render(block)
+            size = measure(text)
+            pieces.append((text, size, block if size > limit else None))
+    return _pack(pieces, render, limit, measure)
+
+
+def nothing_new_blocks(lang: str) -> list[Block]:
+    return [[(Plain(t("digest.nothing_new", lang)),)]]

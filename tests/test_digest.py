@@ -9,7 +9,6 @@ import pytest
 
 from bot.chats import AlertRule, Chat
 from bot.digest import (
-    CachedRender,
     Digest,
     DigestFormatter,
     DigestPlanner,
@@ -197,8 +196,7 @@ def test_telegram_html_is_escaped_and_keyword_marked():
 
 def test_long_digest_splits_at_item_boundaries_under_4096():
     d, fmt, blocks = _digest_for("zh", n=120)
-    render = CachedRender(render_telegram_html)
-    messages = render_messages(blocks, render, TELEGRAM_LIMIT)
+    messages = fmt.messages(d, "2026-06-14", "zh", "Asia/Shanghai", render_telegram_html, TELEGRAM_LIMIT)
     assert len(messages) > 1
     assert all(len(m) <= TELEGRAM_LIMIT for m in messages)
     # every item's link appears exactly once, whole, and no item block is cut in two
@@ -211,23 +209,55 @@ def test_long_digest_splits_at_item_boundaries_under_4096():
     from bot.text import split_blocks
 
     assert messages == split_blocks(blocks, render_telegram_html, TELEGRAM_LIMIT)
+    assert render_messages(blocks, render_telegram_html, TELEGRAM_LIMIT) == messages
 
 
 def test_utf8_limit_for_wecom():
     from bot.text import render_wecom_markdown
 
-    _, _, blocks = _digest_for("zh", n=60)
-    messages = render_messages(blocks, render_wecom_markdown, 4096, utf8_len)
+    d, fmt, blocks = _digest_for("zh", n=60)
+    messages = fmt.messages(d, "2026-06-14", "zh", "Asia/Shanghai", render_wecom_markdown, 4096, utf8_len)
     assert len(messages) > 1 and all(utf8_len(m) <= 4096 for m in messages)
+    from bot.text import split_blocks
+
+    assert messages == split_blocks(blocks, render_wecom_markdown, 4096, utf8_len)
 
 
 def test_an_item_longer_than_the_limit_is_split_by_the_generic_splitter():
     huge = item(1, ["online_education"], title="很长" * 3000)
     d = plan_digests([chat(topics=["online_education"])], [huge], ORDER, UNTIL)[1]
-    blocks = DigestFormatter({1: huge}, SOURCES, TOPICS).blocks(d, "2026-06-14", "zh", "Asia/Shanghai")
-    messages = render_messages(blocks, render_telegram_html, TELEGRAM_LIMIT)
+    fmt = DigestFormatter({1: huge}, SOURCES, TOPICS)
+    blocks = fmt.blocks(d, "2026-06-14", "zh", "Asia/Shanghai")
+    messages = fmt.messages(d, "2026-06-14", "zh", "Asia/Shanghai", render_telegram_html, TELEGRAM_LIMIT)
     assert len(messages) >= 2 and all(len(m) <= TELEGRAM_LIMIT for m in messages)
+    from bot.text import split_blocks
+
+    assert messages == split_blocks(blocks, render_telegram_html, TELEGRAM_LIMIT)
     assert all(m.count("<b>") == m.count("</b>") for m in messages)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_fast_messages_equal_the_generic_splitter_on_random_digests(seed):
+    import random
+
+    from bot.text import render_plain, split_blocks
+
+    rng = random.Random(seed)
+    fields = [t for t in ORDER if t != "plan"]
+    items = [
+        item(i, rng.sample(fields, rng.randint(0, 2)), title="标题" * rng.randint(1, 40) + ("人工智能" if rng.random() < 0.3 else ""),
+             summary="句子。" * rng.randint(0, 60), hours_ago=rng.uniform(0, 23))
+        for i in range(1, 200)
+    ]
+    items.append(item(500, [fields[0]], title="长" * 5000))
+    c = chat(topics=rng.sample(fields, 4) + [fields[0]], rules=[("人工智能", [])], lang=rng.choice(["zh", "en"]))
+    d = plan_digests([c], items, ORDER, UNTIL)[1]
+    fmt = DigestFormatter({i.id: i for i in items}, SOURCES, TOPICS)
+    for render in (render_telegram_html, render_plain):
+        for limit in (4096, 700):
+            fast = fmt.messages(d, "2026-06-14", c.lang, c.tz, render, limit)
+            assert fast == split_blocks(fmt.blocks(d, "2026-06-14", c.lang, c.tz), render, limit)
+            assert all(len(m) <= limit for m in fast)
 
 
 def test_empty_digest_has_no_blocks_and_the_note_exists_in_both_languages():
