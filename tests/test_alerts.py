@@ -1,0 +1,172 @@
+"""Matching items to chats with one automaton, dispatching alerts, formatting them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import insert, select
+
+from bot.alerts import AlertIndex, IndexProvider, Match, dispatch_new_items, items_by_id
+from bot.chats import AlertRule, Chat, ChatStore
+from bot.clock import FakeClock
+from bot.db import deliveries
+from bot.formatting import alert_blocks, format_time
+from bot.text import Bold, Link, Mark, Plain, render_telegram_html, render_wecom_markdown
+from config.model import Topic
+from monitors.db import items
+from monitors.model import Item
+
+NOW = datetime(2026, 6, 14, 2, 0, tzinfo=timezone.utc)
+
+
+def _chat(cid, topics=(), rules=(), mode="instant", active=True):
+    return Chat(
+        id=cid, channel="telegram", address=str(cid), mode=mode, active=active, topics=frozenset(topics),
+        rules=tuple(AlertRule(cid * 100 + i, cid, kw, tuple(ex)) for i, (kw, ex) in enumerate(rules)),
+    )
+
+
+def _item(title, body="", topics=(), **kw):
+    return Item(source_id="s", url="https://x.cn/1", title=title, published=None, body=body, topics=tuple(topics), **kw)
+
+
+def test_keywords_zh_and_en_with_excludes_and_topics():
+    index = AlertIndex.build([
+        _chat(1, rules=[("人工智能", ["招聘"]), ("machine learning", [])]),
+        _chat(2, topics=["online_education"], rules=[("AI", ["Adobe Illustrator"])]),
+        _chat(3, rules=[("5G", [])], active=False),
+        _chat(4, topics=["online_education", "online_healthcare"]),
+    ])
+    item = _item(
+        "上海推进人工智能与在线教育融合",
+        "Machine-learning platforms and AI tutors. 5G coverage.",
+        topics=["online_education"],
+    )
+    assert index.match(item) == [
+        Match(1, (), ("machine learning", "人工智能")),
+        Match(2, ("online_education",), ("AI",)),
+        Match(4, ("online_education",), ()),
+    ]
+    # an exclude term removes only its own rule
+    item2 = _item("人工智能企业招聘会", "AI in Adobe Illustrator; machine learning jobs")
+    assert index.match(item2) == [Match(1, (), ("machine learning",))]
+    # word boundaries for Latin keywords; "AI" is not in "Shanghai"
+    assert index.match(_item("Shanghai maintains training")) == []
+    assert index.match_chat(item, 4) == Match(4, ("online_education",), ())
+    assert index.match_chat(item, 3) is None
+
+
+def test_matching_ten_thousand_chats_is_one_scan(monkeypatch):
+    chats = [_chat(i, topics=["online_finance"] if i % 3 == 0 else (), rules=[(f"关键词{i}", []), (f"term{i}", [])])
+             for i in range(1, 10_001)]
+    index = AlertIndex.build(chats)
+    assert index.rule_count == 20_000
+    calls = []
+    real_scan = index._terms.scan
+    monkeypatch.setattr(index._terms, "scan", lambda text: calls.append(text) or real_scan(text))
+    found = index.match(_item("关键词77 与 term9999", "在线金融", topics=["online_finance"]))
+    assert len(calls) == 1
+    by_chat = {m.chat_id: m for m in found}
+    assert by_chat[77].keywords == ("关键词77",)
+    assert by_chat[7].keywords == ("关键词7",)  # Chinese keywords match as substrings
+    assert by_chat[777] == Match(777, ("online_finance",), ())  # a topic follower, no keyword
+    assert by_chat[9999].keywords == ("term9999",)
+    assert by_chat[999].keywords == ()  # a Latin keyword needs word boundaries: term999 is not in term9999
+    assert len([m for m in found if m.topics]) == 3333
+
+
+async def _add_item(engine, url, title, body="", topics=(), baseline=False, published=None, first_seen=NOW):
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            insert(items).values(
+                url=url, source_id="wsjkw-xwfb", title=title, body=body, topics=list(topics),
+                matched={t: ["互联网医院"] for t in topics}, baseline=baseline, published=published,
+                first_seen_at=first_seen,
+            ).returning(items.c.id)
+        )
+        return result.scalar_one()
+
+
+async def _deliveries(engine):
+    async with engine.connect() as conn:
+        return [(r.chat_id, r.kind, r.ref, r.item_id, r.payload) for r in
+                (await conn.execute(select(deliveries).order_by(deliveries.c.chat_id, deliveries.c.id))).all()]
+
+
+async def test_dispatch_plans_instant_alerts_once_and_skips_baseline_old_and_digest_only(engine):
+    clock = FakeClock(NOW)
+    store = ChatStore(engine, clock)
+    instant = await store.get_or_create("telegram", "1")
+    both = await store.get_or_create("telegram", "2")
+    digest_only = await store.get_or_create("telegram", "3")
+    await store.add_topics(instant.id, ["online_healthcare"])
+    await store.add_rule(both.id, "互联网医院", ["停诊"])
+    await store.set_mode(both.id, "both")
+    await store.add_topics(digest_only.id, ["online_healthcare"])
+    await store.set_mode(digest_only.id, "digest")
+    provider = IndexProvider(store)
+
+    fresh = await _add_item(engine, "https://a/1", "互联网医院上线", topics=["online_healthcare"],
+                            published=NOW - timedelta(hours=3))
+    baseline = await _add_item(engine, "https://a/2", "互联网医院旧闻", topics=["online_healthcare"], baseline=True)
+    old = await _add_item(engine, "https://a/3", "互联网医院", topics=["online_healthcare"],
+                          published=NOW - timedelta(days=4))
+    old_unknown_date = await _add_item(engine, "https://a/4", "互联网医院", first_seen=NOW - timedelta(days=5))
+    excluded = await _add_item(engine, "https://a/5", "互联网医院停诊通知", published=NOW)
+
+    assert await dispatch_new_items(engine, provider, clock, max_age_days=3) == 2
+    assert await _deliveries(engine) == [
+        (instant.id, "alert", str(fresh), fresh, {"topics": ["online_healthcare"], "keywords": []}),
+        (both.id, "alert", str(fresh), fresh, {"topics": [], "keywords": ["互联网医院"]}),
+    ]
+    async with engine.connect() as conn:
+        marked = dict((await conn.execute(select(items.c.id, items.c.dispatched_at))).all())
+    assert marked[baseline] is None
+    assert {marked[i] for i in (fresh, old, old_unknown_date, excluded)} == {NOW}
+    # a second run has nothing to do; re-planning the same item is ignored by the outbox
+    assert await dispatch_new_items(engine, provider, clock, max_age_days=3) == 0
+    async with engine.begin() as conn:
+        await conn.execute(items.update().values(dispatched_at=None).where(items.c.id == fresh))
+    assert await dispatch_new_items(engine, provider, clock, max_age_days=3) == 0
+    assert len(await _deliveries(engine)) == 2
+    assert provider.builds == 1
+    # a new subscriber: the provider rebuilds once, and the next item reaches them too
+    late = await store.get_or_create("telegram", "4")
+    await store.add_rule(late.id, "互联网医院")
+    newest = await _add_item(engine, "https://a/6", "互联网医院又一家", published=NOW)
+    assert await dispatch_new_items(engine, provider, clock, max_age_days=3) == 2
+    assert provider.builds == 2
+    assert [d[0] for d in await _deliveries(engine) if d[2] == str(newest)] == [both.id, late.id]
+    assert (await items_by_id(engine, [newest, None]))[newest].title == "互联网医院又一家"
+
+
+def test_alert_block_has_bold_title_source_date_summary_highlights_and_link():
+    topics = [Topic("online_healthcare", "在线医疗", "Online healthcare", ("互联网医院",), ("internet hospital",))]
+    item = Item(
+        source_id="wsjkw-xwfb", url="https://wsjkw.sh.gov.cn/x?a=1&b=2", title="本市新增 5 家互联网医院 <通知>",
+        published=datetime(2026, 6, 13, 6, 6, tzinfo=timezone.utc), summary="互联网医院覆盖 16 个区。",
+        matched={"online_healthcare": ["互联网医院"]}, topics=("online_healthcare",),
+    )
+    match = Match(1, ("online_healthcare",), ("5 家",))
+    (block,) = alert_blocks(item, "市卫健委", match, "zh", topics=topics)
+    assert block[0] == (Bold("本市新增 "), Mark("5 家"), Mark("互联网医院"), Bold(" <通知>"))
+    html = render_telegram_html(block)
+    assert html.splitlines() == [
+        "<b>本市新增 </b><b><u>5 家</u></b><b><u>互联网医院</u></b><b> &lt;通知&gt;</b>",
+        "市卫健委 · 2026-06-13 14:06",
+        "<b><u>互联网医院</u></b>覆盖 16 个区。",
+        "领域：在线医疗 (<b><u>互联网医院</u></b>)",
+        "关键词：<b><u>5 家</u></b>",
+        '<a href="https://wsjkw.sh.gov.cn/x?a=1&amp;b=2">阅读原文</a>',
+    ]
+    (en,) = alert_blocks(item, "Health Commission", match, "en", topics=topics)
+    md = render_wecom_markdown(en)
+    assert "Fields: Online healthcare (**互联网医院**)" in md
+    assert "Keywords: **5 家**" in md
+    assert md.endswith("[Read the original](https://wsjkw.sh.gov.cn/x?a=1&b=2)")
+
+
+def test_dates_in_shanghai_and_date_only():
+    assert format_time(datetime(2026, 6, 13, 16, 0, tzinfo=timezone.utc)) == "2026-06-14"  # midnight there
+    assert format_time(datetime(2026, 6, 13, 16, 5, tzinfo=timezone.utc)) == "2026-06-14 00:05"
+    assert format_time(None) == ""
