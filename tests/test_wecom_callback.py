@@ -326,3 +326,141 @@ async def test_app_token_refresh_during_delivery(engine, app, app_wecom):
     await app.run_once()
     assert [(await app.outbox.get(i)).status for i in (first, second)] == ["sent", "sent"]
     assert app_wecom.token_requests == 2 and len(app_wecom.messages_to("zhangsan")) == 2
+
+
+# ---- members' commands: encrypted callback -> CommandCore -> reply via message/send ---------
+
+from bot.commands import CommandCore  # noqa: E402
+
+
+class Member:
+    """A WeCom member talking to the app through the running callback server."""
+
+    def __init__(self, http, url, crypto, clock, userid):
+        self.http, self.url, self.crypto, self.clock, self.userid = http, url, crypto, clock, userid
+        self.n = 0
+
+    async def say(self, content: str | None, msg_type: str = "text", msg_id: str | None = None) -> httpx.Response:
+        self.n += 1
+        ts = int(self.clock.now().timestamp())
+        xml = inner_xml(CORP_ID, self.userid, content, msg_id or f"{self.userid}-{self.n}", ts, AGENT, msg_type=msg_type)
+        params, body = callback_post(self.crypto, xml, ts, agent_id=AGENT)
+        return await self.http.post(self.url, params=params, content=body)
+
+
+@pytest.fixture
+async def running_app(engine, app_wecom, clock, crypto, http):
+    settings = app_settings(app_wecom, admin_users=("boss",))
+    api = WeComApi(app_wecom.base_url, corp_id=CORP_ID, secret=APP_SECRET, agent_id=AGENT, clock=clock)
+    store = ChatStore(engine, clock)
+    core = CommandCore(engine, settings, clock, store=store)
+    channel = WeComAppChannel(settings, engine, core, Outbox(engine, clock), alert_composer(engine), api, chats=store, clock=clock)
+    await channel.start()
+    channel.store = store
+    channel.url = f"http://127.0.0.1:{channel.port}/wecom/callback"
+    yield channel
+    await channel.stop()
+    await api.aclose()
+
+
+async def converse(app, member, wecom, text: str, msg_type: str = "text") -> str:
+    before = len(wecom.messages_to(member.userid))
+    answer = await member.say(text, msg_type=msg_type)
+    assert answer.status_code == 200 and answer.content == b""
+    await app.server.drain()
+    replies = wecom.messages_to(member.userid)[before:]
+    assert replies, f"no reply to {text!r}"
+    return "\n".join(m.content for m in replies)
+
+
+@pytest.mark.parametrize("form", ["zh", "slash"])
+async def test_every_command_in_alias_and_slash_form(running_app, app_wecom, http, crypto, clock, form):
+    app, wecom = running_app, app_wecom
+    member = Member(http, app.url, crypto, clock, f"user-{form}")
+    cmds = {
+        "help": ("帮助", "/help"),
+        "sub": ("订阅 在线教育", "/subscribe online_education"),
+        "unsub": ("退订 在线教育", "/unsubscribe online_education"),
+        "alert_add": ("关键词 添加 工业互联网", "/alert add 工业互联网"),
+        "alerts": ("关键词", "/alerts"),
+        "alert_del": ("关键词 删除 工业互联网", "/alert del 工业互联网"),
+        "digest": ("摘要 08:00", "/digest 08:00"),
+        "mode": ("模式 两者", "/mode both"),
+        "quiet": ("免打扰 22:00-07:30", "/quiet 22:00-07:30"),
+        "tz": ("时区 Asia/Tokyo", "/tz Asia/Tokyo"),
+        "latest": ("最新 3", "/latest 3"),
+        "sources": ("来源", "/sources"),
+        "lang": ("语言 English", "/lang en"),
+        "stop": ("停止", "/stop"),
+    }
+    pick = 0 if form == "zh" else 1
+    say = lambda key: converse(app, member, wecom, cmds[key][pick])  # noqa: E731
+
+    reply = await say("help")
+    assert "/subscribe" in reply and "订阅 在线教育" in reply
+    reply = await say("sub")
+    chat = await app.store.get("wecom", member.userid)
+    assert chat.topics == {"online_education"} and "在线教育" in reply
+    assert chat.kind == "private" and chat.lang == "zh"  # WeCom members start in Chinese
+    await say("unsub")
+    assert (await app.store.get("wecom", member.userid)).topics == frozenset()
+    reply = await say("alert_add")
+    assert "工业互联网" in reply
+    assert [r.keyword for r in (await app.store.get("wecom", member.userid)).rules] == ["工业互联网"]
+    assert "工业互联网" in await say("alerts")
+    await say("alert_del")
+    assert (await app.store.get("wecom", member.userid)).rules == ()
+    await say("digest")
+    chat = await app.store.get("wecom", member.userid)
+    assert chat.digest_time == "08:00" and chat.digest_enabled
+    await say("mode")
+    assert (await app.store.get("wecom", member.userid)).mode == "both"
+    await say("quiet")
+    chat = await app.store.get("wecom", member.userid)
+    assert (chat.quiet_start, chat.quiet_end) == ("22:00", "07:30")
+    await say("tz")
+    assert (await app.store.get("wecom", member.userid)).tz == "Asia/Tokyo"
+    await say("latest")
+    await say("sources")
+    await say("lang")
+    assert (await app.store.get("wecom", member.userid)).lang == "en"
+    await say("stop")
+    assert await app.store.get("wecom", member.userid) is None
+    for m in wecom.messages_to(member.userid):
+        assert m.msgtype == "markdown" and 0 < len(m.content.encode()) <= 4096
+
+
+async def test_bad_input_gets_a_clear_answer(running_app, app_wecom, http, crypto, clock):
+    member = Member(http, running_app.url, crypto, clock, "lisi")
+    reply = await converse(running_app, member, app_wecom, "关键词 添加 " + "长" * 51)
+    assert "50" in reply
+    reply = await converse(running_app, member, app_wecom, "订阅 不存在的领域")
+    assert "不存在的领域" in reply
+    reply = await converse(running_app, member, app_wecom, "随便说点什么")
+    assert "帮助" in reply or "/help" in reply
+    assert (await running_app.store.get("wecom", "lisi")).rules == ()
+
+
+async def test_non_text_message_gets_a_bilingual_hint(running_app, app_wecom, http, crypto, clock):
+    member = Member(http, running_app.url, crypto, clock, "wangwu")
+    reply = await converse(running_app, member, app_wecom, None, msg_type="image")
+    assert "文字" in reply and "text" in reply
+    assert app_wecom.messages_to("wangwu")[-1].msgtype == "text"
+
+
+async def test_admin_commands_only_for_admin_users(running_app, app_wecom, http, crypto, clock):
+    boss = Member(http, running_app.url, crypto, clock, "boss")
+    other = Member(http, running_app.url, crypto, clock, "zhaoliu")
+    admin_reply = await converse(running_app, boss, app_wecom, "/stats")
+    refused = await converse(running_app, other, app_wecom, "/stats")
+    assert admin_reply != refused
+    assert "/stats" in refused
+
+
+async def test_retried_message_gets_one_reply(running_app, app_wecom, http, crypto, clock):
+    member = Member(http, running_app.url, crypto, clock, "retry-user")
+    for _ in range(3):
+        answer = await member.say("订阅 在线教育", msg_id="42-same")
+        assert answer.status_code == 200
+    await running_app.server.drain()
+    assert len(app_wecom.messages_to("retry-user")) == 1

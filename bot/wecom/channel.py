@@ -24,7 +24,7 @@ from typing import Any
 
 from bot.clock import Clock, SystemClock
 from bot.outbox import Delivery, Outbox
-from bot.text import Block, WECOM_MARKDOWN_LIMIT, render_wecom_markdown, split_blocks, split_paragraphs, utf8_len
+from bot.text import Block, WECOM_MARKDOWN_LIMIT, render_wecom_markdown, split_blocks, utf8_len
 from bot.wecom.api import WeComApi, WeComError, WeComTooFast, seconds_to_next_minute
 from bot.wecom.callback import CallbackServer, InboundMessage
 from bot.wecom.crypto import WeComCrypto
@@ -192,10 +192,9 @@ class WeComAppChannel(_Worker):
         ref = ChatRef(APP_CHANNEL, userid, "private", title=None, lang_hint="zh")
         caller = Caller(userid, userid in self.admins, True)
         reply = await self.core.handle(ref, caller, text)
-        paragraphs = list(getattr(reply, "paragraphs", None) or [])
-        if not paragraphs:
-            return
-        await self.send_reply(userid, split_paragraphs(paragraphs, render_wecom_markdown, WECOM_MARKDOWN_LIMIT, utf8_len))
+        pieces = markdown_pieces(reply.as_blocks())  # WeCom has no buttons: the text says what to send
+        if pieces:
+            await self.send_reply(userid, pieces)
 
     async def send_reply(self, userid: str, parts: Sequence[str], msgtype: str = "markdown", attempts: int = 3) -> bool:
         """Send a command reply now (not through the outbox); a few retries on busy errors."""
