@@ -129,6 +129,7 @@ class WeComAppChannel(_Worker):
     """Callback server + command replies + delivery worker for channel "wecom"."""
 
     channel = APP_CHANNEL
+    name = "wecom-app"
 
     def __init__(
         self,
@@ -266,6 +267,7 @@ class WeComRobotChannel(_Worker):
     """Delivery worker for channel "robot": one window per robot, batching when busy."""
 
     channel = ROBOT_CHANNEL
+    name = "wecom-robots"
 
     def __init__(
         self,
@@ -364,3 +366,46 @@ class WeComRobotChannel(_Worker):
             until = datetime.fromtimestamp(window.free_at(self._now().timestamp()) + 0.5, timezone.utc)
             for d in rest:
                 await self.outbox.hold(d.id, until)
+
+
+# ---------------------------------------------------------------------------- wiring
+
+
+class _ApiClient:
+    """Keeps the WeCom HTTP client open while the service runs (listed first: closed last)."""
+
+    name = "wecom-api"
+
+    def __init__(self, api: WeComApi) -> None:
+        self.api = api
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        await self.api.aclose()
+
+
+def build_components(service: Any) -> list[Any]:
+    """The WeCom components for ``bot.service``: the app (when corp_id, agent_id, secret,
+    token and encoding_aes_key are set) and the robots (when any are configured)."""
+    settings = service.settings
+    wecom = settings.wecom
+    if not (wecom.app_enabled or wecom.robots):
+        return []
+    api = WeComApi(
+        wecom.api_base_url,
+        corp_id=wecom.corp_id,
+        secret=wecom.secret.reveal() if wecom.secret else None,
+        agent_id=wecom.agent_id,
+        secrets=service.secrets,
+        clock=service.clock,
+    )
+    components: list[Any] = [_ApiClient(api)]
+    if wecom.app_enabled:
+        components.append(
+            WeComAppChannel(settings, service.engine, service.core, service.outbox, service.compose, api, chats=service.chats, clock=service.clock)
+        )
+    if wecom.robots:
+        components.append(WeComRobotChannel(settings, service.outbox, service.compose, api, chats=service.chats, clock=service.clock))
+    return components
