@@ -188,6 +188,9 @@ def _item_from_row(row) -> Item:
     )
 
 
+item_from_row = _item_from_row  # public name for other modules (a row of ``items`` -> Item)
+
+
 def item_time(item: Any) -> datetime | None:
     """When an item was published, falling back to when it was first seen."""
     return getattr(item, "published", None) or getattr(item, "first_seen_at", None)
@@ -280,6 +283,7 @@ __all__ = [
     "IndexProvider",
     "Match",
     "dispatch_new_items",
+    "item_from_row",
     "item_text",
     "item_time",
     "items_by_id",

@@ -551,7 +551,9 @@ class CommandCore:
         paragraphs.append(())
         count = len(chat.topics & {tp.id for tp in self.fields})
         paragraphs.append((Plain(t("topics.count", lang, count=count, total=len(self.fields))),))
-        paragraphs.append((Plain(t("topics.footer", lang)),))
+        # only Telegram shows the buttons; elsewhere the text says what to send
+        footer = "topics.footer" if chat.channel == "telegram" else "topics.footer_text"
+        paragraphs.append((Plain(t(footer, lang)),))
         buttons = [
             Button(f"{'✅' if tp.id in chat.topics else '▫️'} {tp.name(lang)}", f"t:{tp.id}"[:BUTTON_DATA_MAX])
             for tp in self.fields

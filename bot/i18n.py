@@ -89,6 +89,10 @@ _CATALOGUE: dict[str, dict[str, str]] = {
         "zh": "点按钮开关领域，或发送 /subscribe 领域编号。",
         "en": "Tap a field to toggle it, or send /subscribe <id>.",
     },
+    "topics.footer_text": {
+        "zh": "发送“订阅 领域编号或名称”订阅，例如：订阅 在线教育；“退订 全部”退订全部。",
+        "en": "Send /subscribe <id or name> to subscribe, e.g. /subscribe online_education; /unsubscribe all to stop them all.",
+    },
     "topics.other": {"zh": "其他订阅：{topics}", "en": "Also subscribed: {topics}"},
     "button.all": {"zh": "✅ 全选", "en": "✅ All"},
     "button.none": {"zh": "▫️ 全不选", "en": "▫️ None"},

@@ -420,3 +420,10 @@ async def test_no_input_raises(core, engine):
     # a failure inside is logged and answered, never raised
     broken = CommandCore(engine, load_settings(None, {}), digest_now=lambda chat: 1 / 0)
     assert await say(broken, EN, "/digest now") == "Digests are not available right now; please try again later."
+
+
+async def test_topics_on_wecom_say_what_to_send(core):
+    wecom = ChatRef("wecom", "zhangsan", "private", None, "zh")
+    text = await say(core, wecom, "领域")
+    assert "发送“订阅 领域编号或名称”订阅，例如：订阅 在线教育" in text
+    assert "点按钮" not in text
