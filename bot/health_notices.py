@@ -1,0 +1,136 @@
+"""Telling the admins when a source breaks, and when it recovers.
+
+A source that failed ``THRESHOLD`` (5) polls in a row, or shows a layout problem, is
+reported once to the admin chats; again when it recovers, or after 24 h if it has not. The
+decision is the pure ``health_event(state, now)``; ``HealthNotifier`` reads
+``source_state``, enqueues one outbox 'notice' per admin chat (ref unique per incident, so a
+repeat is a no-op) and records ``problem_reported_at`` / ``problem_reported_kind`` in the
+same transaction.
+
+Admin chats: the Telegram ``admin_chat_ids`` when a bot token is set, else the console chat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from monitors.db import source_state
+
+log = logging.getLogger("shwatch.health")
+
+THRESHOLD = 5
+REPEAT_AFTER = timedelta(hours=24)
+ERROR_CHARS = 300
+
+
+@dataclass(frozen=True)
+class HealthEvent:
+    source_id: str
+    event: str  # problem | still_failing | recovered
+    kind: str | None  # failing | layout (None when recovered)
+    failures: int
+    error: str
+    incident: datetime  # when the incident was (first) reported: names it in the ref
+
+
+def problem_kind(failures: int, error_kind: str | None, threshold: int = THRESHOLD) -> str | None:
+    """'layout' for a layout problem, 'failing' after ``threshold`` failures, else None."""
+    if error_kind == "layout" and failures > 0:
+        return "layout"
+    if failures >= threshold:
+        return "failing"
+    return None
+
+
+def health_event(state: Any, now: datetime, *, threshold: int = THRESHOLD, repeat: timedelta = REPEAT_AFTER) -> HealthEvent | None:
+    """What to tell the admins about one source now (``state`` is a source_state row)."""
+    failures = int(state.consecutive_failures or 0)
+    kind = problem_kind(failures, state.error_kind, threshold)
+    reported_at = state.problem_reported_at
+    error = " ".join((state.last_error or "").split())[:ERROR_CHARS]
+    if kind is not None:
+        if reported_at is None or state.problem_reported_kind != kind:
+            return HealthEvent(state.source_id, "problem", kind, failures, error, now)
+        if now - reported_at >= repeat:
+            return HealthEvent(state.source_id, "still_failing", kind, failures, error, now)
+        return None
+    if reported_at is not None and failures == 0:
+        return HealthEvent(state.source_id, "recovered", None, 0, "", reported_at)
+    return None
+
+
+def notice_ref(event: HealthEvent) -> str:
+    """Unique per source, incident and event; at most 64 characters."""
+    ref = f"src:{event.event}:{int(event.incident.timestamp())}:{event.source_id}"
+    if len(ref) > 64:
+        ref = ref[:47] + ":" + hashlib.sha1(event.source_id.encode()).hexdigest()[:16]
+    return ref
+
+
+def notice_payload(event: HealthEvent, source_name: str) -> dict[str, Any]:
+    if event.event == "recovered":
+        return {"key": "notice.source_recovered", "params": {"source": source_name}}
+    error = event.error or event.kind or "?"
+    if event.event == "still_failing":
+        return {"key": "notice.source_still_failing", "params": {"source": source_name, "error": error}}
+    return {"key": "notice.source_failing", "params": {"source": source_name, "count": event.failures, "error": error}}
+
+
+class HealthNotifier:
+    def __init__(self, engine, settings, clock, chats, outbox) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.clock = clock
+        self.chats = chats
+        self.outbox = outbox
+        self.names = {s.id: s.name for s in settings.sources}
+
+    async def admin_chat_ids(self) -> list[int]:
+        """Chat rows (ids) of the admins; created on first use."""
+        ids: list[int] = []
+        if self.settings.telegram.token:
+            for admin in self.settings.telegram.admin_chat_ids:
+                chat = await self.chats.get_or_create("telegram", str(admin), "private" if admin > 0 else "group")
+                if chat.active:
+                    ids.append(chat.id)
+        else:
+            console = await self.chats.get("console", "stdout")
+            if console is not None and console.active:
+                ids.append(console.id)
+        return ids
+
+    async def check(self, source_id: str | None = None) -> int:
+        """Report what changed (one source or all); returns how many notices were queued."""
+        now = self.clock.now()
+        query = select(source_state)
+        if source_id is not None:
+            query = query.where(source_state.c.source_id == source_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        events = [e for e in (health_event(r, now) for r in rows) if e is not None]
+        if not events:
+            return 0
+        admins = await self.admin_chat_ids()
+        queued = 0
+        async with self.engine.begin() as conn:
+            for event in events:
+                rows_out = [
+                    {"chat_id": chat_id, "kind": "notice", "ref": notice_ref(event),
+                     "payload": notice_payload(event, self.names.get(event.source_id, event.source_id))}
+                    for chat_id in admins
+                ]
+                queued += await self.outbox.enqueue(rows_out, conn=conn)
+                values = (
+                    {"problem_reported_at": None, "problem_reported_kind": None}
+                    if event.event == "recovered"
+                    else {"problem_reported_at": now, "problem_reported_kind": event.kind}
+                )
+                await conn.execute(update(source_state).where(source_state.c.source_id == event.source_id).values(**values))
+                log.warning("source %s: %s (%s) reported to %d admin chat(s)", event.source_id, event.event, event.kind or "ok", len(admins))
+        return queued

@@ -1,0 +1,449 @@
+"""The service's timetable on APScheduler 3 (``AsyncIOScheduler`` on the service's loop).
+
+- Each source is polled on its own job: the first poll at start-up, then every ``interval``
+  seconds with about +-10% jitter; after failures the delay doubles (interval * 2^failures,
+  capped at 6 h) and returns to normal after a success. A source's next poll is scheduled only
+  when its current poll has finished (and the job has ``max_instances=1``), so one source is
+  never polled twice at once; a poll that hangs is cut off after ``poll_timeout`` and counted
+  as a failure. One slow, broken or hanging source never delays the others: every poll is
+  its own task.
+- Periodic jobs (the digest tick, health checks) run every N seconds, never overlapping,
+  coalescing missed runs.
+
+The pure part, ``next_poll_delay(interval, failures, rng)``, is what decides when; the
+scheduler only carries it out. The scheduler is independent of Telegram (PTB's JobQueue is
+APScheduler 3 too, but the service must also run without a bot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from config.model import Source
+
+log = logging.getLogger("shwatch.schedule")
+
+BACKOFF_CAP = 6 * 3600.0  # seconds
+JITTER = 0.10
+
+PollFn = Callable[[Source], Awaitable[bool]]
+PolledHook = Callable[[Source, bool], Awaitable[None]]
+
+
+def next_poll_delay(interval: float, failures: int, rng: random.Random, *, jitter: float = JITTER, cap: float = BACKOFF_CAP) -> float:
+    """Seconds until a source's next poll.
+
+    ``interval * 2**failures`` (failures = consecutive failed polls so far), capped at ``cap``,
+    times a random factor in [1 - jitter, 1 + jitter]; the result never exceeds ``cap``
+    (an interval already above the cap is honoured as given).
+    """
+    if interval <= 0:
+        raise ValueError(f"interval must be positive, got {interval!r}")
+    failures = max(0, int(failures))
+    limit = max(cap, interval)
+    base = interval * (2 ** min(failures, 64)) if failures else interval
+    base = min(base, limit)
+    delay = base * rng.uniform(1.0 - jitter, 1.0 + jitter)
+    return min(delay, limit)
+
+
+@dataclass
+class SourceTrack:
+    """What the scheduler knows about one source's polling."""
+
+    source: Source
+    failures: int = 0
+    polls: int = 0
+    running: bool = False
+    last_delay: float | None = None
+    next_run_at: datetime | None = None
+    next_delay: float | None = None  # decided by the poll that just ended
+
+
+class PollSchedule:
+    """Per-source poll jobs on an AsyncIOScheduler.
+
+    ``poll(source) -> bool`` does one poll (True = success); an exception or a timeout is a
+    failure. ``on_polled(source, ok)`` runs after each poll (health notices), its errors are
+    logged and ignored.
+    """
+
+    def __init__(
+        self,
+        scheduler: AsyncIOScheduler,
+        sources: Sequence[Source],
+        poll: PollFn,
+        *,
+        rng: random.Random | None = None,
+        poll_timeout: float = 300.0,
+        on_polled: PolledHook | None = None,
+        initial_failures: dict[str, int] | None = None,
+    ) -> None:
+        self.scheduler = scheduler
+        self.poll = poll
+        self.rng = rng or random.Random()
+        self.poll_timeout = poll_timeout
+        self.on_polled = on_polled
+        self.tracks = {s.id: SourceTrack(s, failures=(initial_failures or {}).get(s.id, 0)) for s in sources}
+        self._stopped = False
+        # The next poll is scheduled once APScheduler has counted the finished run out
+        # (its job-executed event), so max_instances=1 never skips it.
+        scheduler.add_listener(self._job_done, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+
+    @staticmethod
+    def job_id(source_id: str) -> str:
+        return f"poll:{source_id}"
+
+    def start(self, first_delay: float = 0.0) -> None:
+        """Schedule every source's first poll ``first_delay`` seconds from now."""
+        for track in self.tracks.values():
+            self._schedule(track, first_delay)
+
+    def _job_done(self, event: JobExecutionEvent) -> None:
+        if not event.job_id.startswith("poll:"):
+            return
+        track = self.tracks.get(event.job_id[len("poll:"):])
+        if track is None:
+            return
+        delay = track.next_delay
+        track.next_delay = None
+        if delay is None:  # the run failed outside _run's own handling: keep the source alive
+            delay = next_poll_delay(track.source.interval, track.failures, self.rng)
+        self._schedule(track, delay)
+
+    def stop(self) -> None:
+        self._stopped = True
+        try:
+            self.scheduler.remove_listener(self._job_done)
+        except (KeyError, ValueError):
+            pass
+        for source_id in self.tracks:
+            job = self.scheduler.get_job(self.job_id(source_id))
+            if job is not None:
+                job.remove()
+
+    def _schedule(self, track: SourceTrack, delay: float) -> None:
+        if self._stopped:
+            return
+        run_at = datetime.now(timezone.utc) + timedelta(seconds=delay)
+        track.last_delay = delay
+        track.next_run_at = run_at
+        self.scheduler.add_job(
+            self._run,
+            trigger=DateTrigger(run_date=run_at),
+            args=[track.source.id],
+            id=self.job_id(track.source.id),
+            name=f"poll {track.source.id}",
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+
+    async def _run(self, source_id: str) -> None:
+        track = self.tracks[source_id]
+        if track.running:  # belt and braces: never two polls of one source
+            return
+        track.running = True
+        ok = False
+        try:
+            ok = bool(await asyncio.wait_for(self.poll(track.source), timeout=self.poll_timeout))
+        except asyncio.TimeoutError:
+            log.warning("source %s: poll took longer than %.0f s, abandoned", source_id, self.poll_timeout)
+        except asyncio.CancelledError:
+            track.running = False
+            raise
+        except Exception:  # one source's bug must not stop its schedule or the others
+            log.exception("source %s: poll failed", source_id)
+        finally:
+            track.running = False
+        track.polls += 1
+        track.failures = 0 if ok else track.failures + 1
+        if self.on_polled is not None:
+            try:
+                await self.on_polled(track.source, ok)
+            except Exception:
+                log.exception("source %s: after-poll hook failed", source_id)
+        track.next_delay = next_poll_delay(track.source.interval, track.failures, self.rng)
+
+
+def add_periodic(
+    scheduler: AsyncIOScheduler,
+    job_id: str,
+    func: Callable[[], Awaitable[object]],
+    every: float,
+    *,
+    first_delay: float = 0.0,
+) -> None:
+    """Run ``func`` every ``every`` seconds (first run after ``first_delay``), never overlapping;
+    an exception is logged and the next run happens as planned."""
+
+    async def guarded() -> None:
+        try:
+            await func()
+        except Exception:
+            log.exception("job %s failed", job_id)
+
+    scheduler.add_job(
+        guarded,
+        trigger=IntervalTrigger(seconds=every),
+        id=job_id,
+        name=job_id,
+        replace_existing=True,
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=None,
+        next_run_time=datetime.now(timezone.utc) + timedelta(seconds=first_delay),
+    )
+
+
+def new_scheduler() -> AsyncIOScheduler:
+    """An AsyncIOScheduler in UTC on the running loop (call ``start()`` inside the loop)."""
+    return AsyncIOScheduler(timezone=timezone.utc, job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
+
+
+# ------------------------------------------------------------------------------ digests
+
+DIGEST_LOOKBACK = timedelta(days=7)  # a digest never reaches further back than this
+_BATCH = 500
+
+
+class DigestJob:
+    """Store side of daily digests: find the chats whose digest is due, plan, enqueue.
+
+    ``tick()`` (every minute) enqueues each due chat's digest as an outbox 'digest' row with
+    ref = the slot's local date and moves the chat's ``last_digest_at`` to the cut-off in the
+    same transaction, so a crash or restart around the digest time neither loses nor repeats
+    it. ``send_now(chat)`` is /digest now (ref 'now-<timestamp>'). ``render`` turns digest
+    rows into blocks for any channel (registered with the service's DeliveryComposer).
+    """
+
+    def __init__(self, engine, settings, clock, wake: Callable[[], None] | None = None) -> None:
+        from bot.chats import ChatStore
+        from bot.outbox import Outbox
+
+        self.engine = engine
+        self.settings = settings
+        self.clock = clock
+        self.wake = wake
+        self.chats = ChatStore(engine, clock)
+        self.outbox = Outbox(engine, clock)
+        self.source_names = {s.id: s.name for s in settings.sources}
+        from monitors.tagger import plan_order
+
+        self.order = plan_order(settings.topics)
+
+    # ---- planning
+    async def _due(self, now: datetime) -> dict[int, tuple[datetime, Any]]:
+        from sqlalchemy import select
+
+        from bot.db import chats
+        from bot.digest import digest_due
+
+        query = select(chats.c.id, chats.c.digest_time, chats.c.tz, chats.c.last_digest_at, chats.c.created_at).where(
+            chats.c.active.is_(True), chats.c.digest_enabled.is_(True)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        due = {}
+        for row in rows:
+            slot = digest_due(now, row.digest_time, row.tz, row.last_digest_at or row.created_at)
+            if slot is not None:
+                due[row.id] = slot
+        return due
+
+    async def _items(self, since: datetime, until: datetime) -> list:
+        from sqlalchemy import select
+
+        from bot.alerts import _item_from_row
+        from monitors.db import items
+
+        query = select(items).where(
+            items.c.baseline.is_(False), items.c.first_seen_at > since, items.c.first_seen_at <= until
+        )
+        async with self.engine.connect() as conn:
+            return [_item_from_row(r) for r in (await conn.execute(query)).all()]
+
+    def _since(self, chat, until: datetime) -> datetime:
+        start = chat.last_digest_at or chat.created_at or until - timedelta(days=1)
+        return max(start, until - DIGEST_LOOKBACK)
+
+    async def _plan(self, chats: Sequence[Any], until: datetime) -> dict[int, Any]:
+        from bot.digest import plan_digests
+
+        if not chats:
+            return {}
+        since = {c.id: self._since(c, until) for c in chats}
+        found = await self._items(min(since.values()), until)
+        return plan_digests(chats, found, self.order, until, lambda c: since[c.id])
+
+    def _row(self, chat, digest, ref: str, day: str) -> dict | None:
+        if digest.empty and not self.settings.digest.send_empty:
+            return None
+        payload = {"date": day, "tz": chat.tz, **digest.to_payload()}
+        return {"chat_id": chat.id, "kind": "digest", "ref": ref, "payload": payload}
+
+    async def _commit(self, planned: Sequence[tuple[Any, Any, str, str, datetime]]) -> int:
+        """Enqueue digests and move last_digest_at, batch by batch, each atomically."""
+        from sqlalchemy import bindparam, or_, update
+
+        from bot.db import chats
+
+        move = (
+            update(chats)
+            .where(chats.c.id == bindparam("b_id"), or_(chats.c.last_digest_at.is_(None), chats.c.last_digest_at < bindparam("b_slot")))
+            .values(last_digest_at=bindparam("b_until"))
+        )
+        queued = 0
+        for start in range(0, len(planned), _BATCH):
+            batch = planned[start : start + _BATCH]
+            rows = [r for r in (self._row(chat, digest, ref, day) for chat, digest, ref, day, _ in batch) if r]
+            async with self.engine.begin() as conn:
+                queued += await self.outbox.enqueue(rows, conn=conn)
+                await conn.execute(
+                    move, [{"b_id": chat.id, "b_slot": slot, "b_until": digest.until} for chat, digest, _, _, slot in batch]
+                )
+        return queued
+
+    async def tick(self) -> int:
+        """Enqueue every due digest; returns how many rows were queued."""
+        from bot.digest import digest_ref
+
+        now = self.clock.now()
+        due = await self._due(now)
+        if not due:
+            return 0
+        if len(due) > 50:
+            chats = [c for c in await self.chats.active_chats() if c.id in due]
+        else:
+            chats = [c for c in [await self.chats.get_by_id(i) for i in due] if c is not None]
+        digests = await self._plan(chats, now)
+        planned = [
+            (chat, digests[chat.id], digest_ref(due[chat.id][1]), due[chat.id][1].isoformat(), due[chat.id][0])
+            for chat in chats
+        ]
+        queued = await self._commit(planned)
+        log.info("digest tick: %d chat(s) due, %d digest(s) queued", len(chats), queued)
+        if queued and self.wake is not None:
+            self.wake()
+        return queued
+
+    async def send_now(self, chat) -> int:
+        """/digest now: the chat's pending digest at once (a 'nothing new' note if empty)."""
+        from bot.digest import digest_now_ref
+
+        now = self.clock.now()
+        chat = await self.chats.get_by_id(chat.id) or chat
+        digest = (await self._plan([chat], now))[chat.id]
+        day = now.astimezone(_zone(chat.tz)).date().isoformat()
+        row = {"chat_id": chat.id, "kind": "digest", "ref": digest_now_ref(now), "payload": {"date": day, "tz": chat.tz, **digest.to_payload()}}
+        from sqlalchemy import update
+
+        from bot.db import chats
+
+        async with self.engine.begin() as conn:
+            queued = await self.outbox.enqueue([row], conn=conn)
+            await conn.execute(update(chats).where(chats.c.id == chat.id).values(last_digest_at=now))
+        if queued and self.wake is not None:
+            self.wake()
+        return queued
+
+    async def preview(self, chat, now: datetime | None = None):
+        """(digest, local date) the chat would get now; nothing is stored."""
+        now = now or self.clock.now()
+        digest = (await self._plan([chat], now))[chat.id]
+        return digest, now.astimezone(_zone(chat.tz)).date().isoformat()
+
+    # ---- rendering (for every channel)
+    async def render(self, deliveries: Sequence[Any]) -> dict[int, list]:
+        from bot.alerts import items_by_id
+        from bot.digest import Digest, DigestFormatter, DigestSection, nothing_new_blocks
+
+        wanted = set()
+        parsed = {}
+        for d in deliveries:
+            try:
+                digest = Digest.from_payload(d.chat_id, d.payload)
+            except (KeyError, TypeError, ValueError):
+                log.warning("digest delivery %s has an unreadable payload", d.id)
+                continue
+            parsed[d.id] = digest
+            wanted.update(digest.item_ids())
+        found = await items_by_id(self.engine, wanted)
+        fmt = DigestFormatter(found, self.source_names, self.settings.topics)
+        out = {}
+        for d in deliveries:
+            digest = parsed.get(d.id)
+            if digest is None:
+                continue
+            sections = tuple(
+                DigestSection(s.topic_id, tuple(i for i in s.item_ids if i in found)) for s in digest.sections
+            )
+            digest = Digest(digest.chat_id, digest.since, digest.until, tuple(s for s in sections if s.item_ids), digest.keywords)
+            tz = d.payload.get("tz") or self.settings.timezone
+            blocks = fmt.blocks(digest, d.payload.get("date") or "", d.lang, tz)
+            out[d.id] = blocks or nothing_new_blocks(d.lang)
+        return out
+
+
+def _zone(name: str | None):
+    from bot.quiet import zone
+
+    return zone(name)
+
+
+# ------------------------------------------------------------------------------ component
+
+
+class Timetable:
+    """The service component that owns the scheduler: per-source polls, the digest tick,
+    and other periodic jobs. ``start()`` must run inside the service's event loop."""
+
+    name = "scheduler"
+
+    def __init__(
+        self,
+        sources: Sequence[Source],
+        poll: PollFn,
+        *,
+        periodic: Sequence[tuple[str, Callable[[], Awaitable[object]], float]] = (),
+        on_polled: PolledHook | None = None,
+        poll_timeout: float = 300.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.sources = list(sources)
+        self.poll = poll
+        self.periodic = list(periodic)
+        self.on_polled = on_polled
+        self.poll_timeout = poll_timeout
+        self.rng = rng
+        self.scheduler: AsyncIOScheduler | None = None
+        self.polls: PollSchedule | None = None
+
+    async def start(self) -> None:
+        self.scheduler = new_scheduler()
+        self.scheduler.start()
+        self.polls = PollSchedule(
+            self.scheduler, self.sources, self.poll, rng=self.rng, poll_timeout=self.poll_timeout, on_polled=self.on_polled
+        )
+        self.polls.start()
+        for job_id, func, every in self.periodic:
+            add_periodic(self.scheduler, job_id, func, every)
+
+    async def stop(self) -> None:
+        if self.polls is not None:
+            self.polls.stop()
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+            await asyncio.sleep(0)  # let cancelled job tasks unwind
