@@ -268,3 +268,37 @@ async def test_robot_with_a_bad_key_fails_the_delivery_with_a_reason(engine, rob
     await api.aclose()
     row = await outbox.get((await statuses_ids(engine))[0])
     assert row.status == "failed" and "93000" in row.last_error and KEY not in row.last_error
+
+
+async def test_robot_digest_at_its_digest_time(engine, robot_wecom, fclock):
+    """The robot's digest_time makes the digest job queue its digest; the robot sends it."""
+    from bot.schedule import DigestJob
+    from bot.service import DeliveryComposer
+
+    ops = WeComRobot("ops", robot_wecom.robot_url(KEY), keywords=("工业互联网",), digest_time="09:30")
+    settings = Settings(database_url="sqlite://", topics=load_default_topics(), wecom=WeComSettings(robots=(ops,)))
+    fclock.set(datetime(2026, 6, 14, 0, 0, tzinfo=timezone.utc))  # 08:00 in Shanghai
+    store = ChatStore(engine, fclock)
+    outbox = Outbox(engine, fclock)
+    [chat] = (await sync_robot_chats(store, [ops], settings.topics, "Asia/Shanghai")).values()
+    assert (chat.digest_enabled, chat.digest_time, chat.tz) == (True, "09:30", "Asia/Shanghai")
+    fclock.advance(minutes=30)
+    seen = fclock.now()
+    await ItemStore(engine).insert_items(
+        [Item("xwfb", f"https://www.example.invalid/d/{i}.html", f"工业互联网动态{i}", seen, summary="工业互联网。", body="工业互联网平台。", first_seen_at=seen) for i in range(3)]
+    )
+    job = DigestJob(engine, settings, fclock)
+    compose = DeliveryComposer(engine, settings)
+    compose.register("digest", job.render)
+    api = WeComApi(robot_wecom.base_url, secrets=[KEY], clock=fclock, sleep=FakeSleep(fclock))
+    channel = WeComRobotChannel(settings, outbox, compose, api, chats=store, clock=fclock)
+    fclock.set(datetime(2026, 6, 14, 1, 29, tzinfo=timezone.utc))  # 09:29: not yet
+    assert await job.tick() == 0
+    fclock.set(datetime(2026, 6, 14, 1, 30, 5, tzinfo=timezone.utc))  # 09:30:05
+    assert await job.tick() == 1
+    await channel.run_once()
+    await api.aclose()
+    [message] = robot_wecom.robot_messages(KEY)
+    assert message.msgtype == "markdown"
+    assert all(f"工业互联网动态{i}" in message.content.replace("**", "") for i in range(3))
+    assert await statuses(engine) == {"sent": 1}

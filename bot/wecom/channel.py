@@ -290,7 +290,7 @@ class WeComRobotChannel(_Worker):
 
     async def start(self) -> None:
         if self.chats is not None:
-            await sync_robot_chats(self.chats, list(self.robots.values()), self.settings.topics)
+            await sync_robot_chats(self.chats, list(self.robots.values()), self.settings.topics, self.settings.timezone)
         await self._start_loop()
 
     async def stop(self) -> None:

@@ -128,10 +128,14 @@ def resolve_topics(wanted: Sequence[str], topics: Sequence["Topic"]) -> tuple[li
     return list(dict.fromkeys(ids)), unknown
 
 
-async def sync_robot_chats(store: "ChatStore", robots: Sequence["WeComRobot"], topics: Sequence["Topic"]) -> dict[str, "Chat"]:
+async def sync_robot_chats(
+    store: "ChatStore", robots: Sequence["WeComRobot"], topics: Sequence["Topic"], tz: str | None = None
+) -> dict[str, "Chat"]:
     """Make the robot chats match the config: topics -> subscriptions, keywords -> alert
-    rules, digest_time -> daily digest (mode "both"), lang. A robot chat no longer in the
-    config is deactivated (its history stays). Returns the chats by robot name."""
+    rules, digest_time -> daily digest (mode "both") in time zone ``tz`` (the service's),
+    lang. A robot chat no longer in the config is deactivated (its history stays). The
+    digest itself is planned, rendered and queued by the digest job like any chat's.
+    Returns the chats by robot name."""
     from bot.chats import KEYWORD_MAX, same_keyword
 
     out: dict[str, Chat] = {}
@@ -145,6 +149,8 @@ async def sync_robot_chats(store: "ChatStore", robots: Sequence["WeComRobot"], t
         if chat.mode != mode:
             await store.set_mode(chat.id, mode)
         await store.set_digest(chat.id, enabled=bool(robot.digest_time), time=robot.digest_time or chat.digest_time)
+        if tz and chat.tz != tz:
+            await store.set_tz(chat.id, tz)
         topic_ids, unknown = resolve_topics(robot.topics, topics)
         for entry in unknown:
             log.warning("robot %s: unknown topic %r in the config (ignored)", robot.name, entry)
