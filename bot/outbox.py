@@ -88,9 +88,34 @@ class Outbox:
         if not values:
             return 0
         if conn is not None:
+            await self._hold_quiet(conn, values, now)
             return await self._insert(conn, values)
         async with self.engine.begin() as own:
+            await self._hold_quiet(own, values, now)
             return await self._insert(own, values)
+
+    async def _hold_quiet(self, conn: AsyncConnection, values: list[dict], now: datetime) -> None:
+        """Instant alerts for a chat inside its quiet hours wait until the window ends
+        (``not_before``); they are then released together (bot.quiet)."""
+        from bot.quiet import hold_until
+
+        alert_chats = sorted({v["chat_id"] for v in values if v["kind"] == "alert" and v["not_before"] is None})
+        if not alert_chats:
+            return
+        quiet: dict[int, datetime] = {}
+        for start in range(0, len(alert_chats), _CHUNK):
+            rows = await conn.execute(
+                select(chats.c.id, chats.c.quiet_start, chats.c.quiet_end, chats.c.tz).where(
+                    chats.c.id.in_(alert_chats[start : start + _CHUNK]), chats.c.quiet_start.is_not(None)
+                )
+            )
+            for cid, q_start, q_end, tz in rows.all():
+                until = hold_until(now, q_start, q_end, tz)
+                if until is not None:
+                    quiet[cid] = until
+        for v in values:
+            if v["kind"] == "alert" and v["not_before"] is None and v["chat_id"] in quiet:
+                v["not_before"] = quiet[v["chat_id"]]
 
     async def _insert(self, conn: AsyncConnection, values: list[dict]) -> int:
         new = 0

@@ -104,3 +104,64 @@ def test_bundle_exact_fit_and_oversized_part():
     big = "z" * 5000
     assert bundle(["a", big, "b"], len, 4096) == [["a"], [big], ["b"]]
     assert bundle([], len, 4096) == []
+
+
+# ------------------------------------------------------------------------------ store: held alerts
+
+
+async def _item(engine, url="https://x.gov.cn/a.html", title="在线教育新政", topics=("online_education",), when=None):
+    from sqlalchemy import insert
+
+    from monitors.db import items
+
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            insert(items).values(
+                url=url, source_id="s", title=title, published=when, first_seen_at=when,
+                summary="", body="", lang="zh", topics=list(topics), matched={}, baseline=False,
+            ).returning(items.c.id)
+        )
+        return result.scalar_one()
+
+
+async def test_alerts_inside_quiet_hours_are_held_until_the_window_ends(engine):
+    from bot.chats import ChatStore
+    from bot.outbox import Outbox
+
+    clock = FakeClock(at(23, 0))
+    store = ChatStore(engine, clock)
+    quiet_chat = await store.get_or_create("telegram", "1")
+    await store.set_quiet(quiet_chat.id, "22:00", "07:30")
+    loud_chat = await store.get_or_create("telegram", "2")
+    outbox = Outbox(engine, clock)
+    item_id = await _item(engine, when=clock.now())
+    rows = [{"chat_id": c.id, "kind": "alert", "ref": str(item_id), "item_id": item_id} for c in (quiet_chat, loud_chat)]
+    rows.append({"chat_id": quiet_chat.id, "kind": "notice", "ref": "n1", "payload": {"text": "hi"}})
+    assert await outbox.enqueue(rows) == 3
+    claimed = await outbox.claim("w", 10, ["telegram"])
+    assert sorted((d.chat_id, d.kind) for d in claimed) == sorted([(loud_chat.id, "alert"), (quiet_chat.id, "notice")])
+    held = await outbox.pending_for_chat(quiet_chat.id, "alert")
+    assert [d.not_before for d in held] == [at(7, 30, day=15)]
+    clock.set(at(7, 29, day=15))
+    assert await outbox.claim("w", 10, ["telegram"]) == []
+    clock.set(at(7, 30, day=15))
+    released = await outbox.claim("w", 10, ["telegram"])
+    assert [(d.chat_id, d.kind) for d in released] == [(quiet_chat.id, "alert")]
+
+
+async def test_several_held_alerts_come_out_together_at_the_end(engine):
+    from bot.chats import ChatStore
+    from bot.outbox import Outbox
+
+    clock = FakeClock(at(22, 5))
+    store = ChatStore(engine, clock)
+    chat = await store.get_or_create("telegram", "1")
+    await store.set_quiet(chat.id, "22:00", "07:30")
+    outbox = Outbox(engine, clock)
+    for n in range(5):
+        item_id = await _item(engine, url=f"https://x.gov.cn/{n}.html", when=clock.now())
+        await outbox.enqueue([{"chat_id": chat.id, "kind": "alert", "ref": str(item_id), "item_id": item_id}])
+        clock.advance(hours=2)  # 22:05, 00:05, 02:05, 04:05, 06:05: all inside the window
+    clock.set(at(7, 30, day=15))
+    released = await outbox.claim("w", 50, ["telegram"])
+    assert len(released) == 5 and {d.chat_id for d in released} == {chat.id}
