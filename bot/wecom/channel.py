@@ -400,6 +400,7 @@ def build_components(service: Any) -> list[Any]:
         agent_id=wecom.agent_id,
         secrets=service.secrets,
         clock=service.clock,
+        too_fast_retries=0,  # the robot channel holds the rows until the next minute instead of sleeping
     )
     components: list[Any] = [_ApiClient(api)]
     if wecom.app_enabled:
