@@ -266,14 +266,14 @@ class DigestJob:
     async def _items(self, since: datetime, until: datetime) -> list:
         from sqlalchemy import select
 
-        from bot.alerts import _item_from_row
+        from bot.alerts import item_from_row
         from monitors.db import items
 
         query = select(items).where(
             items.c.baseline.is_(False), items.c.first_seen_at > since, items.c.first_seen_at <= until
         )
         async with self.engine.connect() as conn:
-            return [_item_from_row(r) for r in (await conn.execute(query)).all()]
+            return [item_from_row(r) for r in (await conn.execute(query)).all()]
 
     def _since(self, chat, until: datetime) -> datetime:
         start = chat.last_digest_at or chat.created_at or until - timedelta(days=1)

@@ -275,3 +275,180 @@ def test_one_line_summary():
     words = " ".join(["word"] * 60)
     out = one_line(words)
     assert out.endswith("…") and len(out) <= 100 and not re.search(r"wor…$", out)
+
+
+# ------------------------------------------------------------------------------ the digest job (store)
+
+from bot.clock import FakeClock  # noqa: E402
+from config.model import DigestSettings, Settings  # noqa: E402
+
+
+def _settings(send_empty=False) -> Settings:
+    return Settings(database_url="sqlite://", topics=TOPICS, digest=DigestSettings(send_empty=send_empty))
+
+
+async def _store_items(engine, rows):
+    from monitors.store import ItemStore
+
+    return await ItemStore(engine).insert_items(rows)
+
+
+async def _chat_with_digest(engine, clock, address="1", topics=("online_education",), tz="Asia/Shanghai", time_="08:00"):
+    from bot.chats import ChatStore
+
+    store = ChatStore(engine, clock)
+    c = await store.get_or_create("telegram", address, mode="digest", lang="zh")
+    await store.set_topics(c.id, topics)
+    await store.set_tz(c.id, tz)
+    await store.set_digest(c.id, enabled=True, time=time_)
+    return await store.get_by_id(c.id)
+
+
+async def _digest_rows(engine):
+    from sqlalchemy import select
+
+    from bot.db import deliveries
+
+    async with engine.connect() as conn:
+        return (await conn.execute(select(deliveries).where(deliveries.c.kind == "digest").order_by(deliveries.c.id))).all()
+
+
+def _new(i, topics=("online_education",), when=None, title=None):
+    return Item("s", f"https://www.shanghai.gov.cn/x/{i}.html", title or f"在线教育 {i}", when, summary="摘要。", body="正文", topics=topics, first_seen_at=when)
+
+
+async def test_digest_goes_out_once_at_the_chats_time_and_restart_does_not_repeat(engine):
+    from bot.schedule import DigestJob
+
+    clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))  # chat created the day before
+    chat_ = await _chat_with_digest(engine, clock)
+    clock.set(datetime(2026, 6, 13, 20, 0, tzinfo=SH))
+    await _store_items(engine, [_new(1, when=clock.now()), _new(2, topics=("remote_office",), when=clock.now())])
+    job = DigestJob(engine, _settings(), clock)
+    clock.set(datetime(2026, 6, 14, 7, 59, 30, tzinfo=SH))
+    assert await job.tick() == 0
+    clock.set(datetime(2026, 6, 14, 8, 0, 20, tzinfo=SH))
+    assert await job.tick() == 1
+    # a second tick, or a new process's job ("restart at 08:00:30"), queues nothing more
+    clock.advance(seconds=10)
+    assert await job.tick() == 0
+    assert await DigestJob(engine, _settings(), clock).tick() == 0
+    [row] = await _digest_rows(engine)
+    assert row.ref == "2026-06-14" and row.chat_id == chat_.id
+    assert row.payload["sections"] == [["online_education", [1]]] and row.payload["tz"] == "Asia/Shanghai"
+    # the next day's digest covers only what came after
+    clock.set(datetime(2026, 6, 14, 12, 0, tzinfo=SH))
+    await _store_items(engine, [_new(3, when=clock.now())])
+    clock.set(datetime(2026, 6, 15, 8, 0, 1, tzinfo=SH))
+    assert await job.tick() == 1
+    rows = await _digest_rows(engine)
+    assert [r.ref for r in rows] == ["2026-06-14", "2026-06-15"]
+    assert rows[1].payload["sections"] == [["online_education", [3]]]
+
+
+async def test_restart_before_the_commit_plans_the_same_digest_once(engine):
+    """The enqueue and last_digest_at move together: replaying the slot is a no-op."""
+    from bot.chats import ChatStore
+    from bot.schedule import DigestJob
+
+    clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))
+    chat_ = await _chat_with_digest(engine, clock)
+    clock.set(datetime(2026, 6, 13, 20, 0, tzinfo=SH))
+    await _store_items(engine, [_new(1, when=clock.now())])
+    clock.set(datetime(2026, 6, 14, 8, 0, 5, tzinfo=SH))
+    job = DigestJob(engine, _settings(), clock)
+    assert await job.tick() == 1
+    # simulate a process that planned from a stale read: last_digest_at put back, tick again
+    await ChatStore(engine, clock).mark_digest(chat_.id, datetime(2026, 6, 13, 10, 0, tzinfo=SH))
+    clock.advance(seconds=25)
+    assert await job.tick() == 0  # same ref: the outbox ignores the duplicate
+    assert len(await _digest_rows(engine)) == 1
+
+
+async def test_nothing_new_sends_nothing_unless_configured(engine):
+    from bot.schedule import DigestJob
+
+    clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))
+    await _chat_with_digest(engine, clock)
+    clock.set(datetime(2026, 6, 14, 8, 0, 5, tzinfo=SH))
+    assert await DigestJob(engine, _settings(), clock).tick() == 0
+    assert await _digest_rows(engine) == []
+    clock.set(datetime(2026, 6, 15, 8, 0, 5, tzinfo=SH))
+    assert await DigestJob(engine, _settings(send_empty=True), clock).tick() == 1
+    [row] = await _digest_rows(engine)
+    assert row.payload["sections"] == []
+
+
+async def test_digest_time_is_in_the_chats_zone(engine):
+    from bot.schedule import DigestJob
+
+    clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))
+    await _chat_with_digest(engine, clock, address="1", tz="Europe/London", time_="08:00")
+    job = DigestJob(engine, _settings(), clock)
+    clock.set(datetime(2026, 6, 13, 15, 0, 5, tzinfo=SH))  # 08:00 in London: nothing new yet
+    assert await job.tick() == 0
+    clock.set(datetime(2026, 6, 13, 20, 0, tzinfo=SH))
+    await _store_items(engine, [_new(1, when=clock.now())])
+    clock.set(datetime(2026, 6, 14, 8, 0, 5, tzinfo=SH))  # 08:00 in Shanghai, 01:00 in London
+    assert await job.tick() == 0
+    clock.set(datetime(2026, 6, 14, 15, 0, 5, tzinfo=SH))  # 08:00 in London
+    assert await job.tick() == 1
+    [row] = await _digest_rows(engine)
+    assert row.ref == "2026-06-14"
+
+
+async def test_digest_now_and_rendering(engine):
+    from bot.outbox import Outbox
+    from bot.schedule import DigestJob
+
+    clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))
+    chat_ = await _chat_with_digest(engine, clock)
+    clock.set(datetime(2026, 6, 13, 20, 0, tzinfo=SH))
+    await _store_items(engine, [_new(1, when=clock.now()), _new(2, when=clock.now(), title="在线教育 <b>")])
+    job = DigestJob(engine, _settings(), clock)
+    assert await job.send_now(chat_) == 1
+    [row] = await _digest_rows(engine)
+    assert row.ref == "now-20260613T120000"
+    [delivery] = await Outbox(engine, clock).claim("w", 5, ["telegram"])
+    blocks = (await job.render([delivery]))[delivery.id]
+    text = render_telegram_html([p for b in blocks for p in b])
+    assert "每日摘要（2026-06-13）：2 条新内容" in text and "在线教育 &lt;b&gt;" in text
+    # the 08:00 digest does not repeat what /digest now sent; an empty /digest now says so
+    clock.set(datetime(2026, 6, 14, 8, 0, 5, tzinfo=SH))
+    assert await job.tick() == 0
+    clock.advance(minutes=5)
+    assert await job.send_now(chat_) == 1
+    rows = await _digest_rows(engine)
+    last = [d for d in await Outbox(engine, clock).claim("w", 5, ["telegram"]) if d.id == rows[-1].id][0]
+    blocks = (await job.render([last]))[last.id]
+    assert render_plain(blocks[0]) == "自上次摘要以来没有新内容。"
+
+
+async def test_old_items_get_no_instant_alert_but_appear_in_the_digest(engine):
+    """max_age_days: dispatch skips items published long ago; the digest still lists them."""
+    from bot.alerts import IndexProvider, dispatch_new_items
+    from bot.chats import ChatStore
+    from bot.schedule import DigestJob
+
+    clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))
+    store = ChatStore(engine, clock)
+    c = await store.get_or_create("telegram", "1", mode="both", lang="zh")
+    await store.set_topics(c.id, ["online_education"])
+    clock.set(datetime(2026, 6, 13, 20, 0, tzinfo=SH))
+    fresh = _new(1, when=clock.now())
+    old = _new(2, when=clock.now())
+    old.published = clock.now() - timedelta(days=4)
+    await _store_items(engine, [fresh, old])
+    planned = await dispatch_new_items(engine, IndexProvider(store), clock, max_age_days=3)
+    assert planned == 1
+    from sqlalchemy import select
+
+    from bot.db import deliveries
+
+    async with engine.connect() as conn:
+        alerts = (await conn.execute(select(deliveries.c.item_id).where(deliveries.c.kind == "alert"))).scalars().all()
+    assert alerts == [1]
+    clock.set(datetime(2026, 6, 14, 8, 0, 5, tzinfo=SH))
+    assert await DigestJob(engine, _settings(), clock).tick() == 1
+    [row] = await _digest_rows(engine)
+    assert sorted(row.payload["sections"][0][1]) == [1, 2]
