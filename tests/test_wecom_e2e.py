@@ -2,7 +2,8 @@
 API and the fake press site.
 
 A member subscribes by an encrypted callback message and gets the reply through message/send;
-a newly published item then reaches the robot (webhook/send) and the member as markdown.
+a newly published item then reaches the robot (webhook/send) and the member as markdown; a
+burst of 30 items reaches the robot batched, never over 20 messages a minute.
 The secret, the AES key, the token and the robot key never appear in the process's output.
 """
 
@@ -118,6 +119,20 @@ def test_member_and_robot_over_the_real_service(tmp_path):
                     assert f"]({press.url('/xwfb/')}" in m.content  # the link to the article
                 assert len(robot_msgs) == 1 and len(member_msgs) == 1
                 assert len(wecom.messages_to("zhangsan")) == 2  # the one reply (retry ignored) and the alert
+
+                # 4. a burst of 30 matching items: the robot gets them all, batched, within 20/min
+                for i in range(30):
+                    press.publish("xwfb", f"工业互联网简讯第{i}期", f"第{i}期：工业互联网平台接入企业增加。", now)
+
+                def burst_done():
+                    text = "\n".join(m.content for m in wecom.robot_messages(ROBOT_KEY))
+                    return all(f"简讯第{i}期" in text for i in range(30))
+
+                wait_for(burst_done, 60, "the burst at the robot", proc)
+                text = "\n".join(m.content for m in wecom.robot_messages(ROBOT_KEY))
+                assert all(text.count(f"简讯第{i}期") == 1 for i in range(30))  # none lost, none twice
+                assert len(wecom.robot_messages(ROBOT_KEY)) < 1 + 30  # several alerts per message
+                assert all(len(m.content.encode()) <= 4096 for m in wecom.robot_messages(ROBOT_KEY))
                 assert wecom.violations == []
         finally:
             proc.send_signal(signal.SIGTERM)
