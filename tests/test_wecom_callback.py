@@ -464,3 +464,31 @@ async def test_retried_message_gets_one_reply(running_app, app_wecom, http, cryp
         assert answer.status_code == 200
     await running_app.server.drain()
     assert len(app_wecom.messages_to("retry-user")) == 1
+
+
+async def test_app_compose_failure_puts_the_rows_back(engine, app, app_wecom):
+    delivery_id = await enqueue_alert(engine, app, "zhangsan", "渲染失败")
+    good = app.compose
+
+    async def broken(claimed):
+        raise RuntimeError("renderer bug")
+
+    app.compose = broken
+    assert await app.run_once() is False  # the loop waits a poll interval, no busy spin
+    assert (await app.outbox.get(delivery_id)).status == "pending"
+    app.compose = good
+    await app.run_once()
+    assert (await app.outbox.get(delivery_id)).status == "sent" and len(app_wecom.messages_to("zhangsan")) == 1
+
+
+async def test_app_delivery_with_nothing_to_render_fails_with_a_reason(engine, app, app_wecom):
+    delivery_id = await enqueue_alert(engine, app, "zhangsan", "无内容")
+
+    async def nothing(claimed):
+        return {}
+
+    app.compose = nothing
+    await app.run_once()
+    row = await app.outbox.get(delivery_id)
+    assert row.status == "failed" and "nothing to send" in row.last_error
+    assert app_wecom.messages_to("zhangsan") == []

@@ -113,13 +113,15 @@ class _Worker:
                     pass
             self._task = None
 
-    async def _compose(self, claimed: Sequence[Delivery]) -> Mapping[int, Sequence[Block]]:
+    async def _compose(self, claimed: Sequence[Delivery]) -> Mapping[int, Sequence[Block]] | None:
+        """Blocks per delivery id (a delivery whose item is gone is absent); None when
+        composing failed, and then the rows go back to the queue."""
         try:
             return await self.compose(claimed)
         except Exception:
             log.exception("composing %d %s deliveries failed", len(claimed), self.channel)
             await self.outbox.release([d.id for d in claimed])
-            return {}
+            return None
 
 
 # ---------------------------------------------------------------------------- the app
@@ -219,8 +221,9 @@ class WeComAppChannel(_Worker):
         if not claimed:
             return False
         composed = await self._compose(claimed)
-        if composed:
-            await asyncio.gather(*(self._deliver(d, composed.get(d.id) or ()) for d in claimed))
+        if composed is None:
+            return False  # wait a poll interval before trying again
+        await asyncio.gather(*(self._deliver(d, composed.get(d.id) or ()) for d in claimed))
         return True
 
     async def _deliver(self, delivery: Delivery, blocks: Sequence[Block]) -> None:
@@ -301,7 +304,7 @@ class WeComRobotChannel(_Worker):
         if not claimed:
             return False
         composed = await self._compose(claimed)
-        if not composed:
+        if composed is None:
             return False
         by_robot: dict[str, list[Delivery]] = defaultdict(list)
         for delivery in claimed:
