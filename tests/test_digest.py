@@ -452,3 +452,54 @@ async def test_old_items_get_no_instant_alert_but_appear_in_the_digest(engine):
     assert await DigestJob(engine, _settings(), clock).tick() == 1
     [row] = await _digest_rows(engine)
     assert sorted(row.payload["sections"][0][1]) == [1, 2]
+
+
+# ------------------------------------------------------------------------------ shwatch digest
+
+
+def test_shwatch_digest_command(tmp_path):
+    import asyncio
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from bot.chats import ChatStore
+    from bot.migrate import upgrade_to_head
+    from monitors.db import create_engine
+
+    db = tmp_path / "cli.db"
+    config = tmp_path / "shwatch.toml"
+    config.write_text(f'database_url = "sqlite+aiosqlite:///{db}"\n', encoding="utf-8")
+    now = datetime.now(timezone.utc)
+
+    async def prepare():
+        await upgrade_to_head(f"sqlite+aiosqlite:///{db}")
+        engine = create_engine(f"sqlite+aiosqlite:///{db}")
+        clock = FakeClock(now - timedelta(days=2))
+        store = ChatStore(engine, clock)
+        c = await store.get_or_create("telegram", "42", mode="digest", lang="en")
+        await store.set_topics(c.id, ["online_education"])
+        await _store_items(engine, [_new(i, when=now - timedelta(hours=i), title=f"Online school item {i}") for i in range(1, 4)])
+        await engine.dispose()
+
+    asyncio.run(prepare())
+    shwatch = Path(sys.executable).with_name("shwatch")
+
+    def run(*args):
+        return subprocess.run([str(shwatch), "--config", str(config), "digest", *args], capture_output=True, text=True, timeout=60)
+
+    shown = run("--chat", "42")
+    assert shown.returncode == 0, shown.stderr
+    assert "Daily digest" in shown.stdout and "3 new items" in shown.stdout
+    assert shown.stdout.index("Online school item 1") < shown.stdout.index("Online school item 3")
+    assert "https://www.shanghai.gov.cn/x/2.html" in shown.stdout
+    same = run("--chat", "telegram:42")
+    assert same.stdout == shown.stdout  # printing stores nothing
+    bad = run("--chat", "fax:1")
+    assert bad.returncode == 2 and "channel:address" in bad.stderr and "Traceback" not in bad.stderr
+    missing = run("--chat", "7")
+    assert missing.returncode == 1 and "no chat telegram:7" in missing.stderr
+    sent = run("--chat", "42", "--send")
+    assert sent.returncode == 0 and "queued" in sent.stdout
+    after = run("--chat", "42")
+    assert after.returncode == 0 and "Nothing new since your last digest." in after.stdout
