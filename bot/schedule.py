@@ -208,6 +208,25 @@ def add_periodic(
     )
 
 
+def add_once(scheduler: AsyncIOScheduler, job_id: str, func: Callable[[], Awaitable[object]], delay: float = 0.0) -> None:
+    """Run ``func`` once, ``delay`` seconds from now (errors logged)."""
+
+    async def guarded() -> None:
+        try:
+            await func()
+        except Exception:
+            log.exception("job %s failed", job_id)
+
+    scheduler.add_job(
+        guarded,
+        trigger=DateTrigger(run_date=datetime.now(timezone.utc) + timedelta(seconds=delay)),
+        id=job_id,
+        name=job_id,
+        replace_existing=True,
+        misfire_grace_time=None,
+    )
+
+
 def new_scheduler() -> AsyncIOScheduler:
     """An AsyncIOScheduler in UTC on the running loop (call ``start()`` inside the loop)."""
     return AsyncIOScheduler(timezone=timezone.utc, job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
@@ -408,7 +427,8 @@ def _zone(name: str | None):
 
 class Timetable:
     """The service component that owns the scheduler: per-source polls, the digest tick,
-    and other periodic jobs. ``start()`` must run inside the service's event loop."""
+    and other jobs: ``periodic`` entries are (id, func, every seconds or None for once,
+    first delay). ``start()`` must run inside the service's event loop."""
 
     name = "scheduler"
 
@@ -417,7 +437,7 @@ class Timetable:
         sources: Sequence[Source],
         poll: PollFn,
         *,
-        periodic: Sequence[tuple[str, Callable[[], Awaitable[object]], float]] = (),
+        periodic: Sequence[tuple[str, Callable[[], Awaitable[object]], float | None, float]] = (),
         on_polled: PolledHook | None = None,
         poll_timeout: float = 300.0,
         rng: random.Random | None = None,
@@ -438,8 +458,11 @@ class Timetable:
             self.scheduler, self.sources, self.poll, rng=self.rng, poll_timeout=self.poll_timeout, on_polled=self.on_polled
         )
         self.polls.start()
-        for job_id, func, every in self.periodic:
-            add_periodic(self.scheduler, job_id, func, every)
+        for job_id, func, every, first_delay in self.periodic:
+            if every is None:
+                add_once(self.scheduler, job_id, func, first_delay)
+            else:
+                add_periodic(self.scheduler, job_id, func, every, first_delay=first_delay)
 
     async def stop(self) -> None:
         if self.polls is not None:
@@ -447,3 +470,43 @@ class Timetable:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
             await asyncio.sleep(0)  # let cancelled job tasks unwind
+
+
+# ------------------------------------------------------------------------------ service wiring
+
+DIGEST_TICK = 60.0  # seconds; ticks fall just after each minute of the service's clock
+
+
+def seconds_to_next_minute(now: datetime, offset: float = 0.5) -> float:
+    """Seconds from ``now`` to ``offset`` s past the next whole minute."""
+    past = now.second + now.microsecond / 1e6
+    return (60.0 - past) + offset if past > offset else offset - past
+
+
+def attach_digests(service) -> DigestJob:
+    """Digest rows get rendered by the service's composer and /digest now has its hook.
+    Call before the channels (and the command core) are built."""
+    job = DigestJob(service.engine, service.settings, service.clock, wake=service.wake)
+    service.compose.register("digest", job.render)
+    service.digest_now = job.send_now
+    return job
+
+
+def service_timetable(service, poll: PollFn, digests: DigestJob) -> Timetable:
+    """The service's scheduler: per-source polls (health notices after each), a digest tick
+    at start-up (catch-up after downtime) and then every minute."""
+    from bot.health_notices import HealthNotifier
+
+    notifier = HealthNotifier(service.engine, service.settings, service.clock, service.chats, service.outbox)
+
+    async def after_poll(source: Source, ok: bool) -> None:
+        if await notifier.check(source.id):
+            service.wake()
+
+    first = seconds_to_next_minute(service.clock.now())
+    return Timetable(
+        service.settings.sources,
+        poll,
+        periodic=[("digest-catch-up", digests.tick, None, 0.0), ("digest-tick", digests.tick, DIGEST_TICK, first)],
+        on_polled=after_poll,
+    )
