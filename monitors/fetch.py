@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ssl
 from dataclasses import dataclass
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
 
+import certifi
 import httpx
 
 from config.model import FetchSettings
@@ -146,44 +148,59 @@ def _unreachable_reason(exc: Exception) -> str:
     return f"cannot connect: {text}"
 
 
-class Fetcher:
-    """Fetch pages under the limits of ``FetchSettings``. Use as ``async with Fetcher(s) as f``."""
+@dataclass
+class _Host:
+    slot: asyncio.Semaphore
+    client: httpx.AsyncClient
 
-    def __init__(self, settings: FetchSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+
+class Fetcher:
+    """Fetch pages under the limits of ``FetchSettings``. Use as ``async with Fetcher(s) as f``.
+
+    Each host gets its own slot count (``per_host``) and its own small ``httpx.AsyncClient``
+    (at most ``per_host`` connections, kept alive between polls). One shared client would do
+    too, but httpcore scans every pooled connection for every request, which with hundreds
+    of connections open costs more CPU than the polls themselves (see bench/poll.py).
+    """
+
+    def __init__(self, settings: FetchSettings) -> None:
         self.settings = settings
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self._open = False
         self._pool = asyncio.Semaphore(settings.concurrency)
-        self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._hosts: dict[str, _Host] = {}
+        self._tls: ssl.SSLContext | None = None  # built once: loading the CA bundle takes ~30 ms
 
     async def __aenter__(self) -> Fetcher:
-        s = self.settings
-        self._client = httpx.AsyncClient(
-            headers={"User-Agent": s.user_agent, "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
-            timeout=httpx.Timeout(s.timeout, connect=s.connect_timeout),
-            limits=httpx.Limits(max_connections=s.concurrency, max_keepalive_connections=s.concurrency),
-            follow_redirects=False,
-            transport=self._transport,
-        )
+        self._open = True
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        self._open = False
+        hosts, self._hosts = list(self._hosts.values()), {}
+        await asyncio.gather(*(h.client.aclose() for h in hosts), return_exceptions=True)
 
-    def _host_slot(self, url: str) -> asyncio.Semaphore:
-        host = host_of(url)
-        slot = self._hosts.get(host)
-        if slot is None:
-            slot = self._hosts[host] = asyncio.Semaphore(self.settings.per_host)
-        return slot
+    def _host(self, url: str) -> _Host:
+        name = host_of(url)
+        host = self._hosts.get(name)
+        if host is None:
+            s = self.settings
+            if self._tls is None:
+                self._tls = ssl.create_default_context(cafile=certifi.where())
+            client = httpx.AsyncClient(
+                verify=self._tls,
+                headers={"User-Agent": s.user_agent, "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+                timeout=httpx.Timeout(s.timeout, connect=s.connect_timeout),
+                limits=httpx.Limits(max_connections=s.per_host, max_keepalive_connections=s.per_host),
+                follow_redirects=False,
+            )
+            host = self._hosts[name] = _Host(asyncio.Semaphore(s.per_host), client)
+        return host
 
     async def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
         """GET ``url`` (conditionally when validators are given); raise a ``FetchError`` on failure."""
-        if self._client is None:
+        if not self._open:
             raise RuntimeError("Fetcher used outside 'async with'")
         timeout = self.settings.timeout
         try:
@@ -195,8 +212,9 @@ class Fetcher:
     async def _follow(self, url: str, headers: dict[str, str]) -> FetchResult:
         current = url
         for _hop in range(self.settings.max_redirects + 1):
-            async with self._host_slot(current), self._pool:
-                outcome = await self._request(current, headers)
+            host = self._host(current)
+            async with host.slot, self._pool:
+                outcome = await self._request(host.client, current, headers)
             if isinstance(outcome, FetchResult):
                 return FetchResult(
                     url=url,
@@ -212,16 +230,17 @@ class Fetcher:
             current = outcome
         raise TooManyRedirects(f"too many redirects (>{self.settings.max_redirects})", url)
 
-    async def _request(self, url: str, headers: dict[str, str]) -> FetchResult | str:
+    async def _request(self, client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> FetchResult | str:
         """One hop: a result, or the absolute URL to go to next."""
-        assert self._client is not None
         limit = self.settings.max_bytes
         try:
-            async with self._client.stream("GET", url, headers=headers) as response:
+            async with client.stream("GET", url, headers=headers) as response:
                 status = response.status_code
                 if status in REDIRECT_STATUSES and response.headers.get("Location"):
+                    await self._drain(response)
                     return urljoin(str(response.url), response.headers["Location"])
                 if status == 304:
+                    await self._drain(response)
                     return self._result(url, response, b"", not_modified=True)
                 if status >= 400:
                     raise HTTPStatusError(status, url)
@@ -244,6 +263,16 @@ class Fetcher:
             raise Unreachable(_unreachable_reason(exc), url) from exc
         except httpx.InvalidURL as exc:
             raise Unreachable(f"invalid URL: {exc}", url) from None
+
+    @staticmethod
+    async def _drain(response: httpx.Response, limit: int = 65536) -> None:
+        """Read a small bodiless answer to its end so its connection goes back to the pool
+        (closing an unread response closes the connection)."""
+        size = 0
+        async for chunk in response.aiter_raw():
+            size += len(chunk)
+            if size > limit:
+                break
 
     @staticmethod
     def _result(url: str, response: httpx.Response, content: bytes, *, not_modified: bool = False) -> FetchResult:

@@ -169,13 +169,14 @@ class Poller:
         entries = parse_list(page.content, page.final_url, source, page.charset)
         if not entries:
             raise _Problem(zero_items_reason(state.last_item_count, page), LAYOUT)
-        known = await self.store.known_urls(e.url for e in entries)
-        fresh = [e for e in entries if e.url not in known]
         warnings: list[str] = []
         if not state.baseline_done:
-            candidates = [self.baseline_item(source, e, now) for e in fresh]
+            # the insert skips URLs already stored: no need to look them up first
+            candidates = [self.baseline_item(source, e, now) for e in entries]
             checked = False
         else:
+            known = await self.store.known_urls(e.url for e in entries)
+            fresh = [e for e in entries if e.url not in known]
             results = await self._articles(source, fresh, now)
             candidates = [item for item, _ in results]
             warnings = [problem for _, problem in results if problem]

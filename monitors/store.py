@@ -8,9 +8,11 @@ that inserted it gets it back as new.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,6 +22,8 @@ from config.model import Source
 from monitors.db import items, source_state
 from monitors.model import Item
 
+K = TypeVar("K")
+V = TypeVar("V")
 _CHUNK = 500  # URLs per IN (...) query; well under SQLite's parameter limit
 
 
@@ -65,13 +69,80 @@ class SourceHealth:
         return "ok"
 
 
+class Coalescer(Generic[K, V]):
+    """Let concurrent callers share one database round trip.
+
+    ``submit(entries)`` queues a mapping of keys to values; the next run of ``run`` gets the
+    merged mapping of every caller queued by then (``keep`` says which value wins when two
+    callers bring the same key) and each caller gets back the part of the result for its
+    own keys. Callers arriving while a run is under way form the next batch. If a shared
+    run fails, each caller of that batch is retried alone, so one bad row fails one caller.
+    """
+
+    def __init__(self, run: Callable[[dict[K, Any]], Awaitable[dict[K, V]]], keep: str = "last") -> None:
+        self._run = run
+        self._keep_first = keep == "first"
+        self._queue: list[tuple[dict[K, Any], asyncio.Future[dict[K, V]]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, entries: dict[K, Any]) -> dict[K, V]:
+        future: asyncio.Future[dict[K, V]] = asyncio.get_running_loop().create_future()
+        self._queue.append((entries, future))
+        if self._task is None:
+            self._task = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                await asyncio.sleep(0)  # let the callers of this moment join the batch
+                batch, self._queue = self._queue, []
+                await self._run_batch(batch)
+        finally:
+            self._task = None
+            for _, future in self._queue:  # only if cancelled: nobody will run these
+                if not future.done():
+                    future.cancel()
+
+    async def _run_batch(self, batch: list[tuple[dict[K, Any], asyncio.Future[dict[K, V]]]]) -> None:
+        merged: dict[K, Any] = {}
+        for entries, _ in batch:
+            for key, value in entries.items():
+                if not (self._keep_first and key in merged):
+                    merged[key] = value
+        try:
+            result = await self._run(merged)
+        except Exception as exc:
+            if len(batch) > 1:
+                for one in batch:
+                    await self._run_batch([one])
+                return
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for entries, future in batch:
+            if not future.done():
+                future.set_result({k: result[k] for k in entries if k in result})
+
+
 class ItemStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, max_concurrent: int | None = None) -> None:
         self.engine = engine
+        # Many sources poll at once. SQLite runs one writer at a time anyway, and a crowd of
+        # tasks queueing inside the connection pool costs far more CPU than queueing here.
+        if max_concurrent is None:
+            max_concurrent = 1 if engine.dialect.name == "sqlite" else 8
+        self._gate = asyncio.Semaphore(max_concurrent)
+        # The polling hot path shares round trips between concurrent callers (group commit).
+        self._read_states = Coalescer(self._load_states, keep="last")
+        self._write_states = Coalescer(self._store_states, keep="last")
+        self._find_urls = Coalescer(self._load_urls, keep="first")
+        self._insert_items = Coalescer(self._store_items, keep="first")
 
     async def create_tables(self) -> None:
         """Create the monitor's tables if missing (the integrator's migrations replace this)."""
-        async with self.engine.begin() as conn:
+        async with self._gate, self.engine.begin() as conn:
             await conn.run_sync(lambda sync: items.metadata.create_all(sync, tables=[source_state, items]))
 
     def _insert(self, table):
@@ -81,36 +152,50 @@ class ItemStore:
 
     # ---- source state -------------------------------------------------------------------
     async def source_state(self, source_id: str) -> SourceState:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(source_state).where(source_state.c.source_id == source_id))).first()
-        return _state(row) if row is not None else SourceState(source_id)
+        found = await self._read_states.submit({source_id: None})
+        return found.get(source_id) or SourceState(source_id)
 
     async def source_states(self) -> dict[str, SourceState]:
-        async with self.engine.connect() as conn:
+        async with self._gate, self.engine.connect() as conn:
             rows = (await conn.execute(select(source_state))).all()
         return {row.source_id: _state(row) for row in rows}
 
     async def save_source_state(self, state: SourceState) -> None:
-        values = asdict(state)
-        stmt = self._insert(source_state).values(**values)
+        await self._write_states.submit({state.source_id: replace(state)})
+
+    async def _load_states(self, wanted: dict[str, None]) -> dict[str, SourceState]:
+        ids = list(wanted)
+        found: dict[str, SourceState] = {}
+        async with self._gate, self.engine.connect() as conn:
+            for i in range(0, len(ids), _CHUNK):
+                query = select(source_state).where(source_state.c.source_id.in_(ids[i : i + _CHUNK]))
+                found.update((row.source_id, _state(row)) for row in await conn.execute(query))
+        return found
+
+    async def _store_states(self, states: dict[str, SourceState]) -> dict[str, bool]:
+        stmt = self._insert(source_state)
         stmt = stmt.on_conflict_do_update(
             index_elements=[source_state.c.source_id],
             set_={k: stmt.excluded[k] for k in _STATE_COLUMNS if k != "source_id"},
         )
-        async with self.engine.begin() as conn:
-            await conn.execute(stmt)
+        async with self._gate, self.engine.begin() as conn:
+            await conn.execute(stmt, [asdict(state) for state in states.values()])
+        return dict.fromkeys(states, True)
 
     # ---- items --------------------------------------------------------------------------
     async def known_urls(self, urls: Iterable[str]) -> set[str]:
-        wanted = list(dict.fromkeys(urls))
-        found: set[str] = set()
+        wanted = dict.fromkeys(urls)
         if not wanted:
-            return found
-        async with self.engine.connect() as conn:
-            for i in range(0, len(wanted), _CHUNK):
-                chunk = wanted[i : i + _CHUNK]
-                result = await conn.execute(select(items.c.url).where(items.c.url.in_(chunk)))
-                found.update(result.scalars())
+            return set()
+        return set(await self._find_urls.submit(wanted))
+
+    async def _load_urls(self, wanted: dict[str, None]) -> dict[str, bool]:
+        urls = list(wanted)
+        found: dict[str, bool] = {}
+        async with self._gate, self.engine.connect() as conn:
+            for i in range(0, len(urls), _CHUNK):
+                result = await conn.execute(select(items.c.url).where(items.c.url.in_(urls[i : i + _CHUNK])))
+                found.update((url, True) for url in result.scalars())
         return found
 
     async def insert_items(self, new: Sequence[Item]) -> list[Item]:
@@ -118,26 +203,31 @@ class ItemStore:
         by_url: dict[str, Item] = {}
         for item in new:
             by_url.setdefault(item.url, item)  # the first of duplicate URLs wins
-        unique = list(by_url.values())
-        if not unique:
+        if not by_url:
             return []
+        ids = await self._insert_items.submit(by_url)
+        inserted = []
+        for url, item in by_url.items():
+            # in a shared batch another caller's item may have won this URL: it is not ours
+            if url in ids and ids[url][1] is item:
+                item.id = ids[url][0]
+                inserted.append(item)
+        return inserted
+
+    async def _store_items(self, by_url: dict[str, Item]) -> dict[str, tuple[int, Item]]:
         stmt = (
             self._insert(items)
             .on_conflict_do_nothing(index_elements=[items.c.url])
             .returning(items.c.id, items.c.url)
         )
-        ids: dict[str, int] = {}
-        async with self.engine.begin() as conn:
-            # one multi-row INSERT per batch; RETURNING only yields the rows this call inserted
+        unique = list(by_url.values())
+        ids: dict[str, tuple[int, Item]] = {}
+        async with self._gate, self.engine.begin() as conn:
+            # multi-row INSERTs; RETURNING yields only the rows this statement inserted
             for i in range(0, len(unique), _CHUNK // 10):
                 result = await conn.execute(stmt, [_row(item) for item in unique[i : i + _CHUNK // 10]])
-                ids.update({row.url: row.id for row in result})
-        inserted = []
-        for item in unique:
-            if item.url in ids:
-                item.id = ids[item.url]
-                inserted.append(item)
-        return inserted
+                ids.update((row.url, (row.id, by_url[row.url])) for row in result)
+        return ids
 
     async def recent_items(
         self,
@@ -156,7 +246,7 @@ class ItemStore:
         if not include_baseline:
             query = query.where(items.c.baseline.is_(False))
         query = query.order_by(items.c.first_seen_at.desc(), items.c.published.desc(), items.c.id.desc()).limit(limit)
-        async with self.engine.connect() as conn:
+        async with self._gate, self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_item(row) for row in rows]
 
@@ -164,14 +254,14 @@ class ItemStore:
         wanted = list(ids)
         if not wanted:
             return []
-        async with self.engine.connect() as conn:
+        async with self._gate, self.engine.connect() as conn:
             rows = (await conn.execute(select(items).where(items.c.id.in_(wanted)).order_by(items.c.id))).all()
         return [_item(row) for row in rows]
 
     async def item_counts(self) -> dict[str, tuple[int, datetime | None]]:
         """source id -> (number of items, newest publish time)."""
         query = select(items.c.source_id, func.count(), func.max(items.c.published)).group_by(items.c.source_id)
-        async with self.engine.connect() as conn:
+        async with self._gate, self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return {row[0]: (row[1], _aware(row[2])) for row in rows}
 
