@@ -99,3 +99,19 @@ async def test_counts_and_health_rows(engine):
     assert health["wsjkw-xwfb"].status == "ok" and health["wsjkw-xwfb"].item_count == 2
     assert health["shgov-yw"].status == "layout" and health["shgov-yw"].item_count == 1
     assert health["new"].status == "never polled" and health["new"].item_count == 0
+
+
+async def test_a_bad_row_fails_only_its_own_caller_in_a_shared_batch(engine):
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    store = ItemStore(engine)
+    good, bad = item(1), item(2, title=None)  # title is NOT NULL
+    results = await asyncio.gather(store.insert_items([good]), store.insert_items([bad]), return_exceptions=True)
+    assert [i.url for i in results[0]] == [good.url]
+    assert isinstance(results[1], IntegrityError)
+    assert await store.known_urls([good.url, bad.url]) == {good.url}
+    with pytest.raises(IntegrityError):
+        await store.insert_items([item(3, title=None)])
+    states = await asyncio.gather(*(store.source_state(f"s{n}") for n in range(5)))
+    assert [s.source_id for s in states] == [f"s{n}" for n in range(5)]
