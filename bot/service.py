@@ -250,6 +250,7 @@ class Service:
         self.compose = DeliveryComposer(engine, settings)
         self.secrets = secrets_of(settings)
         self.components: list[Any] = []
+        self.digest_now = None  # the /digest now hook (set by the digest component before start)
         self._core = None
 
     @property
@@ -258,7 +259,9 @@ class Service:
         if self._core is None:
             from bot.commands import CommandCore
 
-            self._core = CommandCore(self.engine, self.settings, self.clock)
+            self._core = CommandCore(
+                self.engine, self.settings, self.clock, digest_now=self.digest_now, store=self.chats
+            )
         return self._core
 
     def wake(self) -> None:
@@ -274,7 +277,10 @@ class Service:
         from monitors.store import ItemStore
         from monitors.tagger import Tagger
 
+        from bot.schedule import attach_digests, service_timetable
+
         settings = self.settings
+        digests = attach_digests(self)  # before the channels: the command core gets /digest now
         components: list[Any] = []
         if settings.telegram.token:
             from bot.telegram.app import TelegramChannel
@@ -297,7 +303,7 @@ class Service:
         poller = Poller(settings, ItemStore(self.engine), fetcher, Tagger(settings.topics), clock=self.clock.now)
         pipeline = Pipeline(self.engine, settings, poller, self.index, self.clock, self.wake)
         components.append(_Fetching(fetcher))
-        components.append(SourcePolling(settings.sources, pipeline.poll))
+        components.append(service_timetable(self, pipeline.poll, digests))  # polls, digests, health
         components.append(Maintenance(self.outbox))
         return components
 
@@ -318,9 +324,9 @@ class Service:
         return list(build(self))
 
     async def prepare_store(self) -> None:
-        from bot.db import ensure_schema
+        from bot.migrate import upgrade_to_head
 
-        await ensure_schema(self.engine)
+        await upgrade_to_head(self.engine)  # Alembic: the schema at the newest revision
         # A previous process killed mid-send left rows in 'sending': on SQLite only one
         # service runs, so all of them are stale; on PostgreSQL other workers may be alive.
         stale = timedelta(0) if self.engine.dialect.name == "sqlite" else STALE_AFTER

@@ -121,7 +121,7 @@ class FakeTelegram:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
-        self._updates_changed: asyncio.Condition | None = None
+        self._closing = False
         self.port: int = 0
         self._started = threading.Event()
         self._start_error: BaseException | None = None
@@ -173,7 +173,6 @@ class FakeTelegram:
         loop.close()
 
     async def _startup(self) -> None:
-        self._updates_changed = asyncio.Condition()
         app = web.Application(client_max_size=4 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
@@ -184,11 +183,15 @@ class FakeTelegram:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def _shutdown(self) -> None:
-        if self._updates_changed is not None:
-            async with self._updates_changed:
-                self._updates_changed.notify_all()
+        self._closing = True
+        await asyncio.sleep(0.05)  # long polls see the flag and answer
         if self._runner is not None:
             await self._runner.cleanup()
+        current = asyncio.current_task()
+        rest = [task for task in asyncio.all_tasks() if task is not current]
+        for task in rest:
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
 
     # ---------------------------------------------------------------- test-side API
     @property
@@ -265,7 +268,6 @@ class FakeTelegram:
             update_id = self._state.next_update_id
             self._state.next_update_id += 1
             self._state.updates.append({"update_id": update_id, **update_body})
-        self._notify_updates()
         return update_id
 
     def send_text(
@@ -360,18 +362,6 @@ class FakeTelegram:
         find.__name__ = "a matching message"
         return self.wait_for(find, timeout)
 
-    def _notify_updates(self) -> None:
-        loop = self._loop
-        if loop is None or self._updates_changed is None:
-            return
-
-        async def notify() -> None:
-            assert self._updates_changed is not None
-            async with self._updates_changed:
-                self._updates_changed.notify_all()
-
-        asyncio.run_coroutine_threadsafe(notify(), loop)
-
     # ---------------------------------------------------------------- HTTP side
     async def _not_found(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
@@ -434,7 +424,6 @@ class FakeTelegram:
         timeout = min(float(params.get("timeout") or 0), 30.0)
         limit = int(params.get("limit") or 100)
         deadline = time.monotonic() + timeout
-        assert self._updates_changed is not None
         while True:
             with self._lock:
                 if offset:
@@ -442,14 +431,9 @@ class FakeTelegram:
                 ready = [u for u in self._state.updates if u["update_id"] >= offset][:limit]
             if ready:
                 return _ok(ready)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if self._closing or time.monotonic() >= deadline:
                 return _ok([])
-            async with self._updates_changed:
-                try:
-                    await asyncio.wait_for(self._updates_changed.wait(), min(remaining, 0.5))
-                except asyncio.TimeoutError:
-                    pass
+            await asyncio.sleep(0.02)
 
     async def _m_answercallbackquery(self, params: dict) -> web.Response:
         with self._lock:

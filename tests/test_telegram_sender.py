@@ -27,12 +27,15 @@ def fake():
     server.stop()
 
 
-async def render_payload(delivery):
+def payload_blocks(p):
     """Blocks from a test delivery's payload: a bold title, a body, a link; or a long body."""
-    p = delivery.payload
     if "paragraphs" in p:
         return [[(Plain(text),)] for text in p["paragraphs"]]
     return [[(Bold(p["title"]),), (Plain(p.get("body", "")),), (Link("link", p.get("url", "https://example.org/a?x=1&y=2")),)]]
+
+
+async def compose_payloads(deliveries):
+    return {d.id: payload_blocks(d.payload) for d in deliveries}
 
 
 class Env:
@@ -44,7 +47,7 @@ class Env:
         self.bot = make_bot(fake.token, fake.base_url)
         self.sender = TelegramSender(
             self.bot,
-            OutboxFeed(self.outbox, self.chats, render_payload),
+            OutboxFeed(self.outbox, self.chats, compose_payloads),
             secrets=[fake.token],
             claim_interval=0.2,
             part_retry_delay=0.2,

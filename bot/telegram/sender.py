@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 TELEGRAM_LIMIT = 4096
 PART_RETRIES = 4  # transient failures of one part before giving up on it
+LONG_WAIT = 30.0  # a flood wait longer than this hands the chat's unsent deliveries back
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
@@ -325,6 +326,8 @@ class TelegramSender:
             self.stats["retry_after"] += 1
             log.warning("Telegram asks to wait %.0f s before the next message to chat %s", wait, chat_id)
             self.scheduler.block(chat_id, time.monotonic() + wait)
+            if wait > LONG_WAIT:
+                await self._hand_back(chat_id, wait)
         except Forbidden as exc:
             self.stats["forbidden"] += 1
             await self._chat_gone(chat_id, f"forbidden: {exc.message}")
@@ -417,6 +420,30 @@ class TelegramSender:
         delay = self.part_retry_delay * (2 ** (job.tries - 1))
         log.warning("sending to chat %s failed (%s); retrying in %.1f s", chat_id, reason, delay)
         self.scheduler.block(chat_id, time.monotonic() + delay)
+
+    async def _hand_back(self, chat_id: int, wait: float) -> None:
+        """A long flood wait: return the chat's not-yet-started deliveries to the outbox, due
+        when the wait ends, instead of holding them claimed in memory."""
+        queue = self._chats.get(chat_id)
+        hold = getattr(self.feed, "hold", None)
+        if queue is None or hold is None:
+            return
+        keep: deque = deque()
+        handed = []
+        for job in ([queue.current] if queue.current else []) + list(queue.deliveries):
+            if job.out.delivery is not None and job.index == 0:
+                handed.append(job)
+            elif job is not queue.current:
+                keep.append(job)
+        if queue.current in handed:
+            queue.current = None
+        queue.deliveries = keep
+        for job in handed:
+            self._queued_deliveries -= 1
+            try:
+                await hold(job.out.delivery, wait)
+            except Exception as exc:
+                log.error("could not hand a delivery to chat %s back: %s", chat_id, self._redact(exc))
 
     async def _give_up(self, chat_id: int, job: _Job, reason: str) -> None:
         self._drop_job(chat_id, job)
@@ -511,14 +538,15 @@ class TelegramSender:
 class OutboxFeed:
     """``DeliveryFeed`` over the outbox and the chat store, for channel "telegram".
 
-    ``render`` turns a claimed ``Delivery`` into blocks (``bot.formatting``); the blocks are
-    rendered as Telegram HTML and split into parts of at most 4096 characters.
+    ``compose(deliveries) -> {delivery_id: blocks}`` (the service's ``DeliveryComposer``)
+    says what each delivery reads; the blocks are rendered as Telegram HTML and split into
+    parts of at most 4096 characters.
     """
 
-    def __init__(self, outbox, chats, render, *, worker_id: str = "telegram", clock=None) -> None:
+    def __init__(self, outbox, chats, compose, *, worker_id: str = "telegram", clock=None) -> None:
         self.outbox = outbox
         self.chats = chats
-        self.render = render
+        self.compose = compose
         self.worker_id = worker_id
         self.clock = clock
 
@@ -530,18 +558,26 @@ class OutboxFeed:
     async def claim(self, limit: int) -> list[Outgoing]:
         from bot.text import render_telegram_html, split_blocks
 
+        claimed = await self.outbox.claim(self.worker_id, limit, ["telegram"])
+        if not claimed:
+            return []
+        try:
+            composed = await self.compose(claimed)
+        except Exception:
+            log.exception("composing %d Telegram deliveries failed", len(claimed))
+            await self.outbox.release([d.id for d in claimed])
+            return []
         out: list[Outgoing] = []
-        for delivery in await self.outbox.claim(self.worker_id, limit, ["telegram"]):
+        for delivery in claimed:
+            blocks = composed.get(delivery.id)
             try:
                 chat_id = int(delivery.address)
-                blocks = await self.render(delivery)
-                parts = split_blocks(blocks, render_telegram_html, TELEGRAM_LIMIT)
-            except Exception as exc:  # a delivery that cannot be built must not block the rest
-                log.exception("cannot build delivery %s", delivery.id)
+                parts = split_blocks(blocks, render_telegram_html, TELEGRAM_LIMIT) if blocks else []
+            except (TypeError, ValueError) as exc:
                 await self.outbox.fail(delivery.id, f"cannot build the message: {type(exc).__name__}: {exc}")
                 continue
             if not parts:
-                await self.outbox.fail(delivery.id, "nothing to send (empty message)")
+                await self.outbox.fail(delivery.id, "nothing to send (the item is gone or the message is empty)")
                 continue
             out.append(
                 Outgoing(
@@ -559,6 +595,9 @@ class OutboxFeed:
 
     async def retry(self, delivery, error: str, delay: float) -> None:
         await self.outbox.retry(delivery.id, error, self._now() + timedelta(seconds=delay))
+
+    async def hold(self, delivery, delay: float) -> None:
+        await self.outbox.hold(delivery.id, self._now() + timedelta(seconds=delay))
 
     async def fail(self, delivery, error: str) -> None:
         await self.outbox.fail(delivery.id, error)
