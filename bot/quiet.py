@@ -13,7 +13,7 @@ chat's pending alerts into as few messages as fit (``bundle``).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from typing import TypeVar
@@ -132,3 +132,38 @@ def bundle(
     if current:
         groups.append(current)
     return groups
+
+
+def bundle_alerts(deliveries: Sequence[T], blocks: Mapping[int, list], lang_of: Callable[[T], str] | None = None) -> list[tuple[list[T], list]]:
+    """Claimed deliveries -> (members, blocks) units to send, in claim order.
+
+    Several held alert deliveries of one chat (due at the end of its quiet hours: not_before
+    set, no failed attempt) become one unit whose blocks are all their blocks, after a short
+    header saying how many arrived meanwhile; the sender's splitter then packs them into as
+    few messages as fit the limit. Everything else stays one unit per delivery. Deliveries without blocks are left out (the caller fails them).
+    ``deliveries`` need ``id``, ``chat_id``, ``kind``, ``not_before``, ``attempts``, ``lang``.
+    """
+    from bot.i18n import t
+    from bot.text import Plain
+
+    units: list[tuple[list[T], list]] = []
+    alert_unit: dict[int, int] = {}
+    for d in deliveries:
+        b = blocks.get(d.id)
+        if not b:
+            continue
+        if d.kind == "alert" and d.not_before is not None and d.attempts == 0:  # held, not retried
+            at = alert_unit.get(d.chat_id)
+            if at is not None:
+                units[at][0].append(d)
+                units[at][1].extend(b)
+                continue
+            alert_unit[d.chat_id] = len(units)
+        units.append(([d], list(b)))
+    out = []
+    for members, unit_blocks in units:
+        if len(members) > 1:
+            lang = lang_of(members[0]) if lang_of else getattr(members[0], "lang", "en")
+            unit_blocks = [[(Plain(t("quiet.held", lang, count=len(members))),)], *unit_blocks]
+        out.append((members, unit_blocks))
+    return out

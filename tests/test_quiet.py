@@ -165,3 +165,67 @@ async def test_several_held_alerts_come_out_together_at_the_end(engine):
     clock.set(at(7, 30, day=15))
     released = await outbox.claim("w", 50, ["telegram"])
     assert len(released) == 5 and {d.chat_id for d in released} == {chat.id}
+
+
+# ------------------------------------------------------------------------------ bundling at the end of quiet hours
+
+
+def test_bundle_alerts_groups_held_alerts_per_chat_in_claim_order():
+    from types import SimpleNamespace as D
+
+    from bot.quiet import bundle_alerts
+    from bot.text import Plain, render_plain
+
+    held = at(7, 30)
+    rows = [
+        D(id=1, chat_id=10, kind="alert", not_before=held, attempts=0, lang="zh"),
+        D(id=2, chat_id=20, kind="alert", not_before=None, attempts=0, lang="en"),
+        D(id=3, chat_id=10, kind="alert", not_before=held, attempts=0, lang="zh"),
+        D(id=4, chat_id=10, kind="digest", not_before=None, attempts=0, lang="zh"),
+        D(id=5, chat_id=10, kind="alert", not_before=held, attempts=2, lang="zh"),  # a retry: alone
+        D(id=6, chat_id=30, kind="alert", not_before=held, attempts=0, lang="en"),
+        D(id=7, chat_id=10, kind="alert", not_before=held, attempts=0, lang="zh"),  # no blocks: left out
+    ]
+    blocks = {i: [[(Plain(f"item {i}"),)]] for i in range(1, 7)}
+    units = bundle_alerts(rows, blocks)
+    assert [[m.id for m in members] for members, _ in units] == [[1, 3], [2], [4], [5], [6]]
+    first = units[0][1]
+    assert render_plain(first[0]) == "🔕 免打扰期间收到 2 条提醒："
+    assert [render_plain(b) for b in first[1:]] == ["item 1", "item 3"]
+    assert len(units[4][1]) == 1  # a single held alert needs no header
+
+
+async def test_held_alerts_leave_as_one_message_through_the_telegram_feed(engine):
+    from bot.chats import ChatStore
+    from bot.outbox import Outbox
+    from bot.telegram.sender import OutboxFeed
+    from bot.text import Block, Bold
+
+    clock = FakeClock(at(23, 0))
+    store = ChatStore(engine, clock)
+    chat = await store.get_or_create("telegram", "501", lang="en")
+    await store.set_quiet(chat.id, "22:00", "07:30")
+    other = await store.get_or_create("telegram", "502", lang="en")
+    outbox = Outbox(engine, clock)
+    ids = []
+    for n in range(3):
+        ids.append(await _item(engine, url=f"https://x.gov.cn/q{n}.html", when=clock.now()))
+        rows = [{"chat_id": c.id, "kind": "alert", "ref": str(ids[-1]), "item_id": ids[-1]} for c in (chat, other)]
+        await outbox.enqueue(rows)
+        clock.advance(minutes=30)
+
+    async def compose(deliveries) -> dict[int, list[Block]]:
+        return {d.id: [[(Bold(f"alert for item {d.item_id}"),)]] for d in deliveries}
+
+    feed = OutboxFeed(outbox, store, compose, clock=clock)
+    loud = await feed.claim(50)  # the chat without quiet hours: three separate messages
+    assert [o.chat_id for o in loud] == [502, 502, 502]
+    clock.set(at(7, 30, day=15))
+    [out] = await feed.claim(50)
+    assert out.chat_id == 501 and len(out.parts) == 1
+    text = out.parts[0]
+    assert text.startswith("🔕 3 alerts arrived during your quiet hours:")
+    assert [text.index(f"alert for item {i}") for i in ids] == sorted(text.index(f"alert for item {i}") for i in ids)
+    await feed.sent(out.delivery)
+    assert await outbox.pending_for_chat(chat.id) == []
+    assert (await outbox.counts())["sent"] == 3

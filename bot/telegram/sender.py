@@ -535,6 +535,21 @@ class TelegramSender:
         return redact(f"{type(exc).__name__}: {exc}", self.secrets)[:500]
 
 
+@dataclass(frozen=True)
+class DeliveryBundle:
+    """Several outbox rows of one chat sent as one message; their outcome is shared."""
+
+    members: tuple[Any, ...]
+
+    @property
+    def id(self) -> int:
+        return self.members[0].id
+
+
+def _ids(delivery: Any) -> list[int]:
+    return [m.id for m in delivery.members] if isinstance(delivery, DeliveryBundle) else [delivery.id]
+
+
 class OutboxFeed:
     """``DeliveryFeed`` over the outbox and the chat store, for channel "telegram".
 
@@ -568,42 +583,57 @@ class OutboxFeed:
             await self.outbox.release([d.id for d in claimed])
             return []
         out: list[Outgoing] = []
+        # several alerts of one chat (e.g. released together after quiet hours) go as one
+        # message where they fit: bot.quiet.bundle_alerts
+        from bot.quiet import bundle_alerts
+
+        units = bundle_alerts(claimed, composed)
+        bundled = {m.id for members, _ in units for m in members}
         for delivery in claimed:
-            blocks = composed.get(delivery.id)
+            if delivery.id not in bundled:
+                await self.outbox.fail(delivery.id, "nothing to send (the item is gone or the message is empty)")
+        for members, blocks in units:
+            delivery = members[0] if len(members) == 1 else DeliveryBundle(tuple(members))
             try:
-                chat_id = int(delivery.address)
+                chat_id = int(members[0].address)
                 parts = split_blocks(blocks, render_telegram_html, TELEGRAM_LIMIT) if blocks else []
             except (TypeError, ValueError) as exc:
-                await self.outbox.fail(delivery.id, f"cannot build the message: {type(exc).__name__}: {exc}")
+                for m in members:
+                    await self.outbox.fail(m.id, f"cannot build the message: {type(exc).__name__}: {exc}")
                 continue
             if not parts:
-                await self.outbox.fail(delivery.id, "nothing to send (the item is gone or the message is empty)")
+                for m in members:
+                    await self.outbox.fail(m.id, "nothing to send (the item is gone or the message is empty)")
                 continue
             out.append(
                 Outgoing(
                     chat_id=chat_id,
                     parts=parts,
-                    group=delivery.chat_kind != "private",
+                    group=members[0].chat_kind != "private",
                     delivery=delivery,
-                    attempts=delivery.attempts,
+                    attempts=max(m.attempts for m in members),
                 )
             )
         return out
 
     async def sent(self, delivery) -> None:
-        await self.outbox.mark_sent(delivery.id)
+        for delivery_id in _ids(delivery):
+            await self.outbox.mark_sent(delivery_id)
 
     async def retry(self, delivery, error: str, delay: float) -> None:
-        await self.outbox.retry(delivery.id, error, self._now() + timedelta(seconds=delay))
+        for delivery_id in _ids(delivery):
+            await self.outbox.retry(delivery_id, error, self._now() + timedelta(seconds=delay))
 
     async def hold(self, delivery, delay: float) -> None:
-        await self.outbox.hold(delivery.id, self._now() + timedelta(seconds=delay))
+        for delivery_id in _ids(delivery):
+            await self.outbox.hold(delivery_id, self._now() + timedelta(seconds=delay))
 
     async def fail(self, delivery, error: str) -> None:
-        await self.outbox.fail(delivery.id, error)
+        for delivery_id in _ids(delivery):
+            await self.outbox.fail(delivery_id, error)
 
     async def release(self, deliveries: Sequence[Any]) -> None:
-        await self.outbox.release([d.id for d in deliveries])
+        await self.outbox.release([i for d in deliveries for i in _ids(d)])
 
     async def chat_blocked(self, chat_id: int, reason: str) -> None:
         chat = await self.chats.get("telegram", str(chat_id))
