@@ -200,3 +200,78 @@ async def test_bad_sources_do_not_delay_the_others(tmp_path):
     # the bad ones backed off: fewer polls than the good ones
     assert len(started["hang"]) < len(started["good0"]) and len(started["slow"]) < len(started["good0"])
     assert all(v == 1 for v in peak.values()), peak
+
+
+# ------------------------------------------------------------------------------ admin health notices
+
+from types import SimpleNamespace  # noqa: E402
+
+from bot.health_notices import HealthNotifier, health_event, notice_ref  # noqa: E402
+
+T0 = datetime(2026, 6, 14, 0, 0, tzinfo=timezone.utc)
+
+
+def state(failures=0, kind=None, reported_at=None, reported_kind=None, error="timed out"):
+    return SimpleNamespace(source_id="src", consecutive_failures=failures, error_kind=kind, last_error=error,
+                           problem_reported_at=reported_at, problem_reported_kind=reported_kind)
+
+
+def test_health_event_rules():
+    assert health_event(state(4, "unreachable"), T0) is None
+    e = health_event(state(5, "unreachable"), T0)
+    assert (e.event, e.kind, e.failures, e.error) == ("problem", "failing", 5, "timed out")
+    assert health_event(state(1, "layout", error="0 items"), T0).kind == "layout"  # at once
+    # reported: quiet until 24 h have passed, then once more
+    assert health_event(state(9, "http", reported_at=T0, reported_kind="failing"), T0 + timedelta(hours=23)) is None
+    again = health_event(state(9, "http", reported_at=T0, reported_kind="failing"), T0 + timedelta(hours=24))
+    assert again.event == "still_failing"
+    # recovered: told once, naming the incident
+    back = health_event(state(0, None, reported_at=T0, reported_kind="failing"), T0 + timedelta(hours=2))
+    assert back.event == "recovered" and back.incident == T0
+    # failing again but not yet 5 times after a report: not a recovery
+    assert health_event(state(2, "http", reported_at=T0, reported_kind="failing"), T0 + timedelta(hours=1)) is None
+    assert health_event(state(0), T0) is None
+    assert len(notice_ref(again)) <= 64
+    long = health_event(SimpleNamespace(**{**vars(state(5, "http")), "source_id": "x" * 64}), T0)
+    assert len(notice_ref(long)) <= 64
+
+
+async def test_notifier_tells_admins_once_then_on_recovery(engine):
+    from sqlalchemy import insert, select, update
+
+    from bot.chats import ChatStore
+    from bot.clock import FakeClock
+    from bot.db import deliveries
+    from bot.outbox import Outbox
+    from config.model import Secret, TelegramSettings
+    from monitors.db import source_state
+
+    clock = FakeClock(T0)
+    settings = Settings(
+        database_url="sqlite://", sources=(Source(id="src", name="Fake source", url="http://x"),),
+        telegram=TelegramSettings(token=Secret("1:x"), admin_chat_ids=(11, -22)),
+    )
+    notifier = HealthNotifier(engine, settings, clock, ChatStore(engine, clock), Outbox(engine, clock))
+    async with engine.begin() as conn:
+        await conn.execute(insert(source_state).values(source_id="src", baseline_done=True, consecutive_failures=5, error_kind="unreachable", last_error="connect timeout"))
+
+    async def notices():
+        async with engine.connect() as conn:
+            return (await conn.execute(select(deliveries.c.ref, deliveries.c.payload).where(deliveries.c.kind == "notice").order_by(deliveries.c.id))).all()
+
+    assert await notifier.check("src") == 2  # two admin chats
+    assert await notifier.check("src") == 0  # once
+    rows = await notices()
+    assert rows[0].payload == {"key": "notice.source_failing", "params": {"source": "Fake source", "count": 5, "error": "connect timeout"}}
+    clock.advance(hours=24)
+    assert await notifier.check() == 2  # still failing after 24 h
+    async with engine.begin() as conn:
+        await conn.execute(update(source_state).values(consecutive_failures=0, error_kind=None, last_error=None))
+    clock.advance(minutes=10)
+    assert await notifier.check("src") == 2
+    assert await notifier.check("src") == 0
+    keys = [r.payload["key"] for r in await notices()]
+    assert keys == ["notice.source_failing"] * 2 + ["notice.source_still_failing"] * 2 + ["notice.source_recovered"] * 2
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(source_state))).one()
+    assert row.problem_reported_at is None and row.problem_reported_kind is None
