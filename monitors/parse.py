@@ -22,6 +22,7 @@ from datetime import datetime
 
 import feedparser
 from bs4 import BeautifulSoup, Comment, Doctype, NavigableString, ProcessingInstruction, Tag
+from lxml import etree
 
 from config.model import Selectors, Source
 from monitors.dates import from_date, from_utc_struct, parse_datetime
@@ -45,6 +46,9 @@ _BLOCK = frozenset(
      "main", "tbody", "thead"}
 )
 _SKIPPED_STRINGS = (Comment, Doctype, ProcessingInstruction)
+# BeautifulSoup gives the text inside these its own string types, which get_text() leaves out
+_STRING_CONTAINERS = frozenset({"script", "style", "template", "rt", "rp"})
+_CLASS_TOKENS = re.compile(r"\S+")  # how BeautifulSoup splits a class attribute
 
 
 def parse_list(content: bytes, base_url: str, source: Source, header_charset: str | None = None) -> list[ListEntry]:
@@ -124,6 +128,10 @@ def block_text(element: Tag) -> str:
 
 def _html_entries(content: bytes, base_url: str, source: Source, header_charset: str | None) -> list[ListEntry]:
     text = decode_html(content, header_charset, source.encoding)
+    if source.selectors is None:
+        entries = _fast_cms_entries(text, base_url)
+        if entries:
+            return entries
     soup = BeautifulSoup(text, "lxml")
     base = _document_base(soup, base_url)
     if source.selectors is not None:
@@ -172,6 +180,95 @@ def _cms_entries(soup: BeautifulSoup, base: str) -> list[ListEntry]:
         published = parse_datetime(_text(time_el)) if time_el is not None else None
         entries.append(_entry(url, _title(link), published or _url_date(url), ""))
     return entries
+
+
+# --- the shared CMS on lxml's own tree ------------------------------------------------------
+# Most list pages are shared-CMS pages, and building a BeautifulSoup tree costs several times
+# more than libxml2's parse itself. So the CMS adapter first runs on lxml's tree, built by the
+# same libxml2 HTML parser that BeautifulSoup's "lxml" builder drives (fed the same text), and
+# gives exactly what ``_cms_entries`` gives; a page without CMS items then goes the
+# BeautifulSoup way (selectors, fallback), as does any page lxml alone cannot read.
+
+
+def _fast_cms_entries(text: str, base_url: str) -> list[ListEntry]:
+    """``_cms_entries`` of the page (``[]`` when it has none, or lxml cannot read it)."""
+    if text.startswith("\ufeff"):
+        text = text[1:]  # as BeautifulSoup does
+    parser = etree.HTMLParser()
+    try:
+        parser.feed(text)
+        root = parser.close()
+    except (etree.LxmlError, ValueError):
+        return []
+    if root is None:
+        return []
+    base = base_url
+    for tag in root.iter("base"):
+        href = tag.get("href")
+        if href is not None:
+            base = resolve(base_url, href) or base_url
+            break
+    entries = []
+    for li in root.iter("li"):
+        ul = li.getparent()
+        if ul is None or ul.tag != "ul" or not _has_classes(ul, "nowrapli", "list-date"):
+            continue
+        if any(parent.tag == "template" for parent in li.iterancestors()):
+            continue  # CSS selection (soupsieve) never enters a template's contents
+        link = next((a for a in li.iter("a") if a.get("href") is not None), None)  # find(): enters them
+        if link is None:
+            continue
+        url = resolve(base, link.get("href"))
+        if url is None:
+            continue
+        spans = list(li.iter("span"))
+        time_el = next((el for el in spans if _has_classes(el, "time") and not _in_template(el, li)), None)
+        time_el = time_el if time_el is not None else (spans[0] if spans else None)
+        published = parse_datetime(_lx_text(time_el)) if time_el is not None else None
+        title = squash(link.get("title")) or _lx_text(link)
+        entries.append(_entry(url, title, published or _url_date(url), ""))
+    return entries
+
+
+def _in_template(el, top) -> bool:
+    """Whether a ``template`` lies between ``el`` and its ancestor ``top``."""
+    parent = el.getparent()
+    while parent is not None and parent is not top:
+        if parent.tag == "template":
+            return True
+        parent = parent.getparent()
+    return False
+
+
+def _has_classes(el, *names: str) -> bool:
+    value = el.get("class")
+    if not value:
+        return False
+    tokens = _CLASS_TOKENS.findall(value)
+    return all(name in tokens for name in names)
+
+
+def _lx_text(el) -> str:
+    """``squash(tag.get_text(" "))`` of the same element in BeautifulSoup's tree: every text
+    node below it, except comments and text inside script, style, template, rt and rp."""
+    if any(parent.tag in _STRING_CONTAINERS for parent in el.iterancestors()):
+        return ""
+    pieces: list[str] = []
+    _lx_strings(el, pieces)
+    return squash(" ".join(pieces))
+
+
+def _lx_strings(el, pieces: list[str]) -> None:
+    if el.text:
+        pieces.append(el.text)
+    for child in el:
+        if isinstance(child.tag, str) and child.tag not in _STRING_CONTAINERS:
+            _lx_strings(child, pieces)
+        if child.tail:
+            pieces.append(child.tail)
+
+
+# --- the article-URL fallback ---------------------------------------------------------------
 
 
 def _article_link_entries(soup: BeautifulSoup, base: str) -> list[ListEntry]:

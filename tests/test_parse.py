@@ -264,3 +264,39 @@ def test_real_wsjkw_list_page(shared_dir: Path):
     assert all(e.published is not None and e.title for e in entries)
     # newest first, as the page lists them
     assert [e.published for e in entries] == sorted((e.published for e in entries), reverse=True)
+
+
+# --- the lxml fast path for shared-CMS lists gives what the BeautifulSoup adapter gives ------
+
+_H = "/nw4411/20250116/0f3a6c2d9b8e4f17a5c4d3e2b1a09876.html"
+_TRICKY_CMS_PAGES = [
+    # comments, script, ruby and nested markup inside the link; two spans, the second .time
+    f'<ul class="nowrapli list-date"><li><a href="{_H}">上海<!--c-->无人<script>x</script><b>工厂</b>'
+    f'<ruby>字<rt>zi</rt><rp>(</rp></ruby></a><span>2026-1-2</span><span class="x time">2025-03-04 10:11</span></li></ul>',
+    # a <base>, a link-less row, an empty href before a good one, a javascript: link, tabs in class
+    f'<base href="/other/"><ul class="nowrapli\tlist-date"><li><a href="x/20250101/0123456789abcdef0123456789abcdef.html">rel</a>'
+    f'</li><li><a>no</a></li><li><a href="">empty</a><a href="{_H}">second</a></li><li><a href="javascript:void(0)">js</a></li></ul>',
+    # a template: CSS selection does not enter it, find() does, get_text() skips its strings
+    f'<ul class="nowrapli list-date"><li><template><a href="{_H}">in tpl</a><span class="time">2001-01-01</span></template>'
+    f'<span>2002-02-02</span></li><li><a href="{_H}?2" title="tt"><template>x</template>y</a></li></ul>'
+    f'<template><ul class="nowrapli list-date"><li><a href="{_H}?3">hidden</a></li></ul></template>',
+    # nested lists (document order), upper-case markup, a BOM, entities, unclosed items
+    f'\ufeff<UL CLASS="uli16 NOWRAPLI list-date"><LI><A HREF="{_H}">no: class case differs</A></LI></UL>'
+    f'<ul class="list-date nowrapli"><li><a href="{_H}" title=" 标题 &amp; 更多 ">x</a><ul class="nowrapli list-date">'
+    f'<li><a href="/a/20240101/0123456789abcdef0123456789abcdef.html">inner</a><span>2024年1月1日</span></li></ul>'
+    f'<span class="time">2023.05.06</span></li><li><a href="/b/20240102/0123456789abcdef0123456789abcdef.html">unclosed'
+    f'<li><a href="/c/20240103/0123456789abcdef0123456789abcdef.html">next</a></ul>',
+]
+
+
+@pytest.mark.parametrize("text", _TRICKY_CMS_PAGES + [(PAGES / "shgov" / "nw4411-list.html").read_text("utf-8")])
+def test_lxml_cms_path_gives_what_the_beautifulsoup_adapter_gives(text):
+    from bs4 import BeautifulSoup
+
+    from monitors import parse
+
+    url = "https://www.shanghai.gov.cn/nw4411/index.html"
+    soup = BeautifulSoup(text, "lxml")
+    expected = parse._cms_entries(soup, parse._document_base(soup, url))
+    assert expected  # each page has CMS items, so the comparison means something
+    assert parse._fast_cms_entries(text, url) == expected
