@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 
@@ -179,7 +179,7 @@ class ItemStore:
             set_={k: stmt.excluded[k] for k in _STATE_COLUMNS if k != "source_id"},
         )
         async with self._gate, self.engine.begin() as conn:
-            await conn.execute(stmt, [asdict(state) for state in states.values()])
+            await conn.execute(stmt, [_state_row(state) for state in states.values()])
         return dict.fromkeys(states, True)
 
     # ---- items --------------------------------------------------------------------------
@@ -291,6 +291,11 @@ def _aware(value: datetime | str | None) -> datetime | None:
 def _state(row) -> SourceState:
     data = row._mapping
     return SourceState(**{k: data[k] for k in _STATE_COLUMNS})
+
+
+def _state_row(state: SourceState) -> dict:
+    # not dataclasses.asdict: its deep copy of every datetime cost more than the upsert itself
+    return {k: getattr(state, k) for k in _STATE_COLUMNS}
 
 
 def _row(item: Item) -> dict:
