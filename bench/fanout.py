@@ -99,15 +99,17 @@ async def run(n_chats: int, db_url: str | None) -> int:
     await sender.start()
     sender.wake()
     deadline = started + n_chats / LIMIT * 2 + 60
+    shown = 0.0
     while time.monotonic() < deadline:
         await asyncio.sleep(1.0)
         async with engine.connect() as conn:
             counts = dict((await conn.execute(select(deliveries.c.status, func.count()).group_by(deliveries.c.status))).all())
         done = counts.get("sent", 0) + counts.get("failed", 0) + counts.get("dropped", 0)
-        print(f"\r{time.monotonic() - started:6.1f} s  sent {counts.get('sent', 0)}/{planned}", end="", flush=True)
+        if done >= planned or time.monotonic() - shown >= 10:
+            shown = time.monotonic()
+            print(f"{shown - started:6.1f} s  sent {counts.get('sent', 0)}/{planned}", flush=True)
         if done >= planned:
             break
-    print()
     await sender.stop()
     await bot.shutdown()
     tg.stop()

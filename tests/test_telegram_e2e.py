@@ -259,11 +259,13 @@ def test_group_settings_need_a_group_admin(service, tg):
     assert html(t("sub.now", "en", count=1)) in admin.say("/subscribe online_healthcare").text
     assert html(t("refuse.group", "en")) in member.say("/alert add 医院").text
     assert html(t("refuse.group", "en")) in member.say("/stop").text
-    # plain chatter in a group is not for the bot: no reply
+    # plain chatter and other bots' commands in a group are not for the bot: no reply
     before = len(tg.messages_to(group))
     tg.send_text(group, "good morning everyone", user_id=32, chat_type="group")
+    tg.send_text(group, "/help@some_other_bot", user_id=32, chat_type="group")
     time.sleep(2)
     assert len(tg.messages_to(group)) == before
+    assert html(t("help.title", "en")) in member.say(f"/help@{fake_telegram.BOT_USERNAME}").text
     assert tg.requests("getChatMember")
 
 

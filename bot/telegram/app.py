@@ -55,6 +55,14 @@ def render_reply(reply: Any) -> list[str]:
     return split_blocks(reply.as_blocks(), render_telegram_html, TELEGRAM_LIMIT)
 
 
+def addressed_to(text: str, username: str | None) -> bool:
+    """False for a command explicitly meant for another bot ("/help@other_bot")."""
+    head = text.split(maxsplit=1)[0] if text.strip() else ""
+    if not head.startswith("/") or "@" not in head:
+        return True
+    return bool(username) and head.split("@", 1)[1].lower() == username.lower()
+
+
 class AdminCache:
     """Who administers which group, as getChatMember said within the last minute."""
 
@@ -100,6 +108,8 @@ class TelegramHandlers:
         group = chat.type != ChatType.PRIVATE
         if group and not message.text.startswith("/"):
             return  # in a group only commands are for the bot
+        if not addressed_to(message.text, context.bot.username):
+            return  # "/start@another_bot"
         ref = self._chat_ref(update)
         caller = await self._caller(update, context, message.text)
         reply = await self.core.handle(ref, caller, message.text)
