@@ -8,6 +8,14 @@ are followed by hand (each hop takes its own host's slot) up to ``max_redirects`
 whole request, redirects and body included, runs under one total deadline; the body is
 streamed and abandoned as soon as it passes ``max_bytes``.
 
+Requests go straight to httpx's ``AsyncHTTPTransport`` (one per host) rather than through
+``httpx.AsyncClient``: the client's per-request work (merging URLs, headers and cookies,
+auth and redirect machinery, a cookie jar round trip on every answer) cost about a third
+of a conditional GET's CPU (bench/poll.py, cycle 2), and none of it is needed here since
+redirects are followed by hand. What the client gave that matters is kept: the same
+headers, a cookie jar per host (touched only when a site sets cookies), and proxies from
+the environment (``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``ALL_PROXY``, ``NO_PROXY``).
+
 Errors form a small tree; each carries a ``reason`` a person can read ("timeout after
 20 s", "HTTP 503") and a ``kind`` that the store keeps as the source's ``error_kind``::
 
@@ -24,6 +32,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import ssl
+import urllib.request
+from contextlib import aclosing
 from dataclasses import dataclass
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
@@ -34,6 +44,7 @@ import httpx
 from config.model import FetchSettings
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 
 class FetchError(Exception):
@@ -151,16 +162,28 @@ def _unreachable_reason(exc: Exception) -> str:
 @dataclass
 class _Host:
     slot: asyncio.Semaphore
-    client: httpx.AsyncClient
+    transport: httpx.AsyncHTTPTransport
+    cookies: httpx.Cookies
+
+
+def environment_proxy(url: str, proxies: dict[str, str]) -> str | None:
+    """The proxy the environment names for ``url`` (``urllib.request.getproxies()``), if any."""
+    if not proxies:
+        return None
+    parts = urlsplit(url)
+    if parts.hostname and urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return proxies.get(parts.scheme.lower()) or proxies.get("all")
 
 
 class Fetcher:
     """Fetch pages under the limits of ``FetchSettings``. Use as ``async with Fetcher(s) as f``.
 
-    Each host gets its own slot count (``per_host``) and its own small ``httpx.AsyncClient``
-    (at most ``per_host`` connections, kept alive between polls). One shared client would do
-    too, but httpcore scans every pooled connection for every request, which with hundreds
-    of connections open costs more CPU than the polls themselves (see bench/poll.py).
+    Each host gets its own slot count (``per_host``) and its own small connection pool
+    (an ``httpx.AsyncHTTPTransport`` of at most ``per_host`` connections, kept alive between
+    polls). One shared pool would do too, but httpcore scans every pooled connection for
+    every request, which with hundreds of connections open costs more CPU than the polls
+    themselves (see bench/poll.py).
     """
 
     def __init__(self, settings: FetchSettings) -> None:
@@ -169,6 +192,15 @@ class Fetcher:
         self._pool = asyncio.Semaphore(settings.concurrency)
         self._hosts: dict[str, _Host] = {}
         self._tls: ssl.SSLContext | None = None  # built once: loading the CA bundle takes ~30 ms
+        # built once, shared by every request (httpx only reads them)
+        self._headers = {
+            "Accept": ACCEPT,
+            "Accept-Encoding": "gzip, deflate",
+            "Connection": "keep-alive",
+            "User-Agent": settings.user_agent,
+        }
+        self._timeouts = httpx.Timeout(settings.timeout, connect=settings.connect_timeout).as_dict()
+        self._proxies: dict[str, str] | None = None
 
     async def __aenter__(self) -> Fetcher:
         self._open = True
@@ -179,7 +211,7 @@ class Fetcher:
     ) -> None:
         self._open = False
         hosts, self._hosts = list(self._hosts.values()), {}
-        await asyncio.gather(*(h.client.aclose() for h in hosts), return_exceptions=True)
+        await asyncio.gather(*(h.transport.aclose() for h in hosts), return_exceptions=True)
 
     def _host(self, url: str) -> _Host:
         name = host_of(url)
@@ -188,14 +220,14 @@ class Fetcher:
             s = self.settings
             if self._tls is None:
                 self._tls = ssl.create_default_context(cafile=certifi.where())
-            client = httpx.AsyncClient(
+            if self._proxies is None:
+                self._proxies = {k.lower(): v for k, v in urllib.request.getproxies().items()}
+            transport = httpx.AsyncHTTPTransport(
                 verify=self._tls,
-                headers={"User-Agent": s.user_agent, "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
-                timeout=httpx.Timeout(s.timeout, connect=s.connect_timeout),
                 limits=httpx.Limits(max_connections=s.per_host, max_keepalive_connections=s.per_host),
-                follow_redirects=False,
+                proxy=environment_proxy(url, self._proxies),
             )
-            host = self._hosts[name] = _Host(asyncio.Semaphore(s.per_host), client)
+            host = self._hosts[name] = _Host(asyncio.Semaphore(s.per_host), transport, httpx.Cookies())
         return host
 
     async def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
@@ -214,7 +246,7 @@ class Fetcher:
         for _hop in range(self.settings.max_redirects + 1):
             host = self._host(current)
             async with host.slot, self._pool:
-                outcome = await self._request(host.client, current, headers)
+                outcome = await self._request(host, current, headers)
             if isinstance(outcome, FetchResult):
                 return FetchResult(
                     url=url,
@@ -230,11 +262,21 @@ class Fetcher:
             current = outcome
         raise TooManyRedirects(f"too many redirects (>{self.settings.max_redirects})", url)
 
-    async def _request(self, client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> FetchResult | str:
+    async def _request(self, host: _Host, url: str, headers: dict[str, str]) -> FetchResult | str:
         """One hop: a result, or the absolute URL to go to next."""
         limit = self.settings.max_bytes
         try:
-            async with client.stream("GET", url, headers=headers) as response:
+            request = httpx.Request(
+                "GET", url, headers={**self._headers, **headers} if headers else self._headers,
+                extensions={"timeout": self._timeouts},
+            )
+            if host.cookies.jar:
+                host.cookies.set_cookie_header(request)
+            response = await host.transport.handle_async_request(request)
+            response.request = request
+            async with aclosing(response):
+                if "set-cookie" in response.headers:
+                    host.cookies.extract_cookies(response)
                 status = response.status_code
                 if status in REDIRECT_STATUSES and response.headers.get("Location"):
                     await self._drain(response)

@@ -124,3 +124,70 @@ async def test_global_pool_bounds_requests_across_hosts(press):
         urls += [f"http://localhost:{press.port}/delay/301/b{i}" for i in range(4)]
         await asyncio.gather(*(fetcher.fetch(u) for u in urls))
     assert press.max_in_flight("/delay/301") == 3
+
+
+# --- what the Fetcher keeps of an HTTP client: cookies per host, proxies from the environment ---
+
+
+@pytest.fixture
+async def cookie_site():
+    """A site that sets a cookie (on a redirect too) and echoes the Cookie header it gets."""
+    from aiohttp import web
+
+    async def handle(request: web.Request) -> web.Response:
+        if request.path == "/set":
+            return web.Response(text="set", headers={"Set-Cookie": "visit=1; Path=/"})
+        if request.path == "/redirect-setting":
+            return web.Response(status=302, headers={"Location": "/echo", "Set-Cookie": "hop=2; Path=/"})
+        return web.Response(text=request.headers.get("Cookie", "-"))
+
+    app = web.Application()
+    app.router.add_route("GET", "/{tail:.*}", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+async def test_cookies_a_site_sets_are_sent_back_to_it(cookie_site):
+    async with Fetcher(FAST) as fetcher:
+        assert (await fetcher.fetch(f"{cookie_site}/echo")).content == b"-"
+        await fetcher.fetch(f"{cookie_site}/set")
+        assert (await fetcher.fetch(f"{cookie_site}/echo")).content == b"visit=1"
+        followed = await fetcher.fetch(f"{cookie_site}/redirect-setting")
+    assert sorted(followed.content.decode().split("; ")) == ["hop=2", "visit=1"]
+    async with Fetcher(FAST) as fresh:  # nothing outlives the Fetcher
+        assert (await fresh.fetch(f"{cookie_site}/echo")).content == b"-"
+
+
+async def test_a_proxy_named_by_the_environment_is_used(cookie_site, monkeypatch):
+    from aiohttp import web
+
+    seen: list[str] = []
+
+    async def proxy(request: web.Request) -> web.Response:
+        seen.append(str(request.url))
+        return web.Response(text="via proxy")
+
+    app = web.Application()
+    app.router.add_route("GET", "/{tail:.*}", proxy)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    try:
+        async with Fetcher(FAST) as fetcher:
+            proxied = await fetcher.fetch("http://press.example.invalid/xwfb/index.html")
+            direct = await fetcher.fetch(cookie_site.replace("127.0.0.1", "localhost") + "/echo")
+    finally:
+        await runner.cleanup()
+    assert proxied.content == b"via proxy"
+    assert seen == ["http://press.example.invalid/xwfb/index.html"]
+    assert direct.content == b"-"  # NO_PROXY: straight to the site
