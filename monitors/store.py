@@ -224,8 +224,8 @@ class ItemStore:
         ids: dict[str, tuple[int, Item]] = {}
         async with self._gate, self.engine.begin() as conn:
             # multi-row INSERTs; RETURNING yields only the rows this statement inserted
-            for i in range(0, len(unique), _CHUNK // 10):
-                result = await conn.execute(stmt, [_row(item) for item in unique[i : i + _CHUNK // 10]])
+            for i in range(0, len(unique), _CHUNK):
+                result = await conn.execute(stmt, [_row(item) for item in unique[i : i + _CHUNK]])
                 ids.update((row.url, (row.id, by_url[row.url])) for row in result)
         return ids
 
