@@ -12,6 +12,8 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _REJECTED_SCHEMES = ("javascript:", "mailto:", "tel:", "data:", "about:", "vbscript:", "file:")
 _SLASHES = re.compile(r"/{2,}")
 _CONTROL = re.compile(r"[\t\r\n\x00]")
+_HAS_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:|^//")
+_QUERY_OR_FRAGMENT = re.compile(r"[?#]")
 
 # The shared CMS article: /<column>/<YYYYMMDD>/<32 hex>.html, and the English portal's
 # /en-<Column>/<YYYYMMDD>/<hex>.html (hex length not known: 16-64 accepted). Matched against a
@@ -53,7 +55,7 @@ def resolve(base: str, href: str | None) -> str | None:
     low = href.lower()
     if not href or href.startswith("#") or low.startswith(_REJECTED_SCHEMES):
         return None
-    if not re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*:|^//", href):
+    if not _HAS_SCHEME.match(href):
         # a relative link: collapse '//' noise ('../..//col/x.htm') before joining
         path, sep, rest = _split_path(href)
         href = _SLASHES.sub("/", path) + sep + rest
@@ -83,10 +85,12 @@ def is_article_url(url: str) -> bool:
 
 
 def _split_path(href: str) -> tuple[str, str, str]:
-    for i, ch in enumerate(href):
-        if ch in "?#":
-            return href[:i], ch, href[i + 1:]
-    return href, "", ""
+    """(path, the first '?' or '#', the rest); ``(href, "", "")`` when there is neither."""
+    found = _QUERY_OR_FRAGMENT.search(href)
+    if found is None:
+        return href, "", ""
+    i = found.start()
+    return href[:i], href[i], href[i + 1:]
 
 
 def _clean_path(path: str) -> str:
