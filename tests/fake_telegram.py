@@ -341,15 +341,7 @@ class FakeTelegram:
         return self.inject(body)
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
-        """Poll ``predicate`` until it returns something truthy; AssertionError on timeout."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout}s waiting for {getattr(predicate, '__name__', predicate)}")
-            time.sleep(interval)
+        return wait_for(predicate, timeout, interval)
 
     def wait_for_message(
         self, predicate: Callable[[SentMessage], bool], timeout: float = 10.0, *, after: int = 0
@@ -586,6 +578,18 @@ class FakeTelegram:
         st.chat_last[chat_id] = now
         if chat_id < 0:
             st.group_windows[chat_id].append(now)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy; AssertionError on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {getattr(predicate, '__name__', predicate)}")
+        time.sleep(interval)
 
 
 def _ok(result: Any) -> web.Response:

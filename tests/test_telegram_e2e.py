@@ -394,6 +394,38 @@ def test_restart_after_kill_delivers_pending_once(tmp_path, press):
         assert TOKEN not in first.output() + second.output()
 
 
+# ------------------------------------------------------------------ console
+
+
+def test_without_a_token_alerts_are_printed_to_the_console(tmp_path, press):
+    config = tmp_path / "console.toml"
+    config.write_text(
+        f"""
+database_url = "sqlite+aiosqlite:///{tmp_path / 'console.db'}"
+
+[[sources]]
+id = "press-en"
+name = "Fake press (en)"
+url = "{press.list_url('en')}"
+lang = "en"
+interval = 1
+""",
+        encoding="utf-8",
+    )
+    svc = Service(config, tmp_path, "console")
+    try:
+        before = press.hits("/en/index.html")
+        fake_telegram.wait_for(lambda: press.hits("/en/index.html") >= before + 2, timeout=30)
+        url = press.publish("en", "Online education platform for every school", "Shanghai will build an online education platform.", now_in_shanghai())
+        fake_telegram.wait_for(lambda: "platform for every school" in svc.stdout_path.read_text(), timeout=30)
+        assert svc.terminate() == 0
+        out = svc.stdout_path.read_text()
+        assert url in out and "Fake press (en)" in out
+        assert out.count("platform for every school") == 1
+    finally:
+        svc.kill()
+
+
 # ------------------------------------------------------------------ stop
 
 

@@ -250,3 +250,35 @@ def test_errors_are_redacted(fake):
     text = sender._redact(RuntimeError(f"POST {fake.base_url}{fake.token}/sendMessage failed"))
     assert fake.token not in text
     assert "***" in text
+
+
+def test_commands_for_other_bots_are_not_ours():
+    from bot.telegram.app import addressed_to
+
+    assert addressed_to("/help", "shwatch_bot")
+    assert addressed_to("/help@ShWatch_Bot now", "shwatch_bot")
+    assert not addressed_to("/help@other_bot", "shwatch_bot")
+    assert addressed_to("plain text with @someone", "shwatch_bot")
+
+
+def test_admin_answers_are_cached_for_a_while():
+    from bot.telegram.app import AdminCache
+
+    cache = AdminCache(ttl=60, max_entries=2)
+    cache.put(-1, 7, True, now=0.0)
+    assert cache.get(-1, 7, now=59.0) is True
+    assert cache.get(-1, 7, now=60.0) is None  # expired: ask Telegram again
+    assert cache.get(-1, 8, now=1.0) is None
+    cache.put(-1, 8, False, now=1.0)
+    cache.put(-2, 9, True, now=60.5)  # full: the expired answer makes room
+    assert cache.get(-1, 8, now=60.6) is False and cache.get(-2, 9, now=60.6) is True
+    assert len(cache._answers) == 2
+
+
+def test_command_menu_in_both_languages():
+    from bot.telegram.app import MENU_COMMANDS, menu
+
+    en, zh = menu("en"), menu("zh")
+    assert [c.command for c in en] == [c.command for c in zh] == list(MENU_COMMANDS)
+    assert all(1 <= len(c.description) <= 256 for c in en + zh)
+    assert en[0].description != zh[0].description
