@@ -162,8 +162,8 @@ def _unreachable_reason(exc: Exception) -> str:
 @dataclass
 class _Host:
     slot: asyncio.Semaphore
-    transport: httpx.AsyncHTTPTransport
     cookies: httpx.Cookies
+    transports: dict[str, httpx.AsyncHTTPTransport]  # by URL scheme: a proxy may serve only one
 
 
 def environment_proxy(url: str, proxies: dict[str, str]) -> str | None:
@@ -211,24 +211,30 @@ class Fetcher:
     ) -> None:
         self._open = False
         hosts, self._hosts = list(self._hosts.values()), {}
-        await asyncio.gather(*(h.transport.aclose() for h in hosts), return_exceptions=True)
+        transports = [t for h in hosts for t in h.transports.values()]
+        await asyncio.gather(*(t.aclose() for t in transports), return_exceptions=True)
 
     def _host(self, url: str) -> _Host:
         name = host_of(url)
         host = self._hosts.get(name)
         if host is None:
+            host = self._hosts[name] = _Host(asyncio.Semaphore(self.settings.per_host), httpx.Cookies(), {})
+        return host
+
+    def _transport(self, host: _Host, url: httpx.URL) -> httpx.AsyncHTTPTransport:
+        transport = host.transports.get(url.scheme)
+        if transport is None:
             s = self.settings
             if self._tls is None:
                 self._tls = ssl.create_default_context(cafile=certifi.where())
             if self._proxies is None:
                 self._proxies = {k.lower(): v for k, v in urllib.request.getproxies().items()}
-            transport = httpx.AsyncHTTPTransport(
+            transport = host.transports[url.scheme] = httpx.AsyncHTTPTransport(
                 verify=self._tls,
                 limits=httpx.Limits(max_connections=s.per_host, max_keepalive_connections=s.per_host),
-                proxy=environment_proxy(url, self._proxies),
+                proxy=environment_proxy(str(url), self._proxies),
             )
-            host = self._hosts[name] = _Host(asyncio.Semaphore(s.per_host), transport, httpx.Cookies())
-        return host
+        return transport
 
     async def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
         """GET ``url`` (conditionally when validators are given); raise a ``FetchError`` on failure."""
@@ -272,7 +278,7 @@ class Fetcher:
             )
             if host.cookies.jar:
                 host.cookies.set_cookie_header(request)
-            response = await host.transport.handle_async_request(request)
+            response = await self._transport(host, request.url).handle_async_request(request)
             response.request = request
             async with aclosing(response):
                 if "set-cookie" in response.headers:

@@ -167,11 +167,15 @@ async def test_a_proxy_named_by_the_environment_is_used(cookie_site, monkeypatch
 
     seen: list[str] = []
 
+    @web.middleware
+    async def record(request: web.Request, handler):
+        seen.append(f"{request.method} {request.url}" if request.method != "GET" else str(request.url))
+        return await handler(request)
+
     async def proxy(request: web.Request) -> web.Response:
-        seen.append(str(request.url))
         return web.Response(text="via proxy")
 
-    app = web.Application()
+    app = web.Application(middlewares=[record])
     app.router.add_route("GET", "/{tail:.*}", proxy)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -186,6 +190,8 @@ async def test_a_proxy_named_by_the_environment_is_used(cookie_site, monkeypatch
         async with Fetcher(FAST) as fetcher:
             proxied = await fetcher.fetch("http://press.example.invalid/xwfb/index.html")
             direct = await fetcher.fetch(cookie_site.replace("127.0.0.1", "localhost") + "/echo")
+            with pytest.raises(Unreachable):  # HTTP_PROXY is for http:// only: this goes (and fails) direct
+                await fetcher.fetch(cookie_site.replace("http://", "https://") + "/echo")
     finally:
         await runner.cleanup()
     assert proxied.content == b"via proxy"
