@@ -18,6 +18,10 @@ Figures, all measured in this run:
 The sources are spread over ``--hosts`` loopback addresses (127.0.0.1, 127.0.0.2, ...: all
 of 127/8 is loopback on Linux), 4 per host by default, so the default per-host limit (4)
 applies as it would to real sites; the global pool is raised to the number of sources.
+
+On a shared 2-core machine the figures move by 10-20 % from run to run (other processes,
+and whether a full garbage collection lands inside the measured cycle): run it 2-3 times
+and take the median; the ratio is always of two figures from the same run.
 """
 
 from __future__ import annotations
