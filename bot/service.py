@@ -7,12 +7,15 @@ scheduler is one more entry in that list::
 
     components = [
         delivery channel(s)   TelegramChannel (token set) or ConsoleChannel; WeCom app/robots
-        SourcePolling         first poll at start-up, then each source on its interval;
-                              after a poll with new items: dispatch alerts, wake the channels
+        fetcher               the shared HTTP client for the sources
+        Timetable             (bot.schedule) APScheduler: each source polled at start-up, then
+                              on its interval with jitter and backoff (Pipeline.poll: after a
+                              poll with new items, dispatch alerts and wake the channels);
+                              the digest tick; admin health notices after each poll
         Maintenance           hands back deliveries left 'sending' by a dead worker
     ]
 
-Start-up: the schema is ensured and deliveries a killed process left in 'sending' go back to
+Start-up: the schema is migrated to the newest revision (Alembic) and deliveries a killed process left in 'sending' go back to
 pending (they were claimed, never recorded as sent). SIGTERM/SIGINT stop everything within
 a few seconds and the process exits 0.
 """
@@ -113,41 +116,6 @@ class DeliveryComposer:
 
 
 # ---------------------------------------------------------------------------- polling
-
-PollFn = Callable[[Source], Awaitable[bool]]
-
-
-class SourcePolling:
-    """Each source polled at start-up, then every ``interval`` seconds, one task per source.
-
-    ``poll(source) -> ok`` does the work (fetch, store, dispatch). A slow or broken source
-    never delays the others. (The APScheduler timetable in ``bot.schedule`` replaces this
-    with jitter and backoff.)
-    """
-
-    name = "polling"
-
-    def __init__(self, sources: Sequence[Source], poll: PollFn) -> None:
-        self.sources = list(sources)
-        self.poll = poll
-        self._tasks: list[asyncio.Task] = []
-
-    async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._run(s), name=f"poll-{s.id}") for s in self.sources]
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
-
-    async def _run(self, source: Source) -> None:
-        while True:
-            try:
-                await self.poll(source)
-            except Exception:  # one source's bug must not end its schedule
-                log.exception("source %s: poll failed", source.id)
-            await asyncio.sleep(source.interval)
 
 
 class Pipeline:
