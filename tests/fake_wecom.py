@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import threading
 import time
@@ -291,3 +292,34 @@ def callback_post(crypto, plaintext: str, timestamp: int, nonce: str = "13726231
         f"<AgentID><![CDATA[{agent_id}]]></AgentID></xml>"
     )
     return {"msg_signature": signature, "timestamp": str(timestamp), "nonce": nonce}, body.encode()
+
+
+# ---- what a WeCom client would show badly ----------------------------------------------------
+
+_HTML_TAG = re.compile(r"</?(?:b|i|u|a|code|pre|s|strong|em)\b[^>]*>", re.I)
+
+
+def markdown_problems(content: str, limit: int = LIMITS["markdown"]) -> list[str]:
+    """Why ``content`` would not show as intended in a WeCom markdown message ([] when fine):
+    over the byte limit, Telegram HTML tags, stars in a row (``****``), an odd number of
+    ``**`` (an unclosed bold), bold markers with whitespace inside, a broken link."""
+    problems = []
+    if not content.strip():
+        problems.append("empty")
+    if len(content.encode("utf-8")) > limit:
+        problems.append(f"{len(content.encode('utf-8'))} bytes > {limit}")
+    if _HTML_TAG.search(content):
+        problems.append(f"HTML tag {_HTML_TAG.search(content).group()!r}")
+    for line in content.split("\n"):
+        if "***" in line:
+            problems.append(f"stars in a row: {line!r}")
+        elif line.count("**") % 2:
+            problems.append(f"unbalanced **: {line!r}")
+        else:
+            for inner in line.split("**")[1::2]:
+                if inner != inner.strip() or not inner:
+                    problems.append(f"bold with edge whitespace or empty: {line!r}")
+        for label, url in re.findall(r"\[([^\]]*)\]\(([^)]*)\)", line):
+            if not url.startswith(("http://", "https://")) or " " in url:
+                problems.append(f"bad link target {url!r}")
+    return problems

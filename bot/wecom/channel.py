@@ -8,8 +8,8 @@
   batching several pending alerts into one markdown message when they come faster.
 
 How a delivery reads is not decided here: a ``Compose`` callable (the same one the other
-channels use) turns claimed deliveries into ``bot.text`` blocks; this module renders them
-as WeCom markdown and splits them under 4096 bytes with ``text.split_blocks``.
+channels use) turns claimed deliveries into ``bot.text`` blocks; ``bot.wecom.render`` makes
+them WeCom markdown messages of at most 4096 bytes.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from typing import Any
 
 from bot.clock import Clock, SystemClock
 from bot.outbox import Delivery, Outbox
-from bot.text import Block, WECOM_MARKDOWN_LIMIT, render_wecom_markdown, split_blocks, utf8_len
+from bot.text import Block
 from bot.wecom.api import WeComApi, WeComError, WeComTooFast, seconds_to_next_minute
 from bot.wecom.callback import CallbackServer, InboundMessage
 from bot.wecom.crypto import WeComCrypto
+from bot.wecom.render import markdown_pieces
 from bot.wecom.robots import CHANNEL as ROBOT_CHANNEL
 from bot.wecom.robots import Batch, SendWindow, plan_batches, sync_robot_chats
 
@@ -47,10 +48,6 @@ APP_PER_USER_LIMIT = 30  # WeCom drops app messages beyond 30/min to one member
 
 def backoff(attempts: int, base: float = 5.0, cap: float = 600.0) -> float:
     return min(cap, base * (2 ** max(0, attempts)))
-
-
-def markdown_pieces(blocks: Sequence[Block]) -> list[str]:
-    return split_blocks(blocks, render_wecom_markdown, WECOM_MARKDOWN_LIMIT, utf8_len)
 
 
 class _Worker:
