@@ -276,6 +276,10 @@ _CATALOGUE: dict[str, dict[str, str]] = {
         "zh": "我只理解命令。发送 /help（或“帮助”）查看命令，或用 /topics 选择领域。",
         "en": "I only understand commands. Send /help to see them, or /topics to choose fields.",
     },
+    "hint.non_text": {
+        "zh": "目前只能识别文字消息。发送“帮助”查看可用命令。",
+        "en": "Only text messages are understood here. Send /help to see the commands.",
+    },
     # ------------------------------------------------------------ errors (problem + limit)
     "err.keyword_empty": {
         "zh": "关键词为空。例如：/alert add 人工智能",
