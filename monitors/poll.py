@@ -32,7 +32,7 @@ from monitors.fetch import Fetcher, FetchError, FetchResult, host_of
 from monitors.model import Item, ListEntry
 from monitors.parse import parse_list
 from monitors.store import ItemStore, SourceState
-from monitors.summary import summarize
+from monitors.summary import bound_abstract, summarize
 from monitors.tagger import Tagger
 
 log = logging.getLogger(__name__)
@@ -96,8 +96,37 @@ def zero_items_reason(previous_count: int | None, page: FetchResult) -> str:
     return "no items found on the list page: check the URL or the source's selectors"
 
 
-def fallback_summary(entry: ListEntry, title: str) -> str:
-    return entry.summary or title
+def list_summary(entry: ListEntry, lang: str, title: str) -> str:
+    """The summary when there is no article text: the list's abstract (or a feed's
+    description, which may be a whole article), held to the same bounds as any summary.
+    No abstract gives "": repeating the title as its own summary tells nobody anything."""
+    if not entry.summary or entry.summary == title:
+        return ""
+    return bound_abstract(entry.summary, lang, title)
+
+
+def list_item(
+    source: Source, entry: ListEntry, tagger: Tagger, now: datetime, *, baseline: bool = False, problem: str | None = None
+) -> Item:
+    """An item from the list page alone: its title, date and abstract, tagged on those.
+
+    Used for a first poll's baseline (no article is fetched) and for a new item whose
+    article is foreign (mp.weixin.qq.com) or could not be fetched (``problem`` says why).
+    """
+    match = tagger.tag(entry.title, entry.summary)
+    return Item(
+        source_id=source.id,
+        url=entry.url,
+        title=entry.title,
+        published=entry.published,
+        summary=list_summary(entry, source.lang, entry.title),
+        lang=source.lang,
+        topics=match.topics,
+        matched=match.matched,
+        baseline=baseline,
+        extract_problem=problem,
+        first_seen_at=now,
+    )
 
 
 class Poller:
@@ -172,7 +201,7 @@ class Poller:
         warnings: list[str] = []
         if not state.baseline_done:
             # the insert skips URLs already stored: no need to look them up first
-            candidates = [self.baseline_item(source, e, now) for e in entries]
+            candidates = [list_item(source, e, self.tagger, now, baseline=True) for e in entries]
             checked = False
         else:
             known = await self.store.known_urls(e.url for e in entries)
@@ -191,22 +220,6 @@ class Poller:
         return SourceReport(source.id, new_items=inserted, seen=len(entries), warnings=warnings)
 
     # ---- items --------------------------------------------------------------------------
-    def baseline_item(self, source: Source, entry: ListEntry, now: datetime) -> Item:
-        """A first-poll item from the list alone: title, date, list abstract, topics of those."""
-        match = self.tagger.tag(entry.title, entry.summary)
-        return Item(
-            source_id=source.id,
-            url=entry.url,
-            title=entry.title,
-            published=entry.published,
-            summary=fallback_summary(entry, entry.title),
-            lang=source.lang,
-            topics=match.topics,
-            matched=match.matched,
-            baseline=True,
-            first_seen_at=now,
-        )
-
     async def _articles(self, source: Source, entries: Sequence[ListEntry], now: datetime) -> list[tuple[Item, str | None]]:
         slots = asyncio.Semaphore(self.settings.fetch.article_concurrency)
 
@@ -219,17 +232,17 @@ class Poller:
     async def article_item(self, source: Source, entry: ListEntry, now: datetime) -> tuple[Item, str | None]:
         """The item for a new entry, and an article layout problem if its body came out empty."""
         if not same_site(entry.url, source.url):
-            return self.list_only_item(source, entry, now, problem=None), None
+            return list_item(source, entry, self.tagger, now), None
         try:
             page = await self.fetcher.fetch(entry.url)
         except FetchError as exc:
             log.info("source %s: article %s not fetched: %s", source.id, entry.url, exc.reason)
-            return self.list_only_item(source, entry, now, problem=f"article not fetched: {exc.reason}"), None
+            return list_item(source, entry, self.tagger, now, problem=f"article not fetched: {exc.reason}"), None
         article = extract_article(page.content, page.final_url, page.charset, source.encoding)
         title = article.title or entry.title
         body = article.body.strip()
         problem = None if body else f"article layout: no body text found in {entry.url}"
-        summary = (summarize(body, source.lang, title) if body else "") or fallback_summary(entry, title)
+        summary = (summarize(body, source.lang, title) if body else "") or list_summary(entry, source.lang, title)
         match = self.tagger.tag(title, body or entry.summary)
         item = Item(
             source_id=source.id,
@@ -246,22 +259,6 @@ class Poller:
             first_seen_at=now,
         )
         return item, problem
-
-    def list_only_item(self, source: Source, entry: ListEntry, now: datetime, problem: str | None) -> Item:
-        """A new item whose article was not (or could not be) fetched: the list's data only."""
-        match = self.tagger.tag(entry.title, entry.summary)
-        return Item(
-            source_id=source.id,
-            url=entry.url,
-            title=entry.title,
-            published=entry.published,
-            summary=fallback_summary(entry, entry.title),
-            lang=source.lang,
-            topics=match.topics,
-            matched=match.matched,
-            extract_problem=problem,
-            first_seen_at=now,
-        )
 
 
 # ---- state transitions (pure) -------------------------------------------------------------

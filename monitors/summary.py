@@ -109,6 +109,18 @@ def summarize(text: str, lang: str, title: str | None = None) -> str:
     return (" " if english else "").join(s.text for s in chosen)
 
 
+def bound_abstract(text: str, lang: str, title: str | None = None) -> str:
+    """A list abstract or feed description held to the summary's bounds: kept as it is
+    when it fits (it is someone's summary already), else summarized like an article."""
+    text = " ".join(text.split())
+    if not text:
+        return ""
+    english = _is_english(text, lang)
+    if _size(text, english) <= (EN_BUDGET if english else ZH_BUDGET):
+        return text
+    return summarize(text, lang, title) or clip(text, EN_BUDGET if english else ZH_BUDGET, english)
+
+
 def split_sentences(text: str, english: bool) -> list[_Sentence]:
     """Sentences in text order; line breaks always end a sentence."""
     out: list[_Sentence] = []

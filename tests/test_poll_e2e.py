@@ -11,14 +11,18 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 import fake_press
 from config.model import FetchSettings, Settings, Source, Topic
+from monitors.dates import SHANGHAI
 from monitors.fetch import Fetcher
-from monitors.poll import Poller
+from monitors.model import ListEntry
+from monitors.poll import Poller, list_item
+from monitors.summary import EN_BUDGET, ZH_BUDGET
 from monitors.store import ItemStore
 from monitors.tagger import Tagger
 
@@ -169,6 +173,7 @@ def test_baseline_then_exactly_the_new_items_then_nothing(press, tmp_path):
     assert f["topics"] == ["unmanned_factory"] and f["published"] == "2026-06-12T09:15:00+08:00"
     w = got[weixin]  # foreign link: never fetched, the list's title and date
     assert w["title"] == "6月12日本市各区居住地信息" and w["published"] == "2026-06-12T00:00:00+08:00"
+    assert w["summary"] == ""  # the list has no abstract: no summary, not the title again
     e = got[english]
     assert e["lang"] == "en" and e["topics"] == ["online_healthcare"] and "20 internet hospital" in e["summary"]
 
@@ -314,3 +319,31 @@ async def test_one_bad_source_never_stops_the_others(engine):
         health = {h.source.id: h for h in await store.source_health(sources)}
         assert health["down"].status == "failing" and health["down"].state.last_error == "HTTP 503"
         assert health["xwfb"].status == "ok" and health["xwfb"].item_count == 3
+
+
+# ---- items from the list alone (baseline, foreign links, failed fetches) ---------------------
+def test_list_item_keeps_the_lists_data_and_bounds_a_long_abstract():
+    tagger = Tagger(TOPICS)
+    now = datetime(2026, 6, 13, 6, 0, tzinfo=timezone.utc)
+    source_zh = Source("feed", "Feed", "https://wsjkw.sh.gov.cn/rss.xml", kind="rss")
+    source_en = Source("en", "News", "https://english.shanghai.gov.cn/en-LatestNews/index.html", lang="en")
+    day = datetime(2026, 6, 12, tzinfo=SHANGHAI)
+    # a feed whose description is the whole article
+    whole = "".join(f"第{i}家互联网医院今天开诊，全市互联网医院达到{100 + i}家。" for i in range(1, 15))
+    long_zh = list_item(source_zh, ListEntry("https://wsjkw.sh.gov.cn/a.html", "互联网医院扩容", day, whole), tagger, now)
+    assert 0 < len(long_zh.summary) <= ZH_BUDGET and whole.startswith(long_zh.summary)  # whole sentences, in order
+    assert long_zh.topics == ("online_healthcare",) and long_zh.matched == {"online_healthcare": ["互联网医院"]}
+    assert (long_zh.baseline, long_zh.extract_problem, long_zh.body, long_zh.first_seen_at) == (False, None, "", now)
+
+    words = " ".join(f"Sentence {i} says the city opened {i} more clinics." for i in range(1, 20))
+    long_en = list_item(source_en, ListEntry("https://english.shanghai.gov.cn/a.html", "Clinics", day, words), tagger, now,
+                        baseline=True)
+    assert 0 < len(long_en.summary.split()) <= EN_BUDGET and long_en.baseline and long_en.lang == "en"
+
+    short = "Internet hospitals now cover every district."
+    kept = list_item(source_en, ListEntry("https://english.shanghai.gov.cn/b.html", "Hospitals", day, short), tagger, now)
+    assert kept.summary == short  # an abstract that fits is kept as it is
+
+    bare = list_item(source_zh, ListEntry("https://mp.weixin.qq.com/s/x", "标题", day), tagger, now, problem="article not fetched: HTTP 404")
+    assert bare.summary == "" and bare.title == "标题" and bare.published == day
+    assert bare.extract_problem == "article not fetched: HTTP 404" and bare.topics == ()

@@ -120,3 +120,15 @@ def test_forum_report_keeps_the_sentence_with_the_key_figures(shared_dir: Path):
 def test_repeated_sentences_appear_once():
     text = "市政府召开常务会议，部署推进在线新经济发展。\n" * 5
     assert summarize(text, "zh") == "市政府召开常务会议，部署推进在线新经济发展。"
+
+
+def test_an_abstract_that_fits_is_kept_and_a_long_one_is_bounded():
+    from monitors.summary import bound_abstract
+
+    assert bound_abstract("  The city opened   a terminal. ", "en") == "The city opened a terminal."
+    assert bound_abstract("", "zh") == ""
+    run_on = "，".join(f"推进第{i}项重点任务" for i in range(1, 40))  # one sentence, no full stop
+    bounded = bound_abstract(run_on, "zh")
+    assert bounded.endswith("…") and len(bounded) <= ZH_BUDGET and run_on.startswith(bounded[:-1])
+    words = " ".join(["word"] * 200)
+    assert len(bound_abstract(words, "en").split()) <= EN_BUDGET
