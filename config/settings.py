@@ -56,6 +56,23 @@ def _parse_toml(text: str, file: str) -> dict[str, Any]:
         raise ConfigError(file, "(syntax)", f"not valid TOML: {exc}") from None
 
 
+DATABASE_SCHEMES = ("sqlite+aiosqlite", "sqlite", "postgresql+asyncpg", "postgresql", "postgres")
+
+
+def database_url_problem(url: str) -> str | None:
+    """Why ``url`` is not a database shwatch can use (None when it is). Only the scheme is
+    shown back: the rest may hold a password."""
+    scheme, sep, rest = url.partition("://")
+    example = "use sqlite+aiosqlite:///var/shwatch.db or postgresql+asyncpg://user@host/dbname"
+    if not sep or not scheme:
+        return f"is not a database URL; {example}"
+    if scheme.lower() not in DATABASE_SCHEMES:
+        return f"unsupported database {scheme!r}; {example}"
+    if not rest.strip("/"):
+        return f"names no database; {example}"
+    return None
+
+
 class _Reader:
     """Typed access to one TOML table, with errors that name the full key."""
 
@@ -116,7 +133,7 @@ def parse_source(raw: Mapping[str, Any], file: str, index: int) -> Source:
     if not _ID.match(source_id):
         raise r.fail("id", f"{source_id!r} must be lowercase letters, digits, '_', '-' or '.'")
     url = r.get("url", str, required=True)
-    if not re.match(r"^https?://[^/\s]+", url):
+    if not re.match(r"^https?://[^/\s]+\S*$", url):
         raise r.fail("url", f"{url!r} is not an http(s) URL")
     kind = r.get("kind", str, "html")
     if kind not in ("html", "rss"):
@@ -138,14 +155,17 @@ def parse_source(raw: Mapping[str, Any], file: str, index: int) -> Source:
         s = _Reader(r.get("selectors", dict), file, f"{r.prefix}selectors.")
         s.unknown({"item", "link", "date", "summary"})
         selectors = Selectors(
-            item=s.get("item", str, required=True),
-            link=s.get("link", str, "a[href]"),
-            date=s.get("date", str, None),
-            summary=s.get("summary", str, None),
+            item=_css(s, "item", None, required=True),
+            link=_css(s, "link", "a[href]"),
+            date=_css(s, "date", None),
+            summary=_css(s, "summary", None),
         )
+    name = r.get("name", str, source_id).strip()
+    if not name:
+        raise r.fail("name", "must not be empty (leave it out to use the id)")
     return Source(
         id=source_id,
-        name=r.get("name", str, source_id),
+        name=name,
         url=url,
         kind=kind,
         lang=lang,
@@ -153,6 +173,21 @@ def parse_source(raw: Mapping[str, Any], file: str, index: int) -> Source:
         encoding=encoding,
         selectors=selectors,
     )
+
+
+def _css(reader: _Reader, name: str, default: str | None, *, required: bool = False) -> str | None:
+    """A CSS selector, checked now: a typo must fail at start, not as an empty list page later."""
+    value = reader.get(name, str, default, required=required)
+    if value is None:
+        return None
+    import soupsieve
+
+    try:
+        soupsieve.compile(value)
+    except soupsieve.SelectorSyntaxError as exc:
+        problem = str(exc).splitlines()[0]
+        raise reader.fail(name, f"{value!r} is not a valid CSS selector: {problem}") from None
+    return value
 
 
 def parse_sources(data: Mapping[str, Any], file: str) -> tuple[Source, ...]:
@@ -298,9 +333,16 @@ def _fetch(r: _Reader) -> FetchSettings:
         timeout=_positive(r, "timeout", d.timeout, (int, float)),
         max_bytes=_positive(r, "max_bytes", d.max_bytes),
         max_redirects=_positive(r, "max_redirects", d.max_redirects),
-        user_agent=r.get("user_agent", str, d.user_agent),
+        user_agent=_user_agent(r, d.user_agent),
         article_concurrency=_positive(r, "article_concurrency", d.article_concurrency),
     )
+
+
+def _user_agent(r: _Reader, default: str) -> str:
+    value = r.get("user_agent", str, default).strip()
+    if not value or any(c in value for c in "\r\n"):
+        raise r.fail("user_agent", "must be one non-empty line that tells site operators who is fetching")
+    return value
 
 
 def _digest(r: _Reader) -> DigestSettings:
@@ -322,9 +364,13 @@ TOP_LEVEL_KEYS = {
 def settings_from_mapping(data: Mapping[str, Any], file: str, env: Mapping[str, str]) -> Settings:
     top = _Reader(data, file)
     top.unknown(TOP_LEVEL_KEYS)
-    database_url = env.get("SHWATCH_DATABASE_URL") or top.get("database_url", str, DEFAULT_DATABASE_URL)
-    if "://" not in database_url:
-        raise top.fail("database_url", f"{database_url!r} is not a database URL (e.g. sqlite+aiosqlite:///var/shwatch.db)")
+    from_env = env.get("SHWATCH_DATABASE_URL")
+    database_url = from_env or top.get("database_url", str, DEFAULT_DATABASE_URL)
+    problem = database_url_problem(database_url)
+    if problem:
+        if from_env:
+            raise ConfigError("(environment)", "SHWATCH_DATABASE_URL", problem)
+        raise top.fail("database_url", problem)
     timezone = top.get("timezone", str, "Asia/Shanghai")
     try:
         ZoneInfo(timezone)

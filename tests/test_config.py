@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,17 @@ def test_environment_wins_and_token_is_hidden(tmp_path: Path):
         ("[telegram]\nadmin_chat_ids = [\"me\"]\n", "telegram.admin_chat_ids", "integer"),
         ("[digest]\ndefault_time = \"25:00\"\n", "digest.default_time", "HH:MM"),
         ("database_url = [\n", "(syntax)", "not valid TOML"),
+        ("database_url = \"mysql://u:pw@db/x\"\n", "database_url", "unsupported database 'mysql'"),
+        ("database_url = \"var/shwatch.db\"\n", "database_url", "is not a database URL"),
+        ("[[sources]]\nid = \"x\"\nurl = \"http://a/\"\n[sources.selectors]\nitem = \"ul[[\"\n",
+         "sources[0].selectors.item", "not a valid CSS selector"),
+        ("[[sources]]\nid = \"x\"\nurl = \"http://a/\"\n[sources.selectors]\nitem = \"tr\"\ndate = \"td:nth-of-type(x)\"\n",
+         "sources[0].selectors.date", "not a valid CSS selector"),
+        ("[[sources]]\nid = \"x\"\nurl = \"http://a b/\"\n", "sources[0].url", "not an http(s) URL"),
+        ("[[sources]]\nid = \"x\"\nname = \" \"\nurl = \"http://a/\"\n", "sources[0].name", "must not be empty"),
+        ("[[sources]]\nid = \"x\"\nurl = \"http://a/\"\nencoding = \"klingon\"\n", "sources[0].encoding", "unknown encoding"),
+        ("[fetch]\nuser_agent = \"\"\n", "fetch.user_agent", "non-empty"),
+        ("[fetch]\ntimeout = \"soon\"\n", "fetch.timeout", "must be an integer or a number"),
     ],
 )
 def test_bad_config_names_file_key_and_problem(tmp_path: Path, text: str, key: str, problem: str):
@@ -72,13 +84,36 @@ def test_bad_config_names_file_key_and_problem(tmp_path: Path, text: str, key: s
     assert problem in info.value.problem
 
 
-def test_cli_reports_bad_config_in_one_line_with_exit_2(tmp_path: Path):
+def test_database_url_from_the_environment_is_named_as_such_and_its_password_never_shown():
+    with pytest.raises(ConfigError) as info:
+        load_settings(env={"SHWATCH_DATABASE_URL": "mysql://admin:hunter2@db/x"})
+    assert (info.value.file, info.value.key) == ("(environment)", "SHWATCH_DATABASE_URL")
+    assert "hunter2" not in str(info.value)
+
+
+SHWATCH = Path(sys.executable).with_name("shwatch")
+EVERY_COMMAND = [
+    ["poll", "--once"], ["poll", "--once", "--json"], ["poll"], ["sources"], ["sources", "check"],
+    ["sources", "check", "x"], ["match", "text"], ["match", "--json", "--file", "-"], ["run"],
+    ["digest", "--chat", "1"], ["db", "upgrade"],
+]
+
+
+@pytest.mark.parametrize("how", ["--config", "SHWATCH_CONFIG"])
+@pytest.mark.parametrize("command", EVERY_COMMAND, ids=" ".join)
+def test_every_command_reports_a_bad_config_in_one_line_with_exit_2(tmp_path: Path, command: list[str], how: str):
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[[sources]]\nid = \"x\"\nurl = \"http://a/\"\ninterval = -5\n", encoding="utf-8")
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--config", str(cfg), "sources"],
-        capture_output=True, text=True, timeout=60,
-    )
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr
-    assert str(cfg) in proc.stderr and "sources[0].interval" in proc.stderr
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHWATCH_", "TELEGRAM_", "WECOM_"))}
+    args = [str(SHWATCH), *command]
+    if how == "--config":
+        args[1:1] = ["--config", str(cfg)]
+    else:
+        env["SHWATCH_CONFIG"] = str(cfg)
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env, input="")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"shwatch: configuration error: {cfg}: sources[0].interval: must be positive, got -5"
+    ]
+    assert not (tmp_path / "var").exists()  # nothing was started, not even the database
