@@ -226,6 +226,59 @@ async def test_handler_failure_does_not_break_the_server(engine, crypto, clock, 
         await srv.stop()
 
 
+async def test_acknowledged_before_the_message_is_handled(engine, crypto, clock, http):
+    """WeCom wants an answer within 5 s: the 200 must not wait for the command and its reply.
+    Here the handler cannot finish until the test has the answer in hand; a server that
+    awaited the handler first would never answer (and the bounded client timeout fails it)."""
+    release = asyncio.Event()
+    started: list[str] = []
+    finished: list[str] = []
+
+    async def slow(message):
+        started.append(message.msg_id)
+        await release.wait()
+        finished.append(message.msg_id)
+
+    srv = CallbackServer(crypto, slow, engine, host="127.0.0.1", port=0, clock=clock)
+    await srv.start()
+    try:
+        params, body = callback_post(crypto, text("/latest 20", msg_id="slow-1"), TS)
+        answer = await http.post(f"http://127.0.0.1:{srv.bound_port}/wecom/callback", params=params, content=body, timeout=5)
+        assert answer.status_code == 200 and answer.content == b""
+        assert finished == []
+        release.set()
+        await srv.drain()
+        assert started == finished == ["slow-1"]
+    finally:
+        release.set()
+        await srv.stop()
+
+
+async def test_outer_corp_id_right_but_ciphertext_for_another_corp_is_a_bare_403(server, http):
+    """ToUserName can be copied; the corp id sealed inside the ciphertext is what counts."""
+    other = WeComCrypto(TOKEN, AES_KEY, "ww0000000000000000")
+    encrypt, sig = other.seal(text("/help", msg_id="x1"), str(TS), "n1")
+    body = f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt><AgentID>{AGENT}</AgentID></xml>"
+    answer = await http.post(server.url, params={"msg_signature": sig, "timestamp": str(TS), "nonce": "n1"}, content=body.encode())
+    assert answer.status_code == 403 and answer.content == b""
+    echostr, sig = other.seal("echo", str(TS), "n2")  # the same for URL verification
+    answer = await http.get(server.url, params={"msg_signature": sig, "timestamp": str(TS), "nonce": "n2", "echostr": echostr})
+    assert answer.status_code == 403 and answer.content == b""
+    await server.drain()
+    assert server.recorder.messages == []
+
+
+async def test_rejections_never_echo_the_request(server, http, crypto, caplog):
+    """A rejected caller learns nothing but the status; the log says why, without secrets."""
+    caplog.set_level("WARNING", logger="shwatch.wecom.callback")
+    answer = await post(http, server, crypto, text("/help"), msg_signature="b" * 40)
+    assert answer.status_code == 403 and answer.content == b""
+    assert "text/html" not in answer.headers.get("content-type", "")
+    assert "bad signature" in caplog.text
+    for secret in (AES_KEY, TOKEN):
+        assert secret not in caplog.text
+
+
 # ---- the app's delivery worker (outbox channel "wecom") against the fake WeCom API ----------
 
 from sqlalchemy import select  # noqa: E402
@@ -237,7 +290,7 @@ from bot.formatting import alert_blocks  # noqa: E402
 from bot.outbox import Outbox  # noqa: E402
 from bot.wecom.api import WeComApi  # noqa: E402
 from bot.wecom.channel import WeComAppChannel  # noqa: E402
-from config.model import Secret, Settings, WeComSettings  # noqa: E402
+from config.model import Secret, Settings, Source, WeComSettings  # noqa: E402
 from config.settings import load_default_topics  # noqa: E402
 from fake_wecom import FakeWeCom  # noqa: E402
 from monitors.model import Item  # noqa: E402
@@ -247,11 +300,12 @@ APP_SECRET = "app-secret-never-logged-42"
 
 
 def app_settings(fake: FakeWeCom, **extra) -> Settings:
+    source = Source("xwfb", "上海发布", "https://www.example.invalid/xwfb/index.html")
     wecom = WeComSettings(
         corp_id=CORP_ID, agent_id=AGENT, secret=Secret(APP_SECRET), token=Secret(TOKEN), encoding_aes_key=Secret(AES_KEY),
         api_base_url=fake.base_url, host="127.0.0.1", port=0, **extra,
     )
-    return Settings(database_url="sqlite://", topics=load_default_topics(), wecom=wecom)
+    return Settings(database_url="sqlite://", topics=load_default_topics(), wecom=wecom, sources=(source,))
 
 
 def alert_composer(engine):
@@ -331,6 +385,8 @@ async def test_app_token_refresh_during_delivery(engine, app, app_wecom):
 # ---- members' commands: encrypted callback -> CommandCore -> reply via message/send ---------
 
 from bot.commands import CommandCore  # noqa: E402
+from bot.i18n import t  # noqa: E402
+from fake_wecom import markdown_problems  # noqa: E402
 
 
 class Member:
@@ -353,8 +409,14 @@ async def running_app(engine, app_wecom, clock, crypto, http):
     settings = app_settings(app_wecom, admin_users=("boss",))
     api = WeComApi(app_wecom.base_url, corp_id=CORP_ID, secret=APP_SECRET, agent_id=AGENT, clock=clock)
     store = ChatStore(engine, clock)
-    core = CommandCore(engine, settings, clock, store=store)
+    digest_requests: list[str] = []
+
+    async def digest_now(chat):  # the service wires the digest job here
+        digest_requests.append(chat.address)
+
+    core = CommandCore(engine, settings, clock, store=store, digest_now=digest_now)
     channel = WeComAppChannel(settings, engine, core, Outbox(engine, clock), alert_composer(engine), api, chats=store, clock=clock)
+    channel.digest_requests = digest_requests
     await channel.start()
     channel.store = store
     channel.url = f"http://127.0.0.1:{channel.port}/wecom/callback"
@@ -373,61 +435,98 @@ async def converse(app, member, wecom, text: str, msg_type: str = "text") -> str
     return "\n".join(m.content for m in replies)
 
 
-@pytest.mark.parametrize("form", ["zh", "slash"])
-async def test_every_command_in_alias_and_slash_form(running_app, app_wecom, http, crypto, clock, form):
-    app, wecom = running_app, app_wecom
-    member = Member(http, app.url, crypto, clock, f"user-{form}")
-    cmds = {
-        "help": ("帮助", "/help"),
-        "sub": ("订阅 在线教育", "/subscribe online_education"),
-        "unsub": ("退订 在线教育", "/unsubscribe online_education"),
-        "alert_add": ("关键词 添加 工业互联网", "/alert add 工业互联网"),
-        "alerts": ("关键词", "/alerts"),
-        "alert_del": ("关键词 删除 工业互联网", "/alert del 工业互联网"),
-        "digest": ("摘要 08:00", "/digest 08:00"),
-        "mode": ("模式 两者", "/mode both"),
-        "quiet": ("免打扰 22:00-07:30", "/quiet 22:00-07:30"),
-        "tz": ("时区 Asia/Tokyo", "/tz Asia/Tokyo"),
-        "latest": ("最新 3", "/latest 3"),
-        "sources": ("来源", "/sources"),
-        "lang": ("语言 English", "/lang en"),
-        "stop": ("停止", "/stop"),
-    }
-    pick = 0 if form == "zh" else 1
-    say = lambda key: converse(app, member, wecom, cmds[key][pick])  # noqa: E731
+COMMANDS = [
+    # (alias, slash): every command a member can send, in the order of a conversation
+    ("帮助", "/help"),
+    ("开始", "/start"),
+    ("领域", "/topics"),
+    ("订阅 在线教育", "/subscribe online_education"),
+    ("退订 全部", "/unsubscribe all"),
+    ("关键词 添加 工业互联网", "/alert add 工业互联网"),
+    ("关键词", "/alerts"),
+    ("最新 3", "/latest 3"),
+    ("来源", "/sources"),
+    ("关键词 删除 工业互联网", "/alert del 工业互联网"),
+    ("摘要 08:30", "/digest 08:30"),
+    ("摘要 关", "/digest off"),
+    ("摘要 开", "/digest on"),
+    ("摘要 现在", "/digest now"),
+    ("模式 两者", "/mode both"),
+    ("免打扰 22:00-07:30", "/quiet 22:00-07:30"),
+    ("免打扰 关", "/quiet off"),
+    ("时区 Asia/Tokyo", "/tz Asia/Tokyo"),
+    ("统计", "/stats"),
+    ("健康", "/health"),
+    ("语言 English", "/lang en"),
+    ("帮助", "/help"),
+    ("停止", "/stop"),
+]
 
-    reply = await say("help")
-    assert "/subscribe" in reply and "订阅 在线教育" in reply
-    reply = await say("sub")
-    chat = await app.store.get("wecom", member.userid)
-    assert chat.topics == {"online_education"} and "在线教育" in reply
-    assert chat.kind == "private" and chat.lang == "zh"  # WeCom members start in Chinese
-    await say("unsub")
-    assert (await app.store.get("wecom", member.userid)).topics == frozenset()
-    reply = await say("alert_add")
-    assert "工业互联网" in reply
-    assert [r.keyword for r in (await app.store.get("wecom", member.userid)).rules] == ["工业互联网"]
-    assert "工业互联网" in await say("alerts")
-    await say("alert_del")
-    assert (await app.store.get("wecom", member.userid)).rules == ()
-    await say("digest")
-    chat = await app.store.get("wecom", member.userid)
-    assert chat.digest_time == "08:00" and chat.digest_enabled
-    await say("mode")
-    assert (await app.store.get("wecom", member.userid)).mode == "both"
-    await say("quiet")
-    chat = await app.store.get("wecom", member.userid)
-    assert (chat.quiet_start, chat.quiet_end) == ("22:00", "07:30")
-    await say("tz")
-    assert (await app.store.get("wecom", member.userid)).tz == "Asia/Tokyo"
-    await say("latest")
-    await say("sources")
-    await say("lang")
-    assert (await app.store.get("wecom", member.userid)).lang == "en"
-    await say("stop")
-    assert await app.store.get("wecom", member.userid) is None
+
+@pytest.mark.parametrize("form", ["alias", "slash"])
+async def test_every_command_in_alias_and_slash_form(running_app, app_wecom, http, crypto, clock, form):
+    """Each command through the encrypted callback: the reply (read through message/send)
+    says what happened in the member's language, and the store changed accordingly."""
+    app, wecom = running_app, app_wecom
+    await ItemStore(app.server.engine).insert_items(
+        [Item("xwfb", "https://www.example.invalid/latest.html", "工业互联网新政发布", NOW, summary="工业互联网平台建设。", first_seen_at=NOW)]
+    )
+    member = Member(http, app.url, crypto, clock, f"user-{form}")
+    pick = 0 if form == "alias" else 1
+    replies = {}
+    for pair in COMMANDS:
+        text = pair[pick]
+        replies[pair[1] if pair[1] not in replies else pair[1] + " (en)"] = await converse(app, member, wecom, text)
+    chat_gone = await app.store.get("wecom", member.userid)
+    r = replies
+    assert "/subscribe" in r["/help"] and "订阅 在线教育" in r["/help"] and t("help.title", "zh") in r["/help"]
+    assert t("start.welcome", "zh") in r["/start"]
+    assert "`online_education` 在线教育" in r["/topics"] and "订阅 在线教育" in r["/topics"]  # no buttons: says what to send
+    assert "在线教育" in r["/subscribe online_education"] and t("sub.now", "zh", count=1) in r["/subscribe online_education"]
+    assert t("sub.now", "zh", count=0) in r["/unsubscribe all"]
+    assert t("alert.added", "zh", keyword="工业互联网") in r["/alert add 工业互联网"]
+    assert "工业互联网" in r["/alerts"] and t("alert.list_title", "zh", count=1, limit=50) in r["/alerts"]
+    assert t("alert.deleted", "zh", keyword="工业互联网") in r["/alert del 工业互联网"]
+    assert t("digest.on", "zh", time="08:30", tz="Asia/Shanghai") in r["/digest 08:30"]
+    assert t("digest.off", "zh") in r["/digest off"]
+    assert t("digest.on", "zh", time="08:30", tz="Asia/Shanghai") in r["/digest on"]
+    assert t("digest.now", "zh") in r["/digest now"] and app.digest_requests[-1] == member.userid
+    assert t("mode.set_both", "zh", time="08:30", tz="Asia/Shanghai") in r["/mode both"]
+    assert "22:00-07:30" in r["/quiet 22:00-07:30"]
+    assert t("quiet.off", "zh") in r["/quiet off"]
+    assert t("tz.set", "zh", tz="Asia/Tokyo") in r["/tz Asia/Tokyo"]
+    assert t("latest.title", "zh", count=1) in r["/latest 3"] and "**工业互联网新政发布**" in r["/latest 3"]
+    assert t("sources.title", "zh", count=1) in r["/sources"] and "上海发布" in r["/sources"]
+    assert t("refuse.admin", "zh", command="/stats") == r["/stats"]  # not an admin
+    assert t("refuse.admin", "zh", command="/health") == r["/health"]
+    assert t("lang.set", "en") in r["/lang en"]
+    assert t("help.title", "en") in r["/help (en)"]  # from now on in English
+    assert r["/stop"].startswith("Stopped:") and chat_gone is None
     for m in wecom.messages_to(member.userid):
-        assert m.msgtype == "markdown" and 0 < len(m.content.encode()) <= 4096
+        assert m.msgtype == "markdown" and markdown_problems(m.content) == [], m.content
+
+
+async def test_settings_reach_the_store(running_app, app_wecom, http, crypto, clock):
+    member = Member(http, running_app.url, crypto, clock, "settings-user")
+    store = running_app.store
+    steps = [
+        ("订阅 在线教育 工业互联网", lambda c: c.topics == {"online_education", "industrial_internet"}),
+        ("退订 在线教育", lambda c: c.topics == {"industrial_internet"}),
+        ('关键词 添加 "数字 孪生" -exclude 游戏', lambda c: [(r.keyword, r.excludes) for r in c.rules] == [("数字 孪生", ("游戏",))]),
+        ("关键词 删除 数字 孪生", lambda c: c.rules == ()),
+        ("模式 摘要", lambda c: c.mode == "digest"),
+        ("摘要 07:45", lambda c: (c.digest_enabled, c.digest_time) == (True, "07:45")),
+        ("免打扰 23:00-06:00", lambda c: (c.quiet_start, c.quiet_end) == ("23:00", "06:00")),
+        ("免打扰 关", lambda c: (c.quiet_start, c.quiet_end) == (None, None)),
+        ("时区 Europe/London", lambda c: c.tz == "Europe/London"),
+        ("语言 English", lambda c: c.lang == "en"),
+        ("/lang zh", lambda c: c.lang == "zh"),
+    ]
+    for text, ok in steps:
+        await converse(running_app, member, app_wecom, text)
+        chat = await store.get("wecom", member.userid)
+        assert ok(chat), (text, chat)
+    assert chat.kind == "private" and chat.channel == "wecom"
 
 
 async def test_bad_input_gets_a_clear_answer(running_app, app_wecom, http, crypto, clock):
@@ -436,25 +535,52 @@ async def test_bad_input_gets_a_clear_answer(running_app, app_wecom, http, crypt
     assert "50" in reply
     reply = await converse(running_app, member, app_wecom, "订阅 不存在的领域")
     assert "不存在的领域" in reply
+    reply = await converse(running_app, member, app_wecom, '关键词 添加 "没有结束的引号')
+    assert "引号" in reply
+    reply = await converse(running_app, member, app_wecom, "摘要 25:00")
+    assert "25:00" in reply and "HH:MM" in reply
     reply = await converse(running_app, member, app_wecom, "随便说点什么")
     assert "帮助" in reply or "/help" in reply
     assert (await running_app.store.get("wecom", "lisi")).rules == ()
+    assert (await running_app.store.get("wecom", "lisi")).topics == frozenset()
 
 
-async def test_non_text_message_gets_a_bilingual_hint(running_app, app_wecom, http, crypto, clock):
+async def test_non_text_message_gets_a_hint_in_the_members_language(running_app, app_wecom, http, crypto, clock):
     member = Member(http, running_app.url, crypto, clock, "wangwu")
-    reply = await converse(running_app, member, app_wecom, None, msg_type="image")
-    assert "文字" in reply and "text" in reply
+    reply = await converse(running_app, member, app_wecom, None, msg_type="image")  # never met: Chinese
+    assert reply == t("hint.non_text", "zh")
     assert app_wecom.messages_to("wangwu")[-1].msgtype == "text"
+    await converse(running_app, member, app_wecom, "语言 English")
+    reply = await converse(running_app, member, app_wecom, None, msg_type="voice")
+    assert reply == t("hint.non_text", "en")
+
+
+async def test_events_greet_a_new_member_and_are_otherwise_silent(running_app, app_wecom, http, crypto, clock):
+    def event(name: str, user: str) -> str:
+        ts = int(clock.now().timestamp())
+        return (
+            f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[{user}]]></FromUserName>"
+            f"<CreateTime>{ts}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{name}]]></Event>"
+            f"<AgentID>{AGENT}</AgentID></xml>"
+        )
+
+    for name in ("enter_agent", "subscribe", "subscribe"):  # the second subscribe is WeCom's retry
+        ts = int(clock.now().timestamp())
+        params, body = callback_post(crypto, event(name, "newbie"), ts, agent_id=AGENT)
+        answer = await http.post(running_app.url, params=params, content=body)
+        assert answer.status_code == 200 and answer.content == b""
+    await running_app.server.drain()
+    [welcome] = app_wecom.messages_to("newbie")
+    assert t("start.welcome", "zh") in welcome.content
 
 
 async def test_admin_commands_only_for_admin_users(running_app, app_wecom, http, crypto, clock):
     boss = Member(http, running_app.url, crypto, clock, "boss")
     other = Member(http, running_app.url, crypto, clock, "zhaoliu")
-    admin_reply = await converse(running_app, boss, app_wecom, "/stats")
-    refused = await converse(running_app, other, app_wecom, "/stats")
-    assert admin_reply != refused
-    assert "/stats" in refused
+    assert t("stats.title", "zh") in await converse(running_app, boss, app_wecom, "统计")
+    assert t("health.title", "zh") in await converse(running_app, boss, app_wecom, "/health")
+    assert await converse(running_app, other, app_wecom, "/stats") == t("refuse.admin", "zh", command="/stats")
+    assert await converse(running_app, other, app_wecom, "健康") == t("refuse.admin", "zh", command="/health")
 
 
 async def test_retried_message_gets_one_reply(running_app, app_wecom, http, crypto, clock):

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from bot.clock import Clock, SystemClock
+from bot.i18n import t
 from bot.outbox import Delivery, Outbox
 from bot.text import Block
 from bot.wecom.api import WeComApi, WeComError, WeComTooFast, seconds_to_next_minute
@@ -39,10 +40,7 @@ Compose = Callable[[Sequence[Delivery]], Awaitable[Mapping[int, Sequence[Block]]
 
 # A member no longer reachable through the app: stop sending to them.
 GONE_ERRCODES = frozenset({60111, 81013, 40031, 60103})
-NON_TEXT_HINT = (
-    "目前只能识别文字消息。发送「帮助」查看可用命令。\n"
-    "Only text messages are understood here. Send /help to see the commands."
-)
+MEMBER_LANG = "zh"  # WeCom tells us no member language: new members start in Chinese (语言 English switches)
 APP_PER_USER_LIMIT = 30  # WeCom drops app messages beyond 30/min to one member
 
 
@@ -182,14 +180,20 @@ class WeComAppChannel(_Worker):
                 await self._command(message.from_user, "/start")
             return
         if message.msg_type != "text":
-            await self.send_reply(message.from_user, [NON_TEXT_HINT], msgtype="text")
+            hint = t("hint.non_text", await self._member_lang(message.from_user))
+            await self.send_reply(message.from_user, [hint], msgtype="text")
             return
         await self._command(message.from_user, message.content)
+
+    async def _member_lang(self, userid: str) -> str:
+        """The member's chosen language; Chinese for someone the bot has not met yet."""
+        chat = await self.chats.get(APP_CHANNEL, userid) if self.chats is not None else None
+        return chat.lang if chat is not None else MEMBER_LANG
 
     async def _command(self, userid: str, text: str) -> None:
         from bot.commands import Caller, ChatRef
 
-        ref = ChatRef(APP_CHANNEL, userid, "private", title=None, lang_hint="zh")
+        ref = ChatRef(APP_CHANNEL, userid, "private", title=None, lang_hint=MEMBER_LANG)
         caller = Caller(userid, userid in self.admins, True)
         reply = await self.core.handle(ref, caller, text)
         pieces = markdown_pieces(reply.as_blocks())  # WeCom has no buttons: the text says what to send
