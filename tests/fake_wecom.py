@@ -8,6 +8,7 @@ it serves async tests in the same process and ``shwatch run`` subprocesses alike
         wecom.robot_url("KEY1")              # a robot's webhook URL
         wecom.fail_next("send", 45009)       # the next message/send answers errcode 45009
         wecom.invalidate_tokens(40014)       # issued tokens now answer 40014 (invalid)
+        wecom.answer_next("webhook", {})     # the next webhook/send gets this raw JSON
         wecom.app_messages, wecom.robot_messages("KEY1"), wecom.violations
 
 Behaviour like the real API:
@@ -69,6 +70,7 @@ class FakeWeCom:
         self._issued = 0
         self._tokens: dict[str, int] = {}  # token -> errcode it now answers (0 = valid)
         self._forced: dict[str, deque[int]] = {"gettoken": deque(), "send": deque(), "webhook": deque()}
+        self._raw: dict[str, deque[tuple[object, int]]] = {"gettoken": deque(), "send": deque(), "webhook": deque()}
         self._robot_times: dict[str, deque[float]] = {}
         self.app_messages: list[SentMessage] = []
         self._robot_messages: list[SentMessage] = []
@@ -91,6 +93,19 @@ class FakeWeCom:
         """The next ``times`` calls to ``endpoint`` (gettoken|send|webhook) answer ``errcode``."""
         with self._lock:
             self._forced[endpoint].extend([errcode] * times)
+
+    def answer_next(self, endpoint: str, body: object, status: int = 200) -> None:
+        """The next call to ``endpoint`` gets this raw JSON ``body`` (a proxy, a broken gateway)."""
+        with self._lock:
+            self._raw[endpoint].append((body, status))
+
+    def _raw_answer(self, endpoint: str, request: web.Request) -> web.Response | None:
+        with self._lock:
+            if not self._raw[endpoint]:
+                return None
+            body, status = self._raw[endpoint].popleft()
+            self._log(endpoint, request, -9)
+        return web.json_response(body, status=status)
 
     def invalidate_tokens(self, errcode: int = 40014) -> None:
         """Every token issued so far now answers ``errcode`` (40014 invalid, 42001 expired)."""
@@ -123,6 +138,9 @@ class FakeWeCom:
         self.requests.append((endpoint, str(request.rel_url), errcode))
 
     async def _gettoken(self, request: web.Request) -> web.Response:
+        raw = self._raw_answer("gettoken", request)
+        if raw is not None:
+            return raw
         q = request.query
         with self._lock:
             self.token_requests += 1
@@ -161,6 +179,9 @@ class FakeWeCom:
         return 0, msgtype, content
 
     async def _send(self, request: web.Request) -> web.Response:
+        raw = self._raw_answer("send", request)
+        if raw is not None:
+            return raw
         body = await self._json(request)
         token = request.query.get("access_token")
         with self._lock:
@@ -191,6 +212,9 @@ class FakeWeCom:
         return self._answer(0, "ok", invaliduser="", msgid=f"m{len(self.app_messages)}")
 
     async def _webhook(self, request: web.Request) -> web.Response:
+        raw = self._raw_answer("webhook", request)
+        if raw is not None:
+            return raw
         body = await self._json(request)
         key = request.query.get("key", "")
         with self._lock:

@@ -170,3 +170,28 @@ async def test_fake_enforces_the_robot_window(api, wecom, clock):
 def test_seconds_to_next_minute():
     assert seconds_to_next_minute(datetime(2026, 1, 1, 0, 0, 59, 500000, tzinfo=timezone.utc), margin=0) == pytest.approx(0.5)
     assert seconds_to_next_minute(datetime(2026, 1, 1, 0, 0, 0, tzinfo=timezone.utc), margin=1) == 61
+
+
+@pytest.mark.parametrize("body", [{}, {"errmsg": "ok"}, {"errcode": "oops"}, {"errcode": None}])
+async def test_an_answer_without_errcode_zero_is_not_a_success(api, wecom, body):
+    """HTTP 200 with JSON is not enough: only errcode 0 means WeCom took the message."""
+    wecom.answer_next("webhook", body)
+    with pytest.raises(WeComError) as info:
+        await api.send_robot(wecom.robot_url(ROBOT_KEY), "x")
+    assert info.value.errcode is not None and not info.value.retryable
+    await api.send_app_message("zhangsan", "token first")
+    wecom.answer_next("send", body)
+    with pytest.raises(WeComError):
+        await api.send_app_message("zhangsan", "y")
+    wecom.answer_next("gettoken", {"access_token": "no-errcode"})
+    api.drop_token()
+    with pytest.raises(WeComError):
+        await api.access_token()
+    assert wecom.robot_messages() == [] and [m.content for m in wecom.app_messages] == ["token first"]
+
+
+async def test_a_gateway_error_page_is_retryable(api, wecom):
+    wecom.answer_next("webhook", {"message": "bad gateway"}, status=502)
+    with pytest.raises(WeComError) as info:
+        await api.send_robot(wecom.robot_url(ROBOT_KEY), "x")
+    assert info.value.errcode is None and info.value.retryable

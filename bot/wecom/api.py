@@ -151,14 +151,15 @@ class WeComApi:
             code = int(code)
         except (TypeError, ValueError):
             code = -2
-        msg = self._redact(str(body.get("errmsg", ""))[:300])
+        msg = self._redact(str(body.get("errmsg", "") if "errcode" in body else "an answer without errcode")[:300])
         if code == TOO_FAST:
             return WeComTooFast(code, msg, retryable=True, retry_after=seconds_to_next_minute(self.clock.now()))
         return WeComError(code, msg, retryable=code in RETRYABLE or code in TOKEN_ERRORS)
 
     @staticmethod
     def _ok(body: dict) -> bool:
-        return body.get("errcode", 0) in (0, "0")
+        """Only an explicit errcode 0 is success: an answer without one was not WeCom's."""
+        return "errcode" in body and body["errcode"] in (0, "0")
 
     # -- access token ----------------------------------------------------------------------
 
