@@ -2,16 +2,29 @@
 
 ID is a Telegram chat id (``123456``, ``-100123``) or ``channel:address`` (``wecom:zhangsan``,
 ``robot:ops``, ``telegram:123``). Without ``--send`` the digest is printed as plain text, one
-message after another, and nothing is stored. With ``--send`` it is queued in the outbox like
-/digest now (the chat's next scheduled digest then starts from here); the running service's
-delivery workers send it.
+message after another, and nothing is stored.
+
+With ``--send`` it becomes an outbox delivery like /digest now (the chat's next scheduled
+digest then starts from here), and that one delivery is sent at once through the chat's
+channel: Telegram through the Bot API sender (the same limits, 429/403/HTML fallbacks as the
+service), the console chat by printing it. What happened is reported; when the channel cannot
+be reached the command says so, exits 1 and leaves the delivery pending, so the running
+service sends it later. WeCom deliveries are left to the service (its workers own the
+token cache and the robots' per-minute budget).
+
+Exit codes: 0 shown or sent (or nothing to add), 1 not sent / no such chat, 2 a bad --chat.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
 import sys
 
+from telegram.error import InvalidToken, TelegramError
+
+from bot.telegram.sender import OutboxFeed, TelegramSender, make_bot
 from bot.text import TELEGRAM_LIMIT, render_plain
 
 _CHANNELS = ("telegram", "wecom", "robot", "console")
@@ -38,8 +51,6 @@ async def cmd_digest(settings, chat: str, send: bool) -> int:
     from bot.schedule import DigestJob
     from monitors.db import create_engine
 
-    import os
-
     try:
         channel, address = parse_chat_ref(chat)
     except ValueError as exc:
@@ -55,12 +66,7 @@ async def cmd_digest(settings, chat: str, send: bool) -> int:
             return 1
         job = DigestJob(engine, settings, clock)
         if send:
-            queued = await job.send_now(found)
-            if queued:
-                print(f"digest for {channel}:{address} queued; the running service sends it")
-            else:
-                print(f"a digest for {channel}:{address} was already queued this second; nothing added")
-            return 0
+            return await _send(settings, engine, clock, job, found)
         digest, day = await job.preview(found)
         if digest.empty:
             print(render_plain(nothing_new_blocks(found.lang)[0]))
@@ -77,3 +83,189 @@ async def cmd_digest(settings, chat: str, send: bool) -> int:
         return 0
     finally:
         await engine.dispose()
+
+
+# ------------------------------------------------------------------------------ --send
+
+SEND_TIMEOUT = 120.0  # seconds to wait for Telegram before leaving the digest to the service
+
+
+def _who(chat) -> str:
+    return f"{chat.channel}:{chat.address}"
+
+
+async def _send(settings, engine, clock, job, chat) -> int:
+    """Queue the chat's digest now, then deliver that one row through the chat's channel."""
+    from bot.outbox import Outbox
+
+    outbox = Outbox(engine, clock)
+    if not chat.active:
+        print(f"shwatch digest: {_who(chat)} is inactive (it blocked the bot or was stopped); nothing sent", file=sys.stderr)
+        return 1
+    _, ref = await job.queue_now(chat)
+    delivery = await outbox.find(chat.id, "digest", ref)
+    if delivery is None or delivery.status != "pending":
+        state = delivery.status if delivery is not None else "missing"
+        print(f"a digest for {_who(chat)} was already made this second ({state}); nothing added")
+        return 0
+    if chat.channel == "console":
+        return await _send_console(settings, engine, outbox, job, delivery)
+    if chat.channel == "telegram":
+        return await _send_telegram(settings, engine, outbox, job, delivery)
+    print(
+        f"digest for {_who(chat)} queued (delivery {delivery.id}); WeCom deliveries are sent by the running "
+        "service (shwatch run)"
+    )
+    return 0
+
+
+def _composer(engine, settings, job):
+    from bot.service import DeliveryComposer
+
+    compose = DeliveryComposer(engine, settings)
+    compose.register("digest", job.render)
+    return compose
+
+
+async def _send_console(settings, engine, outbox, job, delivery) -> int:
+    from bot.console import console_text
+
+    claimed = await outbox.claim_one(_worker(), delivery.id)
+    if claimed is None:
+        print(f"delivery {delivery.id} was taken by a running service meanwhile; it sends it")
+        return 0
+    blocks = (await _composer(engine, settings, job)([claimed])).get(claimed.id)
+    if not blocks:
+        await outbox.fail(claimed.id, "nothing to print")
+        print(f"shwatch digest: delivery {claimed.id} could not be rendered", file=sys.stderr)
+        return 1
+    print(f"── digest ──\n{console_text(blocks)}\n")
+    await outbox.mark_sent(claimed.id)
+    print(f"digest for {_who(claimed)} printed (delivery {claimed.id} recorded as sent)")
+    return 0
+
+
+def _worker() -> str:
+    return f"digest-cli-{os.getpid()}"
+
+
+async def _send_telegram(settings, engine, outbox, job, delivery) -> int:
+    from bot.chats import ChatStore
+    from bot.logs import redact, secrets_of
+
+    secrets = secrets_of(settings)
+    left = f"the digest stays queued (delivery {delivery.id}); the running service sends it"
+    if not settings.telegram.token:
+        print(f"shwatch digest: no Telegram token configured ([telegram] token / TELEGRAM_BOT_TOKEN): cannot reach Telegram; {left}", file=sys.stderr)
+        return 1
+    bot = make_bot(settings.telegram.token.reveal(), settings.telegram.api_base_url, pool_size=4)
+    try:
+        await bot.initialize()  # getMe: is the Bot API reachable, is the token good?
+    except InvalidToken:
+        print(f"shwatch digest: Telegram rejected the bot token; {left}", file=sys.stderr)
+        return 1
+    except TelegramError as exc:
+        reason = redact(f"{type(exc).__name__}: {exc}", secrets)
+        print(f"shwatch digest: cannot reach the Telegram Bot API ({reason}); {left}", file=sys.stderr)
+        return 1
+    feed = OneDeliveryFeed(outbox, ChatStore(engine, outbox.clock), _composer(engine, settings, job), delivery.id)
+    # One claim at start-up is all this sender needs (no periodic re-claims).
+    sender = TelegramSender(bot, feed, secrets=secrets, claim_interval=3600.0)
+    try:
+        await sender.start()
+        try:
+            await asyncio.wait_for(feed.done.wait(), SEND_TIMEOUT)
+        except asyncio.TimeoutError:
+            feed.outcome = ("timeout", f"no answer from Telegram within {SEND_TIMEOUT:.0f} s")
+        # Let the sender's loops settle on the outcome before they are cancelled: on Python
+        # 3.11 a cancel that lands as an awaited event fires is swallowed by asyncio.wait_for.
+        await asyncio.sleep(0.2)
+    finally:
+        await sender.stop()  # a row not yet sent goes back to pending
+        try:
+            await bot.shutdown()
+        except TelegramError:
+            pass
+    outcome, detail = feed.outcome or ("timeout", "")
+    if outcome == "sent":
+        print(f"digest sent to {_who(delivery)} (delivery {delivery.id})")
+        return 0
+    if outcome == "gone":
+        print(f"shwatch digest: delivery {delivery.id} was taken by a running service meanwhile; it sends it")
+        return 0
+    if outcome in ("retry", "hold", "timeout"):
+        print(f"shwatch digest: not sent ({detail}); {left}", file=sys.stderr)
+        return 1
+    if outcome == "blocked":
+        print(f"shwatch digest: {_who(delivery)} blocked the bot ({detail}); the chat is now inactive and the digest dropped", file=sys.stderr)
+        return 1
+    print(f"shwatch digest: Telegram refused the digest for {_who(delivery)}: {detail}", file=sys.stderr)
+    return 1
+
+
+class OneDeliveryFeed(OutboxFeed):
+    """The service's Telegram feed restricted to one outbox row; it remembers the outcome."""
+
+    def __init__(self, outbox, chats, compose, delivery_id: int) -> None:
+        super().__init__(_OnlyOne(outbox, delivery_id), chats, compose, worker_id=_worker(), clock=outbox.clock)
+        self.done = asyncio.Event()
+        self.outcome: tuple[str, str] | None = None
+
+    def _end(self, outcome: str, detail: str = "") -> None:
+        if self.outcome is None:
+            self.outcome = (outcome, detail)
+        self.done.set()
+
+    async def claim(self, limit: int):
+        first = not self.outbox.taken
+        out = await super().claim(limit)
+        if first and not out:  # taken by a service meanwhile, or failed while composing
+            row = await self.outbox.get(self.outbox.delivery_id)
+            if row is not None and row.status == "failed":
+                self._end("failed", row.last_error or "")
+            elif row is not None and row.status == "pending" and self.outbox.claimed:
+                self._end("retry", "composing the digest failed")
+            else:
+                self._end("gone")
+        return out
+
+    async def sent(self, delivery) -> None:
+        await super().sent(delivery)
+        self._end("sent")
+
+    async def retry(self, delivery, error: str, delay: float) -> None:
+        await super().retry(delivery, error, delay)
+        self._end("retry", error)
+
+    async def hold(self, delivery, delay: float) -> None:
+        await super().hold(delivery, delay)
+        self._end("hold", f"Telegram asks to wait {delay:.0f} s")
+
+    async def fail(self, delivery, error: str) -> None:
+        await super().fail(delivery, error)
+        self._end("failed", error)
+
+    async def chat_blocked(self, chat_id: int, reason: str) -> None:
+        await super().chat_blocked(chat_id, reason)
+        self._end("blocked", reason)
+
+
+class _OnlyOne:
+    """An Outbox whose ``claim`` takes just one given row, once (everything else is the Outbox)."""
+
+    def __init__(self, outbox, delivery_id: int) -> None:
+        self._outbox = outbox
+        self.delivery_id = delivery_id
+        self.taken = False
+        self.claimed = False
+
+    async def claim(self, worker_id: str, limit: int, channels):
+        if self.taken:
+            return []
+        self.taken = True
+        row = await self._outbox.claim_one(worker_id, self.delivery_id)
+        self.claimed = row is not None
+        return [row] if row is not None else []
+
+    def __getattr__(self, name: str):
+        return getattr(self._outbox, name)

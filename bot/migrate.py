@@ -19,12 +19,16 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from typing import TYPE_CHECKING
+
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported where it is used, after _quiet_alembic(): importing it announces its
+# plugins at INFO.
 
 log = logging.getLogger("shwatch.migrate")
 
@@ -34,6 +38,9 @@ INITIAL_REVISION = "0001"
 
 def alembic_config(connection=None) -> Config:
     """An Alembic Config built in code; ``connection`` (sync) is handed to env.py."""
+    _quiet_alembic()
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("path_separator", "os")
@@ -44,17 +51,33 @@ def alembic_config(connection=None) -> Config:
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()
     if len(heads) != 1:
         raise RuntimeError(f"the migration history must have exactly one head, found {heads}")
     return heads[0]
 
 
+def _quiet_alembic() -> None:
+    # Alembic announces its plugins (at import) and its dialect at INFO on every run, even
+    # with nothing to do: noise in the service's log and the CLI's output. What changed is
+    # logged by upgrade_to_head instead.
+    for chatty in ("alembic.runtime.plugins", "alembic.runtime.migration"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
 def _current(connection) -> str | None:
+    _quiet_alembic()
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
 
 
 def _upgrade(connection) -> tuple[str | None, str | None]:
+    _quiet_alembic()
+    from alembic import command
+
     before = _current(connection)
     if before is None and inspect(connection).has_table("items"):
         # A store made by create_all before migrations existed: it is the initial schema.
@@ -79,6 +102,8 @@ async def upgrade_to_head(url_or_engine: str | AsyncEngine) -> tuple[str | None,
         async with engine.connect() as conn:
             result = await conn.run_sync(_upgrade)
             await conn.commit()
+        if result[0] != result[1]:
+            log.info("store migrated from revision %s to %s", result[0] or "(empty)", result[1])
         return result
     finally:
         if owned:

@@ -173,6 +173,20 @@ class Outbox:
             ).all()
         return [_delivery(r) for r in rows]
 
+    async def claim_one(self, worker_id: str, delivery_id: int) -> Delivery | None:
+        """Take one given row if it is still pending (any ``not_before``): a delivery sent at
+        once by hand (``shwatch digest --send``). None when another worker has it, or it is done."""
+        async with self.engine.begin() as conn:
+            taken = (
+                await conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id == delivery_id, deliveries.c.status == "pending")
+                    .values(status="sending", claimed_by=str(worker_id)[:64], claimed_at=self._now())
+                    .returning(deliveries.c.id)
+                )
+            ).all()
+        return await self.get(delivery_id) if taken else None
+
     # ------------------------------------------------------------ outcomes
 
     async def mark_sent(self, delivery_id: int) -> None:
@@ -269,6 +283,18 @@ class Outbox:
                 )
             ).one_or_none()
         return _delivery(row) if row is not None else None
+
+    async def find(self, chat_id: int, kind: str, ref: str) -> Delivery | None:
+        """The row of (chat, kind, ref), whatever its status."""
+        async with self.engine.connect() as conn:
+            delivery_id = (
+                await conn.execute(
+                    select(deliveries.c.id).where(
+                        deliveries.c.chat_id == chat_id, deliveries.c.kind == kind, deliveries.c.ref == ref
+                    )
+                )
+            ).scalar_one_or_none()
+        return await self.get(delivery_id) if delivery_id is not None else None
 
     async def counts(self) -> dict[str, int]:
         """Rows per status (every status present, zero when none)."""

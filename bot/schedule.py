@@ -360,6 +360,11 @@ class DigestJob:
 
     async def send_now(self, chat) -> int:
         """/digest now: the chat's pending digest at once (a 'nothing new' note if empty)."""
+        queued, _ = await self.queue_now(chat)
+        return queued
+
+    async def queue_now(self, chat) -> tuple[int, str]:
+        """Enqueue the chat's pending digest now: (rows added, the delivery's ref)."""
         from bot.digest import digest_now_ref
 
         now = self.clock.now()
@@ -376,7 +381,7 @@ class DigestJob:
             await conn.execute(update(chats).where(chats.c.id == chat.id).values(last_digest_at=now))
         if queued and self.wake is not None:
             self.wake()
-        return queued
+        return queued, row["ref"]
 
     async def preview(self, chat, now: datetime | None = None):
         """(digest, local date) the chat would get now; nothing is stored."""

@@ -457,8 +457,10 @@ async def test_old_items_get_no_instant_alert_but_appear_in_the_digest(engine):
 # ------------------------------------------------------------------------------ shwatch digest
 
 
-def test_shwatch_digest_command(tmp_path):
+def _cli_store(tmp_path, *, telegram: str = "", chats=(("telegram", "42", "en"),)):
+    """A SQLite store with three fresh items and digest chats; returns (run, db url)."""
     import asyncio
+    import os
     import subprocess
     import sys
     from pathlib import Path
@@ -468,26 +470,51 @@ def test_shwatch_digest_command(tmp_path):
     from monitors.db import create_engine
 
     db = tmp_path / "cli.db"
+    url = f"sqlite+aiosqlite:///{db}"
     config = tmp_path / "shwatch.toml"
-    config.write_text(f'database_url = "sqlite+aiosqlite:///{db}"\n', encoding="utf-8")
+    config.write_text(f'database_url = "{url}"\n{telegram}', encoding="utf-8")
     now = datetime.now(timezone.utc)
 
     async def prepare():
-        await upgrade_to_head(f"sqlite+aiosqlite:///{db}")
-        engine = create_engine(f"sqlite+aiosqlite:///{db}")
+        await upgrade_to_head(url)
+        engine = create_engine(url)
         clock = FakeClock(now - timedelta(days=2))
         store = ChatStore(engine, clock)
-        c = await store.get_or_create("telegram", "42", mode="digest", lang="en")
-        await store.set_topics(c.id, ["online_education"])
+        for channel, address, lang in chats:
+            c = await store.get_or_create(channel, address, mode="digest", lang=lang)
+            await store.set_topics(c.id, ["online_education"])
         await _store_items(engine, [_new(i, when=now - timedelta(hours=i), title=f"Online school item {i}") for i in range(1, 4)])
         await engine.dispose()
 
     asyncio.run(prepare())
     shwatch = Path(sys.executable).with_name("shwatch")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SHWATCH_", "WECOM_"))}
 
     def run(*args):
-        return subprocess.run([str(shwatch), "--config", str(config), "digest", *args], capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [str(shwatch), "--config", str(config), "digest", *args], capture_output=True, text=True, timeout=float(os.environ.get("T_TIMEOUT", 90)), env=env
+        )
 
+    return run, url
+
+
+def _digest_row_states(url):
+    import asyncio
+
+    from monitors.db import create_engine
+
+    async def read():
+        engine = create_engine(url)
+        try:
+            return [(r.status, r.ref.startswith("now-")) for r in await _digest_rows(engine)]
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+def test_shwatch_digest_prints_what_a_chat_would_get(tmp_path):
+    run, url = _cli_store(tmp_path)
     shown = run("--chat", "42")
     assert shown.returncode == 0, shown.stderr
     assert "Daily digest" in shown.stdout and "3 new items" in shown.stdout
@@ -495,11 +522,68 @@ def test_shwatch_digest_command(tmp_path):
     assert "https://www.shanghai.gov.cn/x/2.html" in shown.stdout
     same = run("--chat", "telegram:42")
     assert same.stdout == shown.stdout  # printing stores nothing
+    assert _digest_row_states(url) == []
     bad = run("--chat", "fax:1")
     assert bad.returncode == 2 and "channel:address" in bad.stderr and "Traceback" not in bad.stderr
     missing = run("--chat", "7")
     assert missing.returncode == 1 and "no chat telegram:7" in missing.stderr
+
+
+def test_shwatch_digest_send_delivers_through_telegram(tmp_path):
+    import fake_telegram
+
+    with fake_telegram.FakeTelegram() as api:
+        run, url = _cli_store(
+            tmp_path,
+            telegram=f'[telegram]\ntoken = "{api.token}"\napi_base_url = "{api.base_url}"\n',
+            chats=(("telegram", "42", "en"), ("telegram", "43", "zh")),
+        )
+        sent = run("--chat", "42", "--send")
+        assert sent.returncode == 0, sent.stderr
+        assert "digest sent to telegram:42" in sent.stdout
+        [message] = api.messages_to(42)
+        assert message.parse_mode == "HTML"
+        assert message.text.startswith("<b>") and "Daily digest" in message.text and "3 new items" in message.text
+        assert "Online school item 1" in message.text and "https://www.shanghai.gov.cn/x/3.html" in message.text
+        assert _digest_row_states(url) == [("sent", True)]
+        assert api.token not in sent.stdout + sent.stderr
+        # the chat's next digest starts after this one
+        after = run("--chat", "42")
+        assert after.returncode == 0 and "Nothing new since your last digest." in after.stdout
+        # a chat that blocked the bot: told so, chat inactive, nothing left pending
+        api.block(43)
+        blocked = run("--chat", "43", "--send")
+        assert blocked.returncode == 1 and "blocked the bot" in blocked.stderr and "Traceback" not in blocked.stderr
+        assert _digest_row_states(url) == [("sent", True), ("dropped", True)]
+        assert api.violations == []
+
+
+def test_shwatch_digest_send_without_a_reachable_telegram_leaves_it_queued(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = "123456789:AAUnreachableTokenNeverPrinted_xyz"
+    run, url = _cli_store(tmp_path, telegram=f'[telegram]\ntoken = "{token}"\napi_base_url = "http://127.0.0.1:{port}/bot"\n')
+    down = run("--chat", "42", "--send")
+    assert down.returncode == 1
+    assert "cannot reach the Telegram Bot API" in down.stderr and "stays queued" in down.stderr
+    assert token not in down.stdout + down.stderr and "Traceback" not in down.stderr
+    assert _digest_row_states(url) == [("pending", True)]
+
+
+def test_shwatch_digest_send_without_a_token_says_so(tmp_path):
+    run, url = _cli_store(tmp_path)
     sent = run("--chat", "42", "--send")
-    assert sent.returncode == 0 and "queued" in sent.stdout
-    after = run("--chat", "42")
-    assert after.returncode == 0 and "Nothing new since your last digest." in after.stdout
+    assert sent.returncode == 1 and "no Telegram token configured" in sent.stderr and "stays queued" in sent.stderr
+    assert _digest_row_states(url) == [("pending", True)]
+
+
+def test_shwatch_digest_send_to_the_console_prints_it(tmp_path):
+    run, url = _cli_store(tmp_path, chats=(("console", "stdout", "zh"),))
+    sent = run("--chat", "console:stdout", "--send")
+    assert sent.returncode == 0, sent.stderr
+    assert "每日摘要" in sent.stdout and "3 条新内容" in sent.stdout and "Online school item 2" in sent.stdout
+    assert "recorded as sent" in sent.stdout
+    assert _digest_row_states(url) == [("sent", True)]

@@ -134,3 +134,21 @@ async def test_deleting_a_chat_deletes_its_deliveries(engine):
     await store.delete_chat(a.id)
     assert [(r.chat_id, r.ref) for r in await _rows(engine)] == [(b.id, "1")]
     assert await outbox.oldest_pending() == T0
+
+
+async def test_claim_one_takes_that_row_only_while_pending_and_find_looks_it_up(engine):
+    clock, store, outbox, (a, b) = await _setup(engine)
+    await outbox.enqueue([
+        {"chat_id": a.id, "kind": "alert", "ref": "1"},
+        {"chat_id": a.id, "kind": "digest", "ref": "now-1", "not_before": T0 + timedelta(hours=1)},
+    ])
+    found = await outbox.find(a.id, "digest", "now-1")
+    assert found is not None and found.status == "pending" and found.address == "100"
+    assert await outbox.find(b.id, "digest", "now-1") is None
+    taken = await outbox.claim_one("cli", found.id)  # held rows too: it is sent by hand, now
+    assert taken is not None and taken.id == found.id and taken.status == "sending"
+    assert await outbox.claim_one("other", found.id) is None  # never twice
+    assert [d.ref for d in await outbox.claim("w", 10, ["telegram"])] == ["1"]  # the rest untouched
+    await outbox.mark_sent(found.id)
+    assert await outbox.claim_one("cli", found.id) is None
+    assert (await outbox.find(a.id, "digest", "now-1")).status == "sent"
