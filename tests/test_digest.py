@@ -492,7 +492,7 @@ def _cli_store(tmp_path, *, telegram: str = "", chats=(("telegram", "42", "en"),
 
     def run(*args):
         return subprocess.run(
-            [str(shwatch), "--config", str(config), "digest", *args], capture_output=True, text=True, timeout=float(os.environ.get("T_TIMEOUT", 90)), env=env
+            [str(shwatch), "--config", str(config), "digest", *args], capture_output=True, text=True, timeout=90, env=env
         )
 
     return run, url
