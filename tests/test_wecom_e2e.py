@@ -22,7 +22,8 @@ import pytest
 
 from bot.wecom.crypto import WeComCrypto
 from fake_press import FakePress, free_port
-from fake_wecom import FakeWeCom, callback_post, inner_xml
+from bot.i18n import t
+from fake_wecom import FakeWeCom, callback_post, inner_xml, markdown_problems
 
 pytestmark = pytest.mark.e2e
 
@@ -34,6 +35,29 @@ TOKEN = "e2eCallbackTok3n"
 AES_KEY = "kWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2D"
 ROBOT_KEY = "e2e-robot-key-7f3a9c1d"
 SHANGHAI = timezone(timedelta(hours=8))
+# (Chinese alias, slash form, what the Chinese reply must say)
+COMMANDS = [
+    ("帮助", "/help", t("help.title", "zh")),
+    ("开始", "/start", t("start.welcome", "zh")),
+    ("领域", "/topics", t("topics.title", "zh")),
+    ("订阅 在线教育", "/subscribe online_education", t("sub.now", "zh", count=1)),
+    ("退订 全部", "/unsubscribe all", t("sub.now", "zh", count=0)),
+    ("关键词 添加 人工智能", "/alert add 人工智能", t("alert.added", "zh", keyword="人工智能")),
+    ("关键词", "/alerts", "`人工智能`"),
+    ("关键词 删除 人工智能", "/alert del 人工智能", t("alert.deleted", "zh", keyword="人工智能")),
+    ("最新 3", "/latest 3", t("latest.nothing_followed", "zh")),
+    ("来源", "/sources", t("sources.title", "zh", count=1)),
+    ("模式 即时", "/mode instant", t("mode.set_instant", "zh")),
+    ("摘要 08:30", "/digest 08:30", t("digest.on", "zh", time="08:30", tz="Asia/Shanghai")),
+    ("摘要 关", "/digest off", t("digest.off", "zh")),
+    ("免打扰 22:00-07:30", "/quiet 22:00-07:30", "22:00-07:30"),
+    ("免打扰 关", "/quiet off", t("quiet.off", "zh")),
+    ("时区 Asia/Shanghai", "/tz Asia/Shanghai", t("tz.set", "zh", tz="Asia/Shanghai")),
+    ("统计", "/stats", t("refuse.admin", "zh", command="/stats")),
+    ("健康", "/health", t("refuse.admin", "zh", command="/health")),
+    ("语言 中文", "/lang zh", t("lang.set", "zh")),
+    ("停止", "/stop", t("stop.done", "zh", alerts=0)),
+]
 
 
 def write_config(tmp_path: Path, press: FakePress, wecom: FakeWeCom, port: int) -> Path:
@@ -101,10 +125,42 @@ def test_member_and_robot_over_the_real_service(tmp_path):
                 [reply] = wait_for(lambda: wecom.messages_to("zhangsan"), 20, "the reply to the member", proc)
                 assert "工业互联网" in reply.content and reply.msgtype == "markdown"
 
-                # a bad signature gets a bare 403 from the running service
-                params, body = callback_post(crypto, inner_xml(CORP_ID, "x", "/help", "e2e-x", int(time.time()), AGENT), int(time.time()))
-                bad = http.post(url, params={**params, "msg_signature": "f" * 40}, content=body)
-                assert bad.status_code == 403 and bad.content == b""
+                # untrusted requests get a bare status from the running service, and no reply
+                def post_as(plaintext: str, ts: int, sealer: WeComCrypto = crypto, **override) -> httpx.Response:
+                    params, body = callback_post(sealer, plaintext, ts, agent_id=AGENT)
+                    if sealer is not crypto:  # an outer envelope naming our corp around another corp's ciphertext
+                        body = body.replace(sealer.corp_id.encode(), CORP_ID.encode(), 1)
+                    return http.post(url, params={**params, **override}, content=body)
+
+                now_ts = int(time.time())
+                attacker = inner_xml(CORP_ID, "mallory", "/stop", "e2e-x", now_ts, AGENT)
+                for answer, status in [
+                    (post_as(attacker, now_ts, msg_signature="f" * 40), 403),  # bad signature
+                    (post_as(attacker, now_ts - 400), 403),  # timestamp more than 5 minutes off
+                    (post_as(attacker, now_ts + 400), 403),
+                    (post_as(attacker, now_ts, sealer=WeComCrypto(TOKEN, AES_KEY, "wwanothercorp0001")), 403),  # wrong corp id
+                    (post_as(inner_xml(CORP_ID, "mallory", "x" * 70_000, "e2e-big", now_ts, AGENT), now_ts), 413),  # over 64 KB
+                ]:
+                    assert (answer.status_code, answer.content) == (status, b"")
+
+                # every command, as Chinese alias and as slash form, answered in Chinese and well-formed
+                def ask(user: str, text: str, msg_id: str) -> str:
+                    before = len(wecom.messages_to(user))
+                    ts = int(time.time())
+                    params, body = callback_post(crypto, inner_xml(CORP_ID, user, text, msg_id, ts, AGENT), ts, agent_id=AGENT)
+                    answer = http.post(url, params=params, content=body)
+                    assert answer.status_code == 200 and answer.content == b""
+                    new = wait_for(lambda: wecom.messages_to(user)[before:], 20, f"the reply to {text!r}", proc)
+                    return "\n".join(m.content for m in new)
+
+                for pick, user in ((0, "lisi"), (1, "wangwu")):
+                    for i, pair in enumerate(COMMANDS):
+                        reply = ask(user, pair[pick], f"e2e-{user}-{i}")
+                        expected = pair[2]
+                        assert expected in reply, (pair[pick], reply)
+                    for m in wecom.messages_to(user):
+                        assert m.msgtype == "markdown" and markdown_problems(m.content) == [], m.content
+                assert wecom.messages_to("mallory") == []
 
                 # 3. after the baseline poll, a new item about 工业互联网 reaches the member and the robot
                 wait_for(lambda: press.hits("/xwfb/index.html") >= 2, 30, "the baseline poll", proc)
@@ -114,11 +170,17 @@ def test_member_and_robot_over_the_real_service(tmp_path):
                 robot_msgs = wait_for(lambda: [m for m in wecom.robot_messages(ROBOT_KEY) if "创新发展 新增10个标杆工厂" in m.content], 40, "the robot's alert", proc)
                 member_msgs = wait_for(lambda: [m for m in wecom.messages_to("zhangsan") if "创新发展 新增10个标杆工厂" in m.content], 40, "the member's alert", proc)
                 for m in robot_msgs + member_msgs:
-                    assert m.msgtype == "markdown" and len(m.content.encode()) <= 4096
+                    assert m.msgtype == "markdown" and markdown_problems(m.content) == [], m.content
+                    assert m.content.startswith(f"**{title}**\n")  # the title, bold as one run
                     assert "**工业互联网**" in m.content  # the matched keyword, highlighted
                     assert f"]({press.url('/xwfb/')}" in m.content  # the link to the article
                 assert len(robot_msgs) == 1 and len(member_msgs) == 1
                 assert len(wecom.messages_to("zhangsan")) == 2  # the one reply (retry ignored) and the alert
+
+                # the member asks for the digest now: it comes through message/send with the item
+                assert t("digest.now", "zh") in ask("zhangsan", "摘要 现在", "e2e-digest")
+                [digest] = wait_for(lambda: [m for m in wecom.messages_to("zhangsan") if "📰" in m.content], 30, "the digest", proc)
+                assert title in digest.content and markdown_problems(digest.content) == [], digest.content
 
                 # 4. a burst of 30 matching items: the robot gets them all, batched, within 20/min
                 for i in range(30):
@@ -132,7 +194,7 @@ def test_member_and_robot_over_the_real_service(tmp_path):
                 text = "\n".join(m.content for m in wecom.robot_messages(ROBOT_KEY))
                 assert all(text.count(f"简讯第{i}期") == 1 for i in range(30))  # none lost, none twice
                 assert len(wecom.robot_messages(ROBOT_KEY)) < 1 + 30  # several alerts per message
-                assert all(len(m.content.encode()) <= 4096 for m in wecom.robot_messages(ROBOT_KEY))
+                assert all(markdown_problems(m.content) == [] for m in wecom.robot_messages(ROBOT_KEY))
                 assert wecom.violations == []
         finally:
             proc.send_signal(signal.SIGTERM)
