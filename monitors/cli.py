@@ -18,7 +18,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
@@ -35,6 +35,8 @@ from monitors.store import ItemStore
 from monitors.tagger import Tagger
 
 log = logging.getLogger(__name__)
+
+BASELINE_TITLE = "Recorded as the baseline (first poll of their source: already published, never alerted)"
 
 
 def _console(stderr: bool = False) -> Console:
@@ -73,8 +75,13 @@ class _Output:
             for item in new_items:
                 sys.stdout.write(json_line(item, self.zone) + "\n")
             sys.stdout.flush()
-        elif new_items:
-            self.console.print(items_table(new_items, self.sources, self.topics, self.zone, title=title))
+            return
+        # people: what is news first; a first poll's baseline apart, so it is not taken for news
+        fresh = [item for item in new_items if not item.baseline]
+        baseline = [item for item in new_items if item.baseline]
+        for group, heading in ((fresh, title), (baseline, BASELINE_TITLE)):
+            if group:
+                self.console.print(items_table(group, self.sources, self.topics, self.zone, title=heading))
 
     def summary(self, reports: Sequence[SourceReport]) -> None:
         """People only: what went wrong where, and the totals (JSON mode: the logs say it)."""
@@ -97,13 +104,41 @@ class _Output:
         )
 
 
-def _progress(enabled: bool, total: int, console: Console) -> Progress | None:
+def _progress(enabled: bool, console: Console) -> Progress | None:
     if not enabled:
         return None
     return Progress(
         TextColumn("polling sources"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("{task.description}"), console=console, transient=True,
+        TextColumn("{task.description}", style="dim"), console=console, transient=True,
     )
+
+
+def waiting_for(pending: Sequence[str], most: int = 3) -> str:
+    """The progress line's note: the sources still being fetched (the slow ones, by the end)."""
+    if not pending:
+        return ""
+    shown = ", ".join(pending[:most])
+    more = len(pending) - most
+    return f"waiting for {shown}" + (f" and {more} more" if more > 0 else "")
+
+
+@contextlib.contextmanager
+def _logs_above_the_display(stderr_before: object) -> Iterator[None]:
+    """While a live display runs, log lines bound for the terminal go through it (printed
+    above the bar) instead of straight to the terminal, where they would tear the bar apart.
+    Logs sent to a file or a pipe stay there."""
+    terminal = getattr(stderr_before, "isatty", lambda: False)()
+    moved = [
+        handler for handler in logging.getLogger().handlers
+        if terminal and isinstance(handler, logging.StreamHandler) and handler.stream is stderr_before
+    ]
+    for handler in moved:
+        handler.setStream(sys.stderr)  # the live display's proxy while it runs
+    try:
+        yield
+    finally:
+        for handler in moved:
+            handler.setStream(stderr_before)
 
 
 async def cmd_poll(settings: Settings, once: bool, as_json: bool) -> int:
@@ -119,15 +154,18 @@ async def cmd_poll(settings: Settings, once: bool, as_json: bool) -> int:
 
 
 async def _poll_once(poller: Poller, sources: Sequence[Source], output: _Output) -> int:
-    progress = _progress(not output.as_json and output.console.is_terminal, len(sources), output.console)
+    progress = _progress(not output.as_json and output.console.is_terminal, output.console)
     if progress is None:
         reports = await poller.poll_all(sources)
     else:
-        with progress:
-            task = progress.add_task("", total=len(sources))
+        pending = [s.id for s in sources]
+        stderr_before = sys.stderr
+        with progress, _logs_above_the_display(stderr_before):
+            task = progress.add_task(waiting_for(pending), total=len(sources))
 
             def advance(report: SourceReport) -> None:
-                progress.update(task, advance=1, description=report.source_id)
+                pending.remove(report.source_id)
+                progress.update(task, advance=1, description=waiting_for(pending))
 
             reports = await poller.poll_all(sources, on_progress=advance)
     output.items([item for r in reports for item in r.new_items], title="New items")

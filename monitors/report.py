@@ -20,6 +20,7 @@ from monitors.model import Item
 from monitors.store import SourceHealth
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+STATUS_TEXT = {"layout": "layout problem"}  # SourceHealth.status as people read it
 JSON_KEYS = ("source", "url", "title", "published", "topics", "matched", "summary", "lang", "baseline")
 
 
@@ -59,6 +60,16 @@ def _when(moment: datetime | None, zone: tzinfo, fmt: str = "%Y-%m-%d %H:%M") ->
     return local.strftime(fmt)
 
 
+def offset_label(zone: tzinfo, moments: Sequence[datetime | None]) -> str:
+    """How the times of a column are given: their UTC offset (``+08:00``) when they share
+    one, else the zone's name."""
+    offsets = {m.astimezone(zone).strftime("%z") for m in moments if m is not None}
+    if len(offsets) == 1:
+        raw = offsets.pop()
+        return f"{raw[:3]}:{raw[3:]}"
+    return str(getattr(zone, "key", zone))
+
+
 def topic_names(item: Item, topics: Mapping[str, Topic]) -> str:
     names = [topics[t].name(item.lang) if t in topics else t for t in item.topics]
     return ", ".join(names) or "-"
@@ -71,41 +82,42 @@ def items_table(
     zone: tzinfo = SHANGHAI,
     title: str | None = None,
 ) -> Table:
-    """Source, date, title, fields, summary, link: one row per item."""
-    table = Table(title=title, show_lines=True, expand=False)
-    table.add_column("Source", overflow="fold", max_width=18)
-    table.add_column("Date", no_wrap=True)
+    """Source, date, title, fields, summary, link: one row per item, in the table's full
+    width (long Chinese titles and summaries wrap in their own columns; a link folds, and
+    stays one clickable hyperlink in terminals that support them)."""
+    table = Table(title=title, show_lines=True, expand=True)
+    table.add_column("Source", overflow="fold", max_width=16)
+    table.add_column(f"Date ({offset_label(zone, [i.published for i in new_items])})", no_wrap=True)
     table.add_column("Title", overflow="fold", ratio=3)
-    table.add_column("Fields", overflow="fold", ratio=2)
+    table.add_column("Fields", overflow="fold", ratio=2, max_width=24)
     table.add_column("Summary", overflow="fold", ratio=4)
-    table.add_column("Link", overflow="fold", ratio=2)
+    table.add_column("Link", overflow="fold", ratio=4)
     for item in new_items:
         source = sources.get(item.source_id)
-        title_text = Text(item.title)
-        if item.baseline:
-            title_text.append(" (baseline)", style="dim")
         table.add_row(
             source.name if source else item.source_id,
             _when(item.published, zone),
-            title_text,
+            Text(item.title, style="bold"),
             topic_names(item, topics),
-            item.summary,
+            item.summary or Text("-", style="dim"),
             Text(item.url, style=f"link {item.url}"),
         )
     return table
 
 
 def health_table(rows: Sequence[SourceHealth], zone: tzinfo = SHANGHAI) -> Table:
-    """``shwatch sources``: id, name, last success, last error, items, failures, status."""
+    """``shwatch sources``: id, name, status, last poll, last success, items, failures, last error."""
     table = Table(title="Sources", show_lines=False)
+    offset = offset_label(zone, [t for r in rows for t in (r.state.last_attempt_at, r.state.last_success_at)])
     for name, kw in (
         ("ID", {"no_wrap": True}),
         ("Name", {"overflow": "fold"}),
-        ("Last success", {"no_wrap": True}),
-        ("Last error", {"overflow": "fold"}),
+        ("Status", {"no_wrap": True}),
+        (f"Last poll ({offset})", {"no_wrap": True}),
+        (f"Last success ({offset})", {"no_wrap": True}),
         ("Items", {"justify": "right"}),
         ("Failures", {"justify": "right"}),
-        ("Status", {"no_wrap": True}),
+        ("Last error", {"overflow": "fold", "ratio": 1}),
     ):
         table.add_column(name, **kw)
     for row in rows:
@@ -115,11 +127,12 @@ def health_table(rows: Sequence[SourceHealth], zone: tzinfo = SHANGHAI) -> Table
         table.add_row(
             row.source.id,
             row.source.name,
+            Text(STATUS_TEXT.get(status, status), style=style),
+            _when(state.last_attempt_at, zone, "%Y-%m-%d %H:%M:%S"),
             _when(state.last_success_at, zone, "%Y-%m-%d %H:%M:%S"),
-            state.last_error or "-",
             str(row.item_count),
             str(state.consecutive_failures),
-            Text(status, style=style),
+            state.last_error or "-",
         )
     return table
 
@@ -145,7 +158,7 @@ def check_table(results: Sequence[CheckResult], zone: tzinfo = SHANGHAI) -> Tabl
     table.add_column("ID", no_wrap=True)
     table.add_column("Name", overflow="fold")
     table.add_column("Items", justify="right")
-    table.add_column("Newest", overflow="fold")
+    table.add_column(f"Newest ({offset_label(zone, [r.newest_published for r in results])})", overflow="fold")
     table.add_column("Problem", overflow="fold")
     for r in results:
         newest = "-"

@@ -185,10 +185,11 @@ def test_baseline_then_exactly_the_new_items_then_nothing(press, tmp_path):
 
     sources = shwatch(config, "sources")
     assert sources.returncode == 0, sources.stderr
+    assert "Last poll (+08:00)" in sources.stdout and "Last success (+08:00)" in sources.stdout
     rows = {line.split("│")[1].strip(): line for line in sources.stdout.splitlines() if line.count("│") >= 7}
     for source_id, reason in BAD.items():
         assert reason in rows[source_id], (source_id, rows.get(source_id))
-        assert "failing" in rows[source_id] or "layout" in rows[source_id]
+        assert ("layout problem" if source_id == "broken" else "failing") in rows[source_id]
     for source_id in GOOD:
         assert " ok " in rows[source_id]
     assert time.monotonic() - started < 4 * RUN_TIMEOUT
@@ -223,6 +224,70 @@ def test_human_table_and_sources_check(press, tmp_path):
     unknown = shwatch(config, "sources", "check", "nope")
     assert unknown.returncode == 2 and "unknown source 'nope'" in unknown.stderr and "Traceback" not in unknown.stderr
     assert json_items(shwatch(config, "poll", "--once", "--json")) == []
+
+
+def shwatch_in_terminal(config: Path, *args: str) -> tuple[int, str]:
+    """Run shwatch with stdout and stderr on a pseudo-terminal, as a person would; the raw
+    screen stream (escape codes and all) and the exit code."""
+    import pty  # noqa: F401  (POSIX only, like the service)
+    import select
+
+    master, slave = os.openpty()
+    env = {**os.environ, "COLUMNS": "160", "LINES": "50", "TERM": "xterm-256color"}
+    for name in ("SHWATCH_CONFIG", "SHWATCH_DATABASE_URL", "NO_COLOR"):
+        env.pop(name, None)
+    proc = subprocess.Popen([str(SHWATCH), "--config", str(config), *args], stdin=subprocess.DEVNULL,
+                            stdout=slave, stderr=slave, cwd=config.parent, env=env)
+    os.close(slave)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + RUN_TIMEOUT
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 1.0)
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        code = proc.wait(timeout=10)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    return code, b"".join(chunks).decode("utf-8", "replace")
+
+
+@pytest.mark.e2e
+def test_a_person_at_a_terminal_sees_progress_then_the_tables(tmp_path):
+    import re
+
+    with fake_press.FakePress(slow_seconds=1.5) as site:
+        urls = source_urls(site)
+        config = write_config(tmp_path, {k: urls[k] for k in ("xwfb", "slow", "dead")})
+        code, screen = shwatch_in_terminal(config, "poll", "--once")
+        assert code == 0, screen
+        text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x1b]*\x1b\\", "", screen)  # no colours, cursor moves, links
+        assert "polling sources" in text and "waiting for slow" in text  # the progress names who is late
+        assert "Recorded as the baseline" in text and "New items" not in text
+        assert "0 new items" not in text and "from 3 sources" in text
+        # a log line printed while the bar is up lands on its own line, never inside the bar
+        logged = [seg for seg in re.split(r"[\r\n]", text) if "source dead: connection refused" in seg and "WARNING" in seg]
+        assert logged and not any("polling sources" in seg for seg in logged)
+
+        site.publish("xwfb", "本市推进互联网医院建设", "今天，全市已建成互联网医院120家。", "2026-06-13 14:06")
+        code, screen = shwatch_in_terminal(config, "poll", "--once")
+        text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x1b]*\x1b\\", "", screen)
+        assert code == 0 and "New items" in text and "Recorded as the baseline" not in text
+        assert "Date (+08:00)" in text and "2026-06-13 14:06" in text and "2 new items from 3 sources" in text  # xwfb, and slow (a copy of its list)
+
+        code, screen = shwatch_in_terminal(config, "poll", "--once", "--json")  # machines: no display, ever
+        assert code == 0 and "polling sources" not in screen and "New items" not in screen
 
 
 @pytest.mark.e2e
