@@ -618,3 +618,29 @@ async def test_app_delivery_with_nothing_to_render_fails_with_a_reason(engine, a
     row = await app.outbox.get(delivery_id)
     assert row.status == "failed" and "nothing to send" in row.last_error
     assert app_wecom.messages_to("zhangsan") == []
+
+
+async def test_handled_msgids_are_forgotten_after_a_day(server, http, crypto, clock, engine):
+    import sqlalchemy as sa
+
+    from bot.db import inbound_messages
+
+    async def remembered() -> list[str]:
+        async with engine.connect() as conn:
+            return sorted((await conn.execute(sa.select(inbound_messages.c.msg_id))).scalars())
+
+    async def send(msg_id: str) -> None:
+        ts = int(clock.now().timestamp())
+        params, body = callback_post(crypto, inner_xml(CORP_ID, "u", "/help", msg_id, ts, AGENT), ts, agent_id=AGENT)
+        assert (await http.post(server.url, params=params, content=body)).status_code == 200
+        await server.drain()
+
+    await send("day1-a")
+    clock.advance(hours=2)
+    await send("day1-b")
+    await send("day1-a")  # a retry within the day: still recognised
+    assert await remembered() == ["day1-a", "day1-b"]
+    clock.advance(hours=23)  # day1-a is now 25 h old, day1-b 23 h
+    await send("day2-a")
+    assert await remembered() == ["day1-b", "day2-a"]
+    assert [m.msg_id for m in server.recorder.messages] == ["day1-a", "day1-b", "day2-a"]

@@ -10,7 +10,8 @@ A request that cannot be trusted gets a bare status and an empty body, nothing e
 (without secrets), never to the caller.
 
 WeCom retries a message it thinks went unanswered (up to three times): each MsgId is
-recorded in ``bot.db.inbound_messages`` (insert-or-ignore) and handled once.
+recorded in ``bot.db.inbound_messages`` (insert-or-ignore) and handled once; ids older than
+a day are forgotten (at most once an hour) so the table stays small.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from aiohttp import web
@@ -37,6 +38,8 @@ log = logging.getLogger("shwatch.wecom.callback")
 MAX_BODY = 64 * 1024
 MAX_SKEW = 300  # seconds between the callback's timestamp and our clock
 CHANNEL = "wecom"
+REMEMBER_FOR = timedelta(days=1)  # how long a handled MsgId is kept to recognise a retry
+PRUNE_EVERY = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,7 @@ class CallbackServer:
         self.max_skew = max_skew
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._pruned_at: datetime | None = None
         self.bound_port: int | None = None
 
     # -- the web app -------------------------------------------------------------------------
@@ -217,14 +221,25 @@ class CallbackServer:
 
     async def first_time(self, msg_id: str) -> bool:
         """Record ``msg_id``; False when it was already recorded (a WeCom retry)."""
+        now = self.clock.now()
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(
-                    sa.insert(inbound_messages).values(channel=CHANNEL, msg_id=msg_id, received_at=self.clock.now())
-                )
+                await conn.execute(sa.insert(inbound_messages).values(channel=CHANNEL, msg_id=msg_id, received_at=now))
         except IntegrityError:
             return False
+        if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
+            await self.forget_before(now - REMEMBER_FOR)
+            self._pruned_at = now
         return True
+
+    async def forget_before(self, when: datetime) -> int:
+        """Drop MsgIds recorded before ``when``: WeCom's retries come within seconds, so a
+        day's memory is plenty and the table does not grow with every message ever sent."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                sa.delete(inbound_messages).where(inbound_messages.c.channel == CHANNEL, inbound_messages.c.received_at < when)
+            )
+        return result.rowcount or 0
 
     async def _process(self, message: InboundMessage) -> None:
         try:
