@@ -37,7 +37,7 @@ _CATALOGUE: dict[str, dict[str, str]] = {
     "help.title": {"zh": "命令一览（每条附一个例子）：", "en": "Commands (each with one example):"},
     "help.start": {"zh": "欢迎信息和入门", "en": "welcome and first steps"},
     "help.help": {"zh": "本帮助", "en": "this help"},
-    "help.topics": {"zh": "查看 12 个领域并用按钮开关", "en": "the 12 fields, toggled with buttons"},
+    "help.topics": {"zh": "查看 12 个领域及订阅状态", "en": "the 12 fields and which ones you follow"},
     "help.subscribe": {"zh": "订阅领域（编号或名称）", "en": "subscribe to fields (ids or names)"},
     "help.unsubscribe": {"zh": "退订领域，all 表示全部", "en": "unsubscribe from fields, or all"},
     "help.alert_add": {
