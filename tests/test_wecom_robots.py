@@ -136,7 +136,7 @@ from bot.outbox import Outbox  # noqa: E402
 from bot.wecom.api import WeComApi  # noqa: E402
 from bot.wecom.channel import WeComRobotChannel  # noqa: E402
 from config.model import Settings, WeComSettings  # noqa: E402
-from fake_wecom import FakeWeCom  # noqa: E402
+from fake_wecom import FakeWeCom, markdown_problems  # noqa: E402
 from monitors.model import Item  # noqa: E402
 from monitors.store import ItemStore  # noqa: E402
 
@@ -215,7 +215,7 @@ async def test_a_burst_of_alerts_is_batched_within_twenty_a_minute(engine, robot
     await api.aclose()
     messages = robot_wecom.robot_messages(KEY)
     assert robot_wecom.violations == []  # never more than 20 in any 60 s
-    assert all(m.msgtype == "markdown" and len(m.content.encode()) <= 4096 for m in messages)
+    assert all(m.msgtype == "markdown" and markdown_problems(m.content) == [] for m in messages)
     assert len(messages) < 70  # several alerts per message
     text = "\n".join(m.content for m in messages)
     for i in range(70):  # every alert exactly once, none dropped
@@ -233,7 +233,8 @@ async def test_a_few_alerts_go_one_per_message(engine, robot_wecom, fclock):
     assert [("第0号通知" in m.content, "第1号通知" in m.content, "第2号通知" in m.content) for m in messages] == [
         (True, False, False), (False, True, False), (False, False, True)
     ]
-    assert "**" in messages[0].content  # markdown: the title in bold
+    for i, m in enumerate(messages):  # markdown: the title bold as one run, the rest well-formed
+        assert m.content.startswith(f"**第{i}号通知：工业互联网项目**\n") and markdown_problems(m.content) == [], m.content
 
 
 async def test_robot_130101_from_elsewhere_waits_for_the_next_minute(engine, robot_wecom, fclock):
@@ -300,5 +301,6 @@ async def test_robot_digest_at_its_digest_time(engine, robot_wecom, fclock):
     await api.aclose()
     [message] = robot_wecom.robot_messages(KEY)
     assert message.msgtype == "markdown"
-    assert all(f"工业互联网动态{i}" in message.content.replace("**", "") for i in range(3))
+    assert all(f"**工业互联网动态{i}**" in message.content for i in range(3))
+    assert markdown_problems(message.content) == [], message.content
     assert await statuses(engine) == {"sent": 1}
