@@ -29,36 +29,21 @@ from monitors.tagger import Tagger
 SHWATCH = Path(sys.executable).with_name("shwatch")
 RUN_TIMEOUT = 60  # seconds per command: every poll must end in bounded time
 
-TOPICS_TOML = """
-[[topics]]
-id = "plan"
-kind = "plan"
-name_zh = "在线新经济"
-name_en = "Online new economy"
-zh = ["在线新经济"]
-en = ["online new economy"]
+E2E_TOPICS = (
+    Topic("plan", "在线新经济", "Online new economy", zh=("在线新经济",), en=("online new economy",), kind="plan"),
+    Topic("unmanned_factory", "无人工厂", "Unmanned factories", zh=("无人工厂",), en=("unmanned factory",)),
+    Topic("contactless_delivery", "无接触配送", "Contactless delivery", zh=("无接触配送",), en=("contactless delivery",)),
+    Topic("online_healthcare", "在线医疗", "Online healthcare", zh=("互联网医院",), en=("internet hospital",)),
+)
 
-[[topics]]
-id = "unmanned_factory"
-name_zh = "无人工厂"
-name_en = "Unmanned factories"
-zh = ["无人工厂"]
-en = ["unmanned factory"]
 
-[[topics]]
-id = "contactless_delivery"
-name_zh = "无接触配送"
-name_en = "Contactless delivery"
-zh = ["无接触配送"]
-en = ["contactless delivery"]
-
-[[topics]]
-id = "online_healthcare"
-name_zh = "在线医疗"
-name_en = "Online healthcare"
-zh = ["互联网医院"]
-en = ["internet hospital"]
-"""
+def topics_toml(topics: tuple[Topic, ...]) -> str:
+    """The ``[[topics]]`` tables of a topics file, as a user would write them."""
+    tables = []
+    for t in topics:
+        fields = {"id": t.id, "kind": t.kind, "name_zh": t.name_zh, "name_en": t.name_en, "zh": list(t.zh), "en": list(t.en)}
+        tables.append("[[topics]]\n" + "".join(f"{k} = {json.dumps(v, ensure_ascii=False)}\n" for k, v in fields.items()))
+    return "\n".join(tables)
 
 GOOD = ("xwfb", "gbk", "en")
 BAD = {
@@ -84,7 +69,7 @@ def source_urls(press: fake_press.FakePress) -> dict[str, str]:
 
 
 def write_config(tmp_path: Path, urls: dict[str, str]) -> Path:
-    (tmp_path / "topics.toml").write_text(TOPICS_TOML, encoding="utf-8")
+    (tmp_path / "topics.toml").write_text(topics_toml(E2E_TOPICS), encoding="utf-8")
     lines = [
         f'database_url = "sqlite+aiosqlite:///{tmp_path / "shwatch.db"}"',
         'topics_file = "topics.toml"',
