@@ -50,71 +50,88 @@ def test_interval_above_the_cap_is_honoured_and_bad_interval_refused():
 
 
 # ------------------------------------------------------------------------------ scheduler
+#
+# These run the real APScheduler. Sources get sub-second intervals so the timetable plays out
+# quickly; nothing is patched. Tests wait for events (with a generous bound), never for a
+# fixed time, and never assert that anything ran fast.
+
+
+def _no_jitter() -> random.Random:
+    mid = random.Random()
+    mid.uniform = lambda a, b: (a + b) / 2  # the bare rule, without jitter
+    return mid
+
+
+async def _until(predicate, bound: float = 20.0) -> None:
+    """Wait (bounded) until ``predicate()`` holds; the bound only turns a hang into a failure."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + bound
+    while not predicate():
+        assert loop.time() < give_up, "the scheduler never got there"
+        await asyncio.sleep(0.01)
 
 
 async def test_failures_back_off_and_success_resets():
-    outcomes = iter([False, False, True, False])
-    seen: list[tuple[int, float]] = []
-    sched = new_scheduler()
-    sched.start()
-    done = asyncio.Event()
+    """Each poll is planned interval * 2^failures after the previous one ended (on a real
+    scheduler); a success brings the next delay back to the interval."""
+    outcomes = iter([False, False, True, False, True])
+    loop = asyncio.get_running_loop()
+    seen: list[tuple[int, bool, float]] = []  # (failures after the poll, ok, delay that led to it)
+    ended: list[float] = []
+    started: list[float] = []
 
     async def poll(source):
-        ok = next(outcomes, True)
-        return ok
+        started.append(loop.time())
+        return next(outcomes, True)
 
     async def after(source, ok):
         track = schedule.tracks[source.id]
-        seen.append((track.failures, ok))
-        if len(seen) == 4:
-            done.set()
+        seen.append((track.failures, ok, track.last_delay))
+        ended.append(loop.time())
 
-    mid = random.Random()
-    mid.uniform = lambda a, b: (a + b) / 2
-    schedule = PollSchedule(sched, [Source(id="s", name="s", url="http://x", interval=1)], poll, rng=mid, on_polled=after)
-    # shrink time: run every job as soon as it is scheduled, but record the delay it asked for
-    delays: list[float] = []
-    original = schedule._schedule
-
-    def fast(track, delay):
-        delays.append(delay)
-        original(track, 0.0)
-
-    schedule._schedule = fast
+    sched = new_scheduler()
+    sched.start()
+    schedule = PollSchedule(sched, [Source(id="s", name="s", url="http://x", interval=0.05)], poll, rng=_no_jitter(), on_polled=after)
     schedule.start()
-    await asyncio.wait_for(done.wait(), 5)
-    schedule.stop()
-    sched.shutdown(wait=False)
-    assert seen == [(1, False), (2, False), (0, True), (1, False)]
-    assert delays[1:5] == [2.0, 4.0, 1.0, 2.0]
+    try:
+        await _until(lambda: len(seen) >= 5)
+    finally:
+        schedule.stop()
+        sched.shutdown(wait=False)
+    assert [(f, ok) for f, ok, _ in seen[:5]] == [(1, False), (2, False), (0, True), (1, False), (0, True)]
+    assert [round(d, 4) for _, _, d in seen[:5]] == [0.0, 0.1, 0.2, 0.05, 0.1]
+    # each poll started no earlier than planned after the previous one ended
+    for k in range(1, 5):
+        assert started[k] - ended[k - 1] >= seen[k][2] * 0.9, (k, started, ended)
 
 
 async def test_one_source_never_polled_twice_at_once():
     running = 0
     peak = 0
+    polls = 0
 
     async def poll(source):
-        nonlocal running, peak
+        nonlocal running, peak, polls
         running += 1
         peak = max(peak, running)
-        await asyncio.sleep(0.3)  # longer than the interval-derived delay below
+        await asyncio.sleep(0.2)  # a poll that takes four intervals
         running -= 1
+        polls += 1
         return True
 
     sched = new_scheduler()
     sched.start()
-    schedule = PollSchedule(sched, [Source(id="s", name="s", url="http://x", interval=1)], poll)
-    original = schedule._schedule
-    schedule._schedule = lambda track, delay: original(track, 0.0)
+    schedule = PollSchedule(sched, [Source(id="s", name="s", url="http://x", interval=0.05)], poll)
     schedule.start()
-    # also try to start it by hand while it runs: refused, the scheduled run goes on
-    await asyncio.sleep(0.05)
-    await schedule._run("s")
-    await asyncio.sleep(1.0)
-    schedule.stop()
-    sched.shutdown(wait=False)
+    try:
+        await _until(lambda: running == 1)
+        await schedule._run("s")  # a second start while one runs is refused at once
+        assert polls == 0 and schedule.tracks["s"].polls == 0
+        await _until(lambda: polls >= 3)
+    finally:
+        schedule.stop()
+        sched.shutdown(wait=False)
     assert peak == 1
-    assert schedule.tracks["s"].polls >= 2
 
 
 async def test_periodic_job_survives_its_own_errors():
@@ -128,15 +145,22 @@ async def test_periodic_job_survives_its_own_errors():
 
     sched = new_scheduler()
     sched.start()
-    add_periodic(sched, "flaky", flaky, 0.2)
-    await asyncio.sleep(0.75)
-    sched.shutdown(wait=False)
-    assert calls >= 3
+    try:
+        add_periodic(sched, "flaky", flaky, 0.05)
+        await _until(lambda: calls >= 3)  # runs again after the failed first run
+    finally:
+        sched.shutdown(wait=False)
 
 
 async def test_bad_sources_do_not_delay_the_others(tmp_path):
-    """A hanging poll, a garbage page and a fetch timeout beside two good sources: the good
-    ones keep their 1-second schedule; the bad ones back off and are never run twice at once."""
+    """A poll that hangs, a page of garbage and a fetch that times out beside two good sources
+    (real polls of the fake press): every poll of a good source starts at the time its
+    schedule planned (interval +-10%, no backoff) while the bad ones are stuck, and the bad
+    ones back off; no source is ever polled twice at once.
+
+    The bad sources block for 3 s (fetch timeout) and 8 s (hang, cut by poll_timeout); a good
+    poll held up by either would start seconds late, while the check allows 1 s of lateness
+    for a loaded machine."""
     import fake_press
 
     from monitors.fetch import Fetcher
@@ -147,7 +171,7 @@ async def test_bad_sources_do_not_delay_the_others(tmp_path):
     from config.settings import load_default_topics
     from monitors.db import create_engine
 
-    with fake_press.FakePress(slow_seconds=30) as press:
+    with fake_press.FakePress(slow_seconds=60) as press:
         good = [Source(id=f"good{i}", name="good", url=press.url("/xwfb/index.html"), interval=1) for i in range(2)]
         garbage = Source(id="garbage", name="garbage", url=press.url("/garbage/index.html"), interval=1)
         slow = Source(id="slow", name="slow", url=press.url("/slow/index.html"), interval=1)
@@ -155,22 +179,22 @@ async def test_bad_sources_do_not_delay_the_others(tmp_path):
         sources = [*good, garbage, slow, hang]
         settings = Settings(
             database_url=f"sqlite+aiosqlite:///{tmp_path / 's.db'}", sources=tuple(sources),
-            topics=load_default_topics(), fetch=FetchSettings(timeout=0.8, connect_timeout=0.5),
+            topics=load_default_topics(), fetch=FetchSettings(timeout=3.0, connect_timeout=1.0),
         )
         engine = create_engine(settings.database_url)
         await ensure_schema(engine)
         fetcher = Fetcher(settings.fetch)
         await fetcher.__aenter__()
         poller = Poller(settings, ItemStore(engine), fetcher, Tagger(settings.topics))
-        in_flight: dict[str, int] = {}
-        peak: dict[str, int] = {}
-        started: dict[str, list[float]] = {s.id: [] for s in sources}
-        loop = asyncio.get_running_loop()
-
+        in_flight: dict[str, int] = {s.id: 0 for s in sources}
+        peak: dict[str, int] = {s.id: 0 for s in sources}
+        # per poll: (planned start, actual start, the delay the schedule chose, failures before)
+        runs: dict[str, list[tuple[datetime, datetime, float, int]]] = {s.id: [] for s in sources}
         async def poll(source):
-            started[source.id].append(loop.time())
-            in_flight[source.id] = in_flight.get(source.id, 0) + 1
-            peak[source.id] = max(peak.get(source.id, 0), in_flight[source.id])
+            track = timetable.polls.tracks[source.id]
+            runs[source.id].append((track.next_run_at, datetime.now(timezone.utc), track.last_delay, track.failures))
+            in_flight[source.id] += 1
+            peak[source.id] = max(peak[source.id], in_flight[source.id])
             try:
                 if source.id == "hang":
                     await asyncio.Event().wait()  # a poll stuck for good
@@ -179,26 +203,30 @@ async def test_bad_sources_do_not_delay_the_others(tmp_path):
             finally:
                 in_flight[source.id] -= 1
 
-        timetable = Timetable(sources, poll, poll_timeout=1.5, rng=random.Random(7))
+        timetable = Timetable(sources, poll, poll_timeout=8.0, rng=random.Random(7))
         await timetable.start()
+        tracks = timetable.polls.tracks
         try:
-            await asyncio.sleep(4.2)
+            # the good sources poll on while "hang" is stuck in its first poll and "slow" waits
+            await _until(lambda: all(len(runs[s.id]) >= 5 for s in good), bound=30)
+            assert in_flight["hang"] == 1 and len(runs["hang"]) == 1
+            # then the bad ones are counted as failed and backed off
+            await _until(lambda: all(tracks[b].failures >= 1 for b in ("garbage", "slow", "hang")), bound=30)
+            await _until(lambda: all(tracks[b].next_run_at is not None and tracks[b].last_delay >= 1.8
+                                     for b in ("garbage", "slow", "hang")), bound=30)
         finally:
             await timetable.stop()
             await fetcher.__aexit__(None, None, None)
             await engine.dispose()
 
     for s in good:
-        times = started[s.id]
-        assert len(times) >= 4, (s.id, times)
-        gaps = [b - a for a, b in zip(times, times[1:])]
-        assert all(gap < 1.6 for gap in gaps), gaps  # ~1 s +-10% plus the poll itself
-        assert timetable.polls.tracks[s.id].failures == 0
-    assert timetable.polls.tracks["garbage"].failures >= 1
-    assert timetable.polls.tracks["slow"].failures >= 1
-    assert timetable.polls.tracks["hang"].failures >= 1
-    # the bad ones backed off: fewer polls than the good ones
-    assert len(started["hang"]) < len(started["good0"]) and len(started["slow"]) < len(started["good0"])
+        assert tracks[s.id].failures == 0
+        for planned, actual, delay, failures in runs[s.id][1:]:
+            assert failures == 0 and 0.9 <= delay <= 1.1, (s.id, delay)  # no backoff caught from others
+            assert timedelta(0) <= actual - planned < timedelta(seconds=1), (s.id, planned, actual)
+    for b in ("garbage", "slow", "hang"):
+        # doubled after a failure (interval 1 s * 2, +-10%)
+        assert 1.8 <= tracks[b].last_delay <= 2.2 * 2 ** (tracks[b].failures - 1), (b, tracks[b])
     assert all(v == 1 for v in peak.values()), peak
 
 
