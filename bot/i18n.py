@@ -31,7 +31,7 @@ _CATALOGUE: dict[str, dict[str, str]] = {
     "start.lang": {"zh": "当前语言：中文（发送 /lang en 切换为 English）。", "en": "Language: English (send /lang zh for 中文)."},
     "start.following": {
         "zh": "您已关注 {topics} 个领域和 {alerts} 个关键词。",
-        "en": "You follow {topics} fields and {alerts} keywords.",
+        "en": "Fields you follow: {topics}; keyword alerts: {alerts}.",
     },
     # ------------------------------------------------------------ /help
     "help.title": {"zh": "命令一览（每条附一个例子）：", "en": "Commands (each with one example):"},
@@ -104,7 +104,11 @@ _CATALOGUE: dict[str, dict[str, str]] = {
     "sub.already": {"zh": "早已订阅：{topics}。", "en": "Already subscribed: {topics}."},
     "sub.removed": {"zh": "已退订：{topics}。", "en": "Unsubscribed: {topics}."},
     "sub.not_subscribed": {"zh": "本来就未订阅：{topics}。", "en": "Not subscribed anyway: {topics}."},
-    "sub.now": {"zh": "您现在关注 {count} 个领域。", "en": "You now follow {count} fields."},
+    "sub.now": {"zh": "您现在关注 {count} 个领域。", "en": "Fields you follow now: {count}."},
+    "sub.none": {
+        "zh": "您还没有订阅任何领域。发送 /topics 查看并选择。",
+        "en": "You are not subscribed to any field. Send /topics to see them and choose.",
+    },
     # ------------------------------------------------------------ alerts
     "alert.added": {"zh": "已添加关键词提醒：“{keyword}”。", "en": "Alert added: “{keyword}”."},
     "alert.updated": {"zh": "已更新关键词提醒：“{keyword}”。", "en": "Alert updated: “{keyword}”."},
@@ -122,7 +126,7 @@ _CATALOGUE: dict[str, dict[str, str]] = {
     "alert.open": {"zh": "阅读原文", "en": "Read the original"},
     "alert.no_summary": {"zh": "（无摘要）", "en": "(no summary)"},
     # ------------------------------------------------------------ /latest
-    "latest.title": {"zh": "最近 {count} 条匹配内容：", "en": "The latest {count} matching items:"},
+    "latest.title": {"zh": "最近 {count} 条匹配内容：", "en": "Latest matching items ({count}):"},
     "latest.none": {
         "zh": "最近没有与您的领域或关键词匹配的内容。",
         "en": "No recent items match your fields or keywords yet.",
@@ -136,7 +140,7 @@ _CATALOGUE: dict[str, dict[str, str]] = {
     "sources.ok": {"zh": "✅ 正常，最近成功 {when}", "en": "✅ ok, last success {when}"},
     "sources.failing": {
         "zh": "⚠️ 连续失败 {count} 次：{error}",
-        "en": "⚠️ failing ({count} times in a row): {error}",
+        "en": "⚠️ failing ({count} in a row): {error}",
     },
     "sources.never": {"zh": "▫️ 尚未检查", "en": "▫️ not checked yet"},
     "sources.summary": {
@@ -220,7 +224,7 @@ _CATALOGUE: dict[str, dict[str, str]] = {
     # ------------------------------------------------------------ /stop
     "stop.done": {
         "zh": "已停止：您的订阅、{alerts} 个关键词提醒和待发送消息均已删除。发送 /start 可重新开始。",
-        "en": "Stopped: your subscriptions, {alerts} keyword alerts and pending messages are deleted. Send /start to come back.",
+        "en": "Stopped: your subscriptions, keyword alerts ({alerts}) and pending messages are deleted. Send /start to come back.",
     },
     # ------------------------------------------------------------ admin
     "stats.title": {"zh": "📊 统计", "en": "📊 Statistics"},
@@ -322,8 +326,8 @@ _CATALOGUE: dict[str, dict[str, str]] = {
         "en": "Unknown field: {value}. Valid ids: {ids}",
     },
     "err.too_many_topics": {
-        "zh": "一次最多指定 {limit} 个领域。",
-        "en": "At most {limit} fields at a time.",
+        "zh": "内容太长：命令后最多 {limit} 个词。例如：/subscribe online_education remote_office",
+        "en": "Too long: at most {limit} words after the command. Example: /subscribe online_education remote_office",
     },
     "err.bad_time": {
         "zh": "“{value}”不是有效时间：请用 HH:MM（00:00-23:59），例如 08:00",
