@@ -34,7 +34,7 @@ import errno
 import ssl
 import urllib.request
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
 
@@ -254,17 +254,7 @@ class Fetcher:
             async with host.slot, self._pool:
                 outcome = await self._request(host, current, headers)
             if isinstance(outcome, FetchResult):
-                return FetchResult(
-                    url=url,
-                    final_url=outcome.final_url,
-                    status=outcome.status,
-                    content=outcome.content,
-                    charset=outcome.charset,
-                    etag=outcome.etag,
-                    last_modified=outcome.last_modified,
-                    not_modified=outcome.not_modified,
-                    content_type=outcome.content_type,
-                )
+                return outcome if current == url else replace(outcome, url=url)  # the URL asked for
             current = outcome
         raise TooManyRedirects(f"too many redirects (>{self.settings.max_redirects})", url)
 
