@@ -90,6 +90,20 @@ async def test_url_verification_with_the_official_vector(engine, crypto, http):
         await srv.stop()
 
 
+async def test_verification_with_an_unescaped_plus_in_the_query(engine, crypto, http):
+    """The official echostr contains "+"; sent raw (not %2B) a query parser reads it as a space."""
+    clock = FakeClock(datetime.fromtimestamp(1409659589, timezone.utc))
+    srv = CallbackServer(crypto, Recorder(), engine, host="127.0.0.1", port=0, clock=clock)
+    await srv.start()
+    try:
+        echostr = "P9nAzCzyDtyTWESHep1vC5X9xho/qYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp+4RPcs8TgAE7OaBO+FZXvnaqQ=="
+        raw_query = f"msg_signature=5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3&timestamp=1409659589&nonce=263014780&echostr={echostr}"
+        answer = await http.get(f"http://127.0.0.1:{srv.bound_port}/wecom/callback?{raw_query}")
+        assert answer.status_code == 200 and answer.text == "1616140317555161061"
+    finally:
+        await srv.stop()
+
+
 async def test_verification_round_trip_and_stale_timestamp(server, http, crypto):
     echostr, sig = crypto.seal("echo-42", str(TS), "n1")
     ok = await http.get(server.url, params={"msg_signature": sig, "timestamp": str(TS), "nonce": "n1", "echostr": echostr})

@@ -160,6 +160,8 @@ class CallbackServer:
     async def _get(self, request: web.Request) -> web.Response:
         try:
             sig, ts, nonce, echostr = self._params(request, "msg_signature", "timestamp", "nonce", "echostr")
+            # base64 has no spaces: a "+" sent unescaped in the query string arrives as one
+            echostr = echostr.replace(" ", "+")
             self._check_timestamp(ts)
             plain = self._open(sig, ts, nonce, echostr)
         except Rejected as exc:
