@@ -73,7 +73,8 @@ class _Output:
     def items(self, new_items: Sequence[Item], title: str | None = None) -> None:
         if self.as_json:
             for item in new_items:
-                sys.stdout.write(json_line(item, self.zone) + "\n")
+                # the JSON contract: Shanghai time (+08:00), the sources' own, whatever the display zone
+                sys.stdout.write(json_line(item) + "\n")
             sys.stdout.flush()
             return
         # people: what is news first; a first poll's baseline apart, so it is not taken for news

@@ -68,10 +68,11 @@ def source_urls(press: fake_press.FakePress) -> dict[str, str]:
     }
 
 
-def write_config(tmp_path: Path, urls: dict[str, str]) -> Path:
+def write_config(tmp_path: Path, urls: dict[str, str], *, timezone: str = "Asia/Shanghai") -> Path:
     (tmp_path / "topics.toml").write_text(topics_toml(E2E_TOPICS), encoding="utf-8")
     lines = [
         f'database_url = "sqlite+aiosqlite:///{tmp_path / "shwatch.db"}"',
+        f'timezone = "{timezone}"',
         'topics_file = "topics.toml"',
         'log_level = "WARNING"',
         "[fetch]",
@@ -209,6 +210,14 @@ def test_human_table_and_sources_check(press, tmp_path):
     unknown = shwatch(config, "sources", "check", "nope")
     assert unknown.returncode == 2 and "unknown source 'nope'" in unknown.stderr and "Traceback" not in unknown.stderr
     assert json_items(shwatch(config, "poll", "--once", "--json")) == []
+
+    # people may read times in their own zone; the JSON contract stays Shanghai time
+    berlin = write_config(tmp_path, {k: urls[k] for k in ("xwfb", "gbk", "broken", "dead")}, timezone="Europe/Berlin")
+    press.publish("xwfb", "无人工厂标准发布", "本市发布无人工厂建设标准。", "2026-06-14 15:30")
+    (item,) = json_items(shwatch(berlin, "poll", "--once", "--json"))
+    assert item["published"] == "2026-06-14T15:30:00+08:00"
+    human = shwatch(berlin, "sources")
+    assert "Last success (+01:00)" in human.stdout or "Last success (+02:00)" in human.stdout
 
 
 def shwatch_in_terminal(config: Path, *args: str) -> tuple[int, str]:
@@ -397,3 +406,15 @@ def test_list_item_keeps_the_lists_data_and_bounds_a_long_abstract():
     bare = list_item(source_zh, ListEntry("https://mp.weixin.qq.com/s/x", "标题", day), tagger, now, problem="article not fetched: HTTP 404")
     assert bare.summary == "" and bare.title == "标题" and bare.published == day
     assert bare.extract_problem == "article not fetched: HTTP 404" and bare.topics == ()
+
+
+def test_json_times_are_shanghai_whatever_the_display_zone():
+    from monitors.model import Item
+    from monitors.report import JSON_KEYS, json_line
+
+    utc_moment = datetime(2026, 6, 12, 16, 0, tzinfo=timezone.utc)  # 2026-06-13 00:00 in Shanghai
+    item = Item("xwfb", "https://wsjkw.sh.gov.cn/a.html", "标题", utc_moment, topics=("plan",), matched={"plan": ["在线新经济"]})
+    record = json.loads(json_line(item))
+    assert tuple(record) == JSON_KEYS
+    assert record["published"] == "2026-06-13T00:00:00+08:00"
+    assert json.loads(json_line(Item("xwfb", "https://x/", "t", None)))["published"] is None
