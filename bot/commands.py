@@ -44,7 +44,7 @@ log = logging.getLogger("shwatch.commands")
 
 LATEST_DEFAULT = 5
 LATEST_MAX = 20
-MAX_TOKENS = 1000
+TOPIC_WORDS_MAX = 60  # words after /subscribe or /unsubscribe (12 English names take ~30)
 BUTTON_DATA_MAX = 64
 
 # ------------------------------------------------------------------ values
@@ -336,8 +336,8 @@ def _build(name: str, tokens: list[str]) -> Command:
             raise CommandError("err.bad_tz", value=_short(" ".join(tokens)))
         return Command("tz", (tokens[0],))
     if name in ("subscribe", "unsubscribe"):
-        if len(tokens) > MAX_TOKENS:
-            raise CommandError("err.too_many_topics", limit=20)
+        if len(tokens) > TOPIC_WORDS_MAX:
+            raise CommandError("err.too_many_topics", limit=TOPIC_WORDS_MAX)
         return Command(name, tuple(tokens))
     return Command(name)
 
@@ -629,7 +629,9 @@ class CommandCore:
             return self._topics_reply(chat)
         lang = chat.lang
         if any(w.lower() in _ALL for w in cmd.args):
-            wanted = sorted(chat.topics) or [tp.id for tp in self.fields]
+            if not chat.topics:
+                return _text_reply(t("sub.none", lang))
+            wanted = sorted(chat.topics)
         else:
             wanted = self._resolve_topics(cmd.args)
         gone = [i for i in wanted if i in chat.topics]

@@ -120,15 +120,18 @@ def alert_blocks(
         for i, tid in enumerate(m_topics):
             if i:
                 _sep(spans, lang)
-            spans.append(Plain(topic_label(tid, names, lang)))
-            terms = list(dict.fromkeys(matched.get(tid, ())))[:3]
+            label = topic_label(tid, names, lang)
+            spans.append(Plain(label))
+            # the words that matched, unless they only repeat the field's name
+            terms = [tm for tm in dict.fromkeys(matched.get(tid, ())) if tm.casefold() != label.casefold()][:3]
             if terms:
-                spans.append(Plain(" ("))
+                opening, closing = ("（", "）") if lang == "zh" else (" (", ")")
+                spans.append(Plain(opening))
                 for j, term in enumerate(terms):
                     if j:
                         _sep(spans, lang)
                     spans.append(Mark(term))
-                spans.append(Plain(")"))
+                spans.append(Plain(closing))
         block.append(tuple(spans))
     if m_keywords:
         spans = [Plain(t("alert.keywords", lang))]

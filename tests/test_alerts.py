@@ -155,7 +155,7 @@ def test_alert_block_has_bold_title_source_date_summary_highlights_and_link():
         "<b>本市新增 </b><b><u>5 家</u></b><b><u>互联网医院</u></b><b> &lt;通知&gt;</b>",
         "市卫健委 · 2026-06-13 14:06",
         "<b><u>互联网医院</u></b>覆盖 16 个区。",
-        "领域：在线医疗 (<b><u>互联网医院</u></b>)",
+        "领域：在线医疗（<b><u>互联网医院</u></b>）",
         "关键词：<b><u>5 家</u></b>",
         '<a href="https://wsjkw.sh.gov.cn/x?a=1&amp;b=2">阅读原文</a>',
     ]
@@ -170,3 +170,52 @@ def test_dates_in_shanghai_and_date_only():
     assert format_time(datetime(2026, 6, 13, 16, 0, tzinfo=timezone.utc)) == "2026-06-14"  # midnight there
     assert format_time(datetime(2026, 6, 13, 16, 5, tzinfo=timezone.utc)) == "2026-06-14 00:05"
     assert format_time(None) == ""
+
+
+def test_a_matched_term_that_is_the_fields_name_is_not_repeated():
+    topics = [Topic("online_education", "在线教育", "Online education", ("在线教育",), ("online education",))]
+    item = Item(source_id="s", url="https://x.cn/e", title="在线教育新政", published=None,
+                matched={"online_education": ["在线教育", "智慧课堂"]}, topics=("online_education",))
+    match = Match(1, ("online_education",), ())
+    (zh,) = alert_blocks(item, "源", match, "zh", topics=topics)
+    assert render_telegram_html([zh[-2]]) == "领域：在线教育（<b><u>智慧课堂</u></b>）"
+    only_name = Item(source_id="s", url="https://x.cn/f", title="Online education", published=None,
+                     matched={"online_education": ["online education"]}, topics=("online_education",))
+    (en,) = alert_blocks(only_name, "src", match, "en", topics=topics)
+    assert render_telegram_html([en[-2]]) == "Fields: Online education"
+
+
+def test_keywords_are_literal_never_patterns():
+    keywords = ["C++", ".*", "[a-z]+", "5G (SA)", "a.b", "$100", "Covid-19", "人工*智能"]
+    index = AlertIndex.build([_chat(i + 1, rules=[(kw, [])]) for i, kw in enumerate(keywords)])
+
+    def hits(title):
+        return sorted(kw for m in index.match(_item(title)) for kw in m.keywords)
+
+    assert hits("plain words, nothing special") == []  # ".*" and "[a-z]+" are not patterns
+    assert hits("axb, 5G SA, C+ grade, 人工智能, Covid19, $1000") == []
+    assert hits("a.b and C++ and .* here") == sorted(["a.b", "C++", ".*"])
+    assert hits("5G (SA) networks cost $100; Covid-19; 人工*智能; [a-z]+") == sorted(
+        ["5G (SA)", "$100", "Covid-19", "人工*智能", "[a-z]+"]
+    )
+
+
+def test_an_alert_with_an_absurd_title_splits_into_valid_telegram_messages():
+    import fake_telegram
+    from bot.text import TELEGRAM_LIMIT, split_blocks
+
+    topics = [Topic("online_healthcare", "在线医疗", "Online healthcare", ("互联网医院",), ())]
+    item = Item(
+        source_id="s", url="https://x.cn/a?b=1&c=<2>", title=("互联网医院 <b>&amp; 标题。" * 600),
+        published=datetime(2026, 6, 13, 6, 6, tzinfo=timezone.utc), summary="互联网医院覆盖 16 个区。" * 100,
+        matched={"online_healthcare": ["互联网医院"]}, topics=("online_healthcare",),
+    )
+    blocks = alert_blocks(item, "市卫健委", Match(1, ("online_healthcare",), ("标题",)), "zh", topics=topics)
+    parts = split_blocks(blocks, render_telegram_html, TELEGRAM_LIMIT)
+    assert len(parts) >= 3
+    for part in parts:
+        assert len(part) <= TELEGRAM_LIMIT
+        assert fake_telegram._html_problem(part) is None, part[:200]
+    assert parts[-1].endswith('<a href="https://x.cn/a?b=1&amp;c=&lt;2&gt;">阅读原文</a>')
+    whole = "".join(parts)
+    assert whole.count("&lt;b&gt;&amp;amp;") == 600  # nothing lost, nothing unescaped

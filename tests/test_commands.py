@@ -113,6 +113,9 @@ def test_parse_errors_name_the_problem_and_the_limit():
     assert parse_command("/lang fr") == CommandError("err.bad_lang", value="fr")
     assert parse_command("/frobnicate now") == CommandError("hint.unknown", command="/frobnicate")
     assert parse_command("hello there") == CommandError("hint.text")
+    assert parse_command("/subscribe " + "a " * 61) == CommandError("err.too_many_topics", limit=60)
+    # every English field name at once still fits
+    assert parse_command("/subscribe " + " ".join(tp.name_en for tp in load_settings(None, {}).topics)).name == "subscribe"
     assert parse_command("") == CommandError("hint.text")
 
 
@@ -175,17 +178,23 @@ async def test_topics_subscribe_unsubscribe(core, engine):
     assert len(flat) == 14 and flat[-2].data == "t:all" and flat[-1].data == "t:none"
     assert all(len(b.data.encode()) <= 64 for b in flat)
     assert await say(core, EN, "/subscribe online_education Online finance") == (
-        "Subscribed: Online education, Online finance.\nYou now follow 2 fields."
+        "Subscribed: Online education, Online finance.\nFields you follow now: 2."
     )
     assert await say(core, ZH, "订阅 在线教育，远程办公") == "已订阅：在线教育、远程办公。\n您现在关注 2 个领域。"
     assert await say(core, ZH, "订阅 在线教育") == "早已订阅：在线教育。\n您现在关注 2 个领域。"
     assert await say(core, EN, "/unsubscribe online_finance remote_office") == (
-        "Unsubscribed: Online finance.\nNot subscribed anyway: Remote office.\nYou now follow 1 fields."
+        "Unsubscribed: Online finance.\nNot subscribed anyway: Remote office.\nFields you follow now: 1."
     )
     err = await say(core, EN, "/subscribe online_education bogus_field")
     assert err.startswith("Unknown field: bogus_field. Valid ids: unmanned_factory, industrial_internet")
     assert "未知领域：bogus" in await say(core, ZH, "订阅 bogus")
     assert await say(core, ZH, "退订 全部") == "已退订：在线教育、远程办公。\n您现在关注 0 个领域。"
+    assert await say(core, ZH, "退订 全部") == "您还没有订阅任何领域。发送 /topics 查看并选择。"
+    assert await say(core, EN, "/unsubscribe all") == "Unsubscribed: Online education.\nFields you follow now: 0."
+    assert await say(core, EN, "/unsubscribe all") == (
+        "You are not subscribed to any field. Send /topics to see them and choose."
+    )
+    await say(core, EN, "/subscribe online_education")
     assert (await core.handle(EN, USER, "/subscribe")).keyboard is not None
     async with engine.connect() as conn:
         rows = (await conn.execute(select(subscriptions.c.topic_id))).scalars().all()
@@ -303,7 +312,7 @@ async def test_latest_returns_the_newest_matching_items(core, engine):
         await _item(engine, n, f"新闻 {n}" + (" 疫苗" if n % 2 else ""), topics=["online_healthcare"] if n == 2 else [])
     reply = await core.handle(EN, USER, "/latest")
     text = render_plain(reply.paragraphs)
-    assert text.startswith("The latest 5 matching items:")
+    assert text.startswith("Latest matching items (5):")
     titles = [line for line in text.splitlines() if line.startswith("新闻")]
     assert titles == ["新闻 1 疫苗", "新闻 2", "新闻 3 疫苗", "新闻 5 疫苗", "新闻 7 疫苗"]
     assert "上海市卫生健康委员会 · 新闻发布 · 2026-06-14 09:00" in text
@@ -323,7 +332,7 @@ async def test_sources_show_health(core, engine, settings):
     en = await say(core, EN, "/sources")
     assert en.startswith(f"Watched sources ({len(settings.sources)}):")
     assert "✅ ok, last success 2026-06-14 10:00" in en
-    assert "⚠️ failing (3 times in a row): page layout changed" in en
+    assert "⚠️ failing (3 in a row): page layout changed" in en
     assert f"1 ok, 1 failing, {len(settings.sources) - 2} not checked yet." in en
     zh = await say(core, ZH, "来源")
     assert "⚠️ 连续失败 3 次：页面结构变化" in zh
@@ -371,7 +380,7 @@ async def test_group_settings_need_a_group_admin(core, engine):
     assert "You follow 0 of 12 fields." in await say(core, group, "/topics", member)
     admin = Caller(user_id=6, is_group_admin=True)
     assert await say(core, group, "/subscribe online_education", admin) == (
-        "Subscribed: Online education.\nYou now follow 1 fields."
+        "Subscribed: Online education.\nFields you follow now: 1."
     )
     assert await say(core, group, "/lang zh", admin) == "好的，以后用中文回复您。"
     assert await say(core, group, "/alert add 5G", member) == "抱歉，只有群管理员可以更改本群的设置。"
@@ -385,7 +394,7 @@ async def test_stop_deletes_the_chats_data(core, engine):
     chat = await ChatStore(engine).get("telegram", "1002")
     await Outbox(engine).enqueue([{"chat_id": chat.id, "kind": "alert", "ref": "1"}])
     assert await say(core, EN, "/stop") == (
-        "Stopped: your subscriptions, 2 keyword alerts and pending messages are deleted. Send /start to come back."
+        "Stopped: your subscriptions, keyword alerts (2) and pending messages are deleted. Send /start to come back."
     )
     assert await ChatStore(engine).get("telegram", "1002") is None
     assert await count(engine, alert_rules) == 0 and await count(engine, deliveries) == 0
@@ -427,3 +436,20 @@ async def test_topics_on_wecom_say_what_to_send(core):
     text = await say(core, wecom, "领域")
     assert "发送“订阅 领域编号或名称”订阅，例如：订阅 在线教育" in text
     assert "点按钮" not in text
+
+
+@pytest.mark.parametrize("ref", [EN, ZH])
+async def test_help_lists_every_command_with_an_example(core, ref):
+    from bot.commands import COMMANDS, SLASH
+    from bot.text import Code
+
+    reply = await core.handle(ref, USER, "/help")
+    examples = [p[0].text for p in reply.paragraphs if p and isinstance(p[0], Code)]
+    for name in COMMANDS:
+        slash = "/" + name.replace("_", " ")  # alert_add -> "/alert add"
+        assert any(e == slash or e.startswith(slash + " ") for e in examples), name
+    # each example parses to the command it illustrates
+    for example in examples:
+        parsed = parse_command(example)
+        assert isinstance(parsed, Command), example
+        assert SLASH[example[1:].split()[0]] in (parsed.name, parsed.name.split("_")[0]), example
