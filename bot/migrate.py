@@ -7,7 +7,8 @@ directory), so nothing outside the installed package is needed at run time. Migr
 the async engine's connection through ``run_sync``.
 
 A store created before migrations existed (tables present, no ``alembic_version``) is
-stamped at the initial revision first, then upgraded.
+adopted by the initial revision, which creates only the tables that are missing (a store only
+``shwatch poll`` has used has just the monitor's two tables), then upgraded.
 
 Adding a column: change the table in monitors/db.py or bot/db.py AND add a revision in
 bot/migrations/versions/ (tests/test_migrate.py compares the migrated schema with the
@@ -79,10 +80,10 @@ def _upgrade(connection) -> tuple[str | None, str | None]:
     from alembic import command
 
     before = _current(connection)
-    if before is None and inspect(connection).has_table("items"):
-        # A store made by create_all before migrations existed: it is the initial schema.
-        log.info("store has tables but no migration record: stamping %s", INITIAL_REVISION)
-        command.stamp(alembic_config(connection), INITIAL_REVISION)
+    if before is None and inspect(connection).get_table_names():
+        # A store from before migrations (create_all, or only the monitor's tables after
+        # `shwatch poll`): the initial revision keeps the tables it finds, adds the others.
+        log.info("store has tables but no migration record: adopting it at revision %s", INITIAL_REVISION)
     command.upgrade(alembic_config(connection), "head")
     return before, _current(connection)
 

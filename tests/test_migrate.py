@@ -99,6 +99,27 @@ async def test_store_made_by_create_all_is_adopted(db_url):
         await engine.dispose()
 
 
+async def test_store_only_the_monitor_has_used_is_completed(db_url):
+    """`shwatch poll` creates just source_state and items; the upgrade adds the bot's tables
+    (with their indexes), keeps the items, and the result is exactly the metadata."""
+    from monitors.store import ItemStore
+
+    engine = create_engine(db_url)
+    try:
+        await ItemStore(engine).create_tables()
+        async with engine.begin() as conn:
+            await conn.execute(insert(metadata.tables["source_state"]).values(source_id="old", baseline_done=True, consecutive_failures=0))
+        assert await _tables(engine) == {"source_state", "items"}
+        before, after = await upgrade_to_head(engine)
+        assert before is None and after == head_revision()
+        assert await _tables(engine) == set(metadata.tables) | {"alembic_version"}
+        assert await _schema_diffs(engine) == []
+        async with engine.connect() as conn:
+            assert (await conn.execute(select(metadata.tables["source_state"].c.source_id))).scalars().all() == ["old"]
+    finally:
+        await engine.dispose()
+
+
 def test_shwatch_db_upgrade_command(tmp_path):
     db = tmp_path / "cli.db"
     config = tmp_path / "shwatch.toml"

@@ -229,3 +229,48 @@ def test_restart_across_the_digest_time_sends_one_digest_per_chat(tmp_path):
         assert duplicates <= DELIVERY_WORKERS
         assert all("在线教育动态0" in m.text for m in digests())
         assert tg.violations == []
+
+
+def test_service_started_on_a_store_only_poll_has_used_migrates_it(tmp_path):
+    """`shwatch poll --once` makes a store with just the monitor's tables; `shwatch run` on it
+    migrates it at start-up (the bot's tables appear, the revision is recorded) and works."""
+    import sqlite3
+
+    from bot.migrate import head_revision
+
+    db = tmp_path / "old.db"
+    config = tmp_path / "shwatch.toml"
+    with fake_press.FakePress() as press:
+        config.write_text(
+            f"""
+database_url = "sqlite+aiosqlite:///{db}"
+
+[[sources]]
+id = "press-en"
+name = "Fake press (en)"
+url = "{press.list_url('en')}"
+lang = "en"
+interval = 1
+""",
+            encoding="utf-8",
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SHWATCH_"))}
+        polled = subprocess.run([str(SHWATCH), "--config", str(config), "poll", "--once"], capture_output=True, text=True, timeout=60, env=env)
+        assert polled.returncode == 0, polled.stderr
+        with sqlite3.connect(db) as conn:
+            assert {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")} == {"source_state", "items"}
+        run = Run(config, tmp_path, "old-store")
+        try:
+            wait(lambda: "printed here" in run.log(), 30, run, "the console channel")
+            url = press.publish("en", "Online education platform opens", "Shanghai opens an online education platform.",
+                                datetime.now(SH).strftime("%Y-%m-%d %H:%M"))
+            wait(lambda: url in run.log(), 30, run, "the alert on the console")
+            assert run.stop() == 0
+        finally:
+            run.kill9()
+    with sqlite3.connect(db) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        revision = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+    assert {"chats", "deliveries", "subscriptions", "alert_rules", "inbound_messages", "alembic_version"} <= tables
+    assert revision == [(head_revision(),)]
+    assert "Traceback" not in run.log()
