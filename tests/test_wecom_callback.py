@@ -306,7 +306,8 @@ from bot.wecom.api import WeComApi  # noqa: E402
 from bot.wecom.channel import WeComAppChannel  # noqa: E402
 from config.model import Secret, Settings, Source, WeComSettings  # noqa: E402
 from config.settings import load_default_topics  # noqa: E402
-from fake_wecom import FakeWeCom  # noqa: E402
+from bot.i18n import t  # noqa: E402
+from fake_wecom import FakeWeCom, markdown_problems  # noqa: E402
 from monitors.model import Item  # noqa: E402
 from monitors.store import ItemStore  # noqa: E402
 
@@ -396,11 +397,32 @@ async def test_app_token_refresh_during_delivery(engine, app, app_wecom):
     assert app_wecom.token_requests == 2 and len(app_wecom.messages_to("zhangsan")) == 2
 
 
+async def test_alerts_held_by_quiet_hours_arrive_together_in_one_message(engine, app, app_wecom, clock):
+    chat = await app.store.get_or_create("wecom", "nightowl", "private", lang="zh")
+    await app.store.set_quiet(chat.id, "16:00", "18:00")  # NOW is 17:00 in Shanghai
+    ids = [await enqueue_alert(engine, app, "nightowl", f"夜间通知{i}") for i in range(4)]
+    assert await app.run_once() is False  # all held: nothing due
+    assert app_wecom.messages_to("nightowl") == []
+    clock.advance(hours=1, minutes=1)  # 18:01: the window is over
+    assert await app.run_once()
+    [message] = app_wecom.messages_to("nightowl")
+    assert message.content.startswith(t("quiet.held", "zh", count=4))
+    assert [message.content.index(f"**夜间通知{i}**") for i in range(4)] == sorted(message.content.index(f"**夜间通知{i}**") for i in range(4))
+    assert markdown_problems(message.content) == [], message.content
+    assert [(await app.outbox.get(i)).status for i in ids] == ["sent"] * 4
+
+
+async def test_one_members_alerts_leave_in_order(engine, app, app_wecom):
+    for i in range(6):
+        await enqueue_alert(engine, app, "reader", f"顺序{i}")
+    await app.run_once()
+    sent = [m.content for m in app_wecom.messages_to("reader")]
+    assert [next(i for i in range(6) if f"顺序{i}" in c) for c in sent] == list(range(6))
+
+
 # ---- members' commands: encrypted callback -> CommandCore -> reply via message/send ---------
 
 from bot.commands import CommandCore  # noqa: E402
-from bot.i18n import t  # noqa: E402
-from fake_wecom import markdown_problems  # noqa: E402
 
 
 class Member:

@@ -25,6 +25,7 @@ from typing import Any
 from bot.clock import Clock, SystemClock
 from bot.i18n import t
 from bot.outbox import Delivery, Outbox
+from bot.quiet import bundle_alerts
 from bot.text import Block
 from bot.wecom.api import WeComApi, WeComError, WeComTooFast, seconds_to_next_minute
 from bot.wecom.callback import CallbackServer, InboundMessage
@@ -224,32 +225,51 @@ class WeComAppChannel(_Worker):
         composed = await self._compose(claimed)
         if composed is None:
             return False  # wait a poll interval before trying again
-        await asyncio.gather(*(self._deliver(d, composed.get(d.id) or ()) for d in claimed))
+        # alerts held through a member's quiet hours leave together, in one message where they fit
+        units = bundle_alerts(claimed, composed)
+        bundled = {d.id for members, _ in units for d in members}
+        for d in claimed:
+            if d.id not in bundled:
+                await self.outbox.fail(d.id, "nothing to send (empty message)")
+        by_member: dict[str, list[tuple[list[Delivery], list]]] = defaultdict(list)
+        for members, blocks in units:
+            by_member[members[0].address].append((members, blocks))
+        # one member's messages in order, one after the other; members side by side
+        await asyncio.gather(*(self._deliver_member(userid, member_units) for userid, member_units in by_member.items()))
         return True
 
-    async def _deliver(self, delivery: Delivery, blocks: Sequence[Block]) -> None:
+    async def _deliver_member(self, userid: str, units: list[tuple[list[Delivery], list]]) -> None:
         async with self._limit:
-            pieces = markdown_pieces(blocks)
-            if not pieces:
-                await self.outbox.fail(delivery.id, "nothing to send (empty message)")
-                return
-            window = self._windows[delivery.address]
-            now = self._now().timestamp()
-            if window.remaining(now) < len(pieces) and len(pieces) <= window.limit:
-                until = datetime.fromtimestamp(window.free_at(now) + 1, timezone.utc)
-                await self.outbox.hold(delivery.id, until)
-                return
-            try:
-                for piece in pieces:
-                    await self.api.send_app_message(delivery.address, piece, "markdown")
-                    window.record(self._now().timestamp())
-            except WeComError as exc:
-                await self._failed(delivery, exc)
-                return
-            except ValueError as exc:  # over the size limit: a formatting bug, not worth retrying
-                await self.outbox.fail(delivery.id, str(exc))
-                return
-            await self.outbox.mark_sent(delivery.id)
+            for members, blocks in units:
+                await self._deliver(userid, members, blocks)
+
+    async def _deliver(self, userid: str, members: list[Delivery], blocks: Sequence[Block]) -> None:
+        pieces = markdown_pieces(blocks)
+        if not pieces:
+            for d in members:
+                await self.outbox.fail(d.id, "nothing to send (empty message)")
+            return
+        window = self._windows[userid]
+        now = self._now().timestamp()
+        if window.remaining(now) < len(pieces) and len(pieces) <= window.limit:
+            until = datetime.fromtimestamp(window.free_at(now) + 1, timezone.utc)
+            for d in members:
+                await self.outbox.hold(d.id, until)
+            return
+        try:
+            for piece in pieces:
+                await self.api.send_app_message(userid, piece, "markdown")
+                window.record(self._now().timestamp())
+        except WeComError as exc:
+            for d in members:
+                await self._failed(d, exc)
+            return
+        except ValueError as exc:  # over the size limit: a formatting bug, not worth retrying
+            for d in members:
+                await self.outbox.fail(d.id, str(exc))
+            return
+        for d in members:
+            await self.outbox.mark_sent(d.id)
 
     async def _failed(self, delivery: Delivery, exc: WeComError) -> None:
         if exc.errcode in GONE_ERRCODES:
