@@ -190,6 +190,7 @@ _CATALOGUE: dict[str, dict[str, str]] = {
         "zh": "📰 每日摘要（{date}）：{count} 条新内容",
         "en": "📰 Daily digest ({date}): {count} new items",
     },
+    "digest.header_one": {"zh": "📰 每日摘要（{date}）：1 条新内容", "en": "📰 Daily digest ({date}): 1 new item"},
     "digest.group_count": {"zh": "{name}：{count} 条", "en": "{name}: {count}"},
     "digest.keywords_group": {"zh": "关键词匹配", "en": "Keyword matches"},
     "digest.nothing_new": {"zh": "自上次摘要以来没有新内容。", "en": "Nothing new since your last digest."},
