@@ -333,7 +333,8 @@ class DigestFormatter:
 
     def header(self, digest: Digest, day: date | str, lang: str) -> Block:
         counts = join([self.section_title(s.topic_id, len(s.item_ids), lang) for s in digest.sections], lang)
-        block: Block = [(Bold(t("digest.header", lang, date=str(day), count=digest.total)),)]
+        title = t("digest.header", lang, date=str(day), count=digest.total) if digest.total != 1 else t("digest.header_one", lang, date=str(day))
+        block: Block = [(Bold(title),)]
         if counts:
             block.append((Plain(counts),))
         return block

@@ -186,6 +186,14 @@ def test_blocks_read_in_both_languages(lang):
     assert "▍" in render_plain(blocks[1]) and "▍" not in render_plain(blocks[2])
 
 
+@pytest.mark.parametrize("lang, header", [("zh", "每日摘要（2026-06-14）：1 条新内容"), ("en", "Daily digest (2026-06-14): 1 new item")])
+def test_a_one_item_digest_header_reads_right(lang, header):
+    d, fmt, blocks = _digest_for(lang, n=0)  # only the keyword match
+    assert d.total == 1
+    first = render_plain(blocks[0]).split("\n")[0]
+    assert first.endswith(header)
+
+
 def test_telegram_html_is_escaped_and_keyword_marked():
     _, _, blocks = _digest_for("en")
     html = "\n\n".join(render_telegram_html(b) for b in blocks)
