@@ -309,7 +309,8 @@ class DigestFormatter:
         self.source_names = source_names
         self._names = {lang: topic_names(topics, lang) for lang in ("zh", "en")}
         self._cache: dict[tuple[int, str, str], list[Paragraph]] = {}
-        self._rendered_cache: dict[tuple, tuple[str, int]] = {}
+        self._rendered_cache: dict[tuple, dict[int, tuple[str, int]]] = {}
+        self._extra_cache: dict[tuple, tuple[str, int]] = {}
 
     def item_paragraphs(self, item_id: int, lang: str, tz_name: str | None) -> list[Paragraph]:
         key = (item_id, lang, tz_name or "")
@@ -372,13 +373,21 @@ class DigestFormatter:
                 out.append(self._item_block(digest, section, n, lang, tz_name))
         return out
 
-    def _rendered(self, item_id: int, lang: str, tz_name: str | None, render: Render, measure: Measure) -> tuple[str, int]:
-        key = (render, measure, item_id, lang, tz_name or "")
-        hit = self._rendered_cache.get(key)
+    def _rendered_items(self, lang: str, tz_name: str | None, render: Render, measure: Measure) -> dict[int, tuple[str, int]]:
+        """item id -> (rendered text, size) for one renderer, language and zone (filled lazily)."""
+        key = (render, measure, lang, tz_name or "")
+        table = self._rendered_cache.get(key)
+        if table is None:
+            table = self._rendered_cache[key] = {}
+        return table
+
+    def _rendered_extra(self, key: tuple, paragraph: Callable[[], Paragraph], render: Render, measure: Measure) -> tuple[str, int]:
+        """A group heading or a keyword line, rendered once per renderer and content."""
+        full = (render, measure, *key)
+        hit = self._extra_cache.get(full)
         if hit is None:
-            text = render(self.item_paragraphs(item_id, lang, tz_name))
-            hit = (text, measure(text))
-            self._rendered_cache[key] = hit
+            text = render([paragraph()])
+            hit = self._extra_cache[full] = (text, measure(text))
         return hit
 
     def messages(
@@ -404,16 +413,25 @@ class DigestFormatter:
         pieces: list[tuple[str, int, Block | None]] = []
         header = render(self.header(digest, day, lang))
         pieces.append((header, measure(header), None))
+        rendered = self._rendered_items(lang, tz_name, render, measure)
+        keywords = digest.keywords
         for section in digest.sections:
             for n, item_id in enumerate(section.item_ids):
-                text, size = self._rendered(item_id, lang, tz_name, render, measure)
-                words = digest.keywords.get(item_id)
+                hit = rendered.get(item_id)
+                if hit is None:
+                    text = render(self.item_paragraphs(item_id, lang, tz_name))
+                    hit = rendered[item_id] = (text, measure(text))
+                text, size = hit
+                words = keywords.get(item_id)
                 if n == 0:
-                    head = render([self._heading(section.topic_id, len(section.item_ids), lang)])
-                    text, size = head + PARAGRAPH_SEP + text, measure(head) + nl + size
+                    count = len(section.item_ids)
+                    head, head_size = self._rendered_extra(
+                        ("h", section.topic_id, count, lang), lambda: self._heading(section.topic_id, count, lang), render, measure
+                    )
+                    text, size = head + PARAGRAPH_SEP + text, head_size + nl + size
                 if words:
-                    marks = render([self._marks(words, lang)])
-                    text, size = text + PARAGRAPH_SEP + marks, size + nl + measure(marks)
+                    marks, marks_size = self._rendered_extra(("k", words, lang), lambda: self._marks(words, lang), render, measure)
+                    text, size = text + PARAGRAPH_SEP + marks, size + nl + marks_size
                 pieces.append((text, size, None if size <= limit else self._item_block(digest, section, n, lang, tz_name)))
         return _pack(pieces, render, limit, measure)
 
