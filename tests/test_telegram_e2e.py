@@ -215,7 +215,7 @@ def test_every_command_in_both_languages(service, tg, lang, code, chat_id):
     assert html(t("alert.list_empty", lang)) in p.say("/alerts").text
 
     latest = p.say("/latest 3").text
-    assert latest  # matching items or "none yet", never silence
+    assert html(t("latest.none", lang)) in latest or html(t("alert.open", lang)) in latest
     sources = p.say("/sources").text
     assert "Fake press (zh)" in sources and "Fake press (en)" in sources
 
@@ -231,6 +231,8 @@ def test_every_command_in_both_languages(service, tg, lang, code, chat_id):
     # unknown command and plain text get a hint
     assert html(t("hint.unknown", lang, command="/frobnicate")) in p.say("/frobnicate").text
     assert html(t("hint.text", lang)) in p.say("hello there").text
+    # in a private chat only this bot reads the message, whatever @suffix it carries: never silence
+    assert html(t("help.title", lang)) in p.say("/help@some_other_bot").text
 
     # switch language, then stop
     other = "zh" if lang == "en" else "en"
@@ -321,6 +323,10 @@ def test_alert_for_a_newly_published_item(service, tg, press):
     assert len([m for m in tg.messages_to(1301) if "建设新举措" in m.text]) == 1
     assert len([m for m in tg.messages_to(1302) if "sanctuary" in m.text]) == 1
     assert not [m for m in tg.messages_to(1301) if "sanctuary" in m.text]
+    # /latest shows the same item, newest first
+    latest = zh.say("/latest").text
+    assert latest.startswith("<b>" + html(t("latest.title", "zh", count=1)))
+    assert "建设新举措" in latest and f'href="{url_zh}"' in latest
 
 
 def test_flood_wait_on_one_chat_while_others_continue(service, tg, press):
@@ -438,3 +444,51 @@ def test_sigterm_stops_cleanly_and_the_token_never_shows(service, tg):
     assert TOKEN not in output
     assert TOKEN.split(":")[1] not in output
     assert "Traceback" not in output
+
+
+# ------------------------------------------------------------------ an unreachable or refusing Bot API
+
+
+def test_token_stays_secret_when_the_bot_api_is_unreachable_or_refuses_it(tmp_path, press):
+    """Token and API address from the environment; first a dead port, then a server that
+    does not know the token (401 -> InvalidToken: proof the address came from the environment). The service keeps running, says what is
+    wrong, stops cleanly, and never prints the token."""
+    from fake_press import free_port
+
+    config = tmp_path / "env.toml"
+    config.write_text(
+        f"""
+database_url = "sqlite+aiosqlite:///{tmp_path / 'env.db'}"
+
+[[sources]]
+id = "press-en"
+name = "Fake press (en)"
+url = "{press.list_url('en')}"
+lang = "en"
+interval = 1
+""",
+        encoding="utf-8",
+    )
+    dead = f"http://127.0.0.1:{free_port()}/bot"
+    with fake_telegram.FakeTelegram(token="111:someone_elses_token_entirely_1234") as other:
+        for base_url, expected in ((dead, "cannot reach the Telegram Bot API"), (other.base_url, "rejected the bot token")):
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SHWATCH_"))}
+            env.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=base_url)
+            out, err = tmp_path / "svc.out", tmp_path / "svc.err"
+            proc = subprocess.Popen(
+                [str(SHWATCH), "--config", str(config), "--log-level", "DEBUG", "run"],
+                stdout=out.open("wb"), stderr=err.open("wb"), cwd=tmp_path, env=env,
+            )
+            try:
+                fake_telegram.wait_for(lambda: expected in err.read_text(errors="replace"), timeout=30)
+                before = press.hits("/en/index.html")
+                fake_telegram.wait_for(lambda: press.hits("/en/index.html") > before, timeout=30)  # still polling
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(15) == 0
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(10)
+            output = out.read_text(errors="replace") + err.read_text(errors="replace")
+            assert TOKEN not in output and TOKEN.split(":")[1] not in output
+            assert expected in output and "***" in output  # PTB's own DEBUG lines show the URL, redacted

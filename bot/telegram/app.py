@@ -108,8 +108,8 @@ class TelegramHandlers:
         group = chat.type != ChatType.PRIVATE
         if group and not message.text.startswith("/"):
             return  # in a group only commands are for the bot
-        if not addressed_to(message.text, context.bot.username):
-            return  # "/start@another_bot"
+        if group and not addressed_to(message.text, context.bot.username):
+            return  # "/start@another_bot" in a group is for that bot; in a private chat only we read it
         ref = self._chat_ref(update)
         caller = await self._caller(update, context, message.text)
         reply = await self.core.handle(ref, caller, message.text)
