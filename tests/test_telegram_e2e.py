@@ -257,7 +257,15 @@ def test_group_settings_need_a_group_admin(service, tg):
     admin = Person(tg, service, group, "zh-hans", user_id=31, chat_type="group")
     assert html(t("refuse.group", "en")) in member.say("/subscribe online_healthcare").text
     # reading is fine for anyone
-    assert html(t("topics.title", "en")) in member.say("/topics").text
+    menu = member.say("/topics")
+    assert html(t("topics.title", "en")) in menu.text
+    # a member's button press: a pop-up for that member only, nothing posted to the group, nothing changed
+    before, answers = len(tg.messages_to(group)), len(tg.callback_answers)
+    tg.press_button(menu, "t:online_education", user_id=32, language_code="en")
+    answer = tg.wait_for(lambda: tg.callback_answers[answers:] and tg.callback_answers[answers])
+    assert answer["text"] == t("refuse.group", "en") and answer.get("show_alert") in (True, "true")
+    time.sleep(1.5)
+    assert len(tg.messages_to(group)) == before
     assert html(t("sub.now", "en", count=1)) in admin.say("/subscribe online_healthcare").text
     assert html(t("refuse.group", "en")) in member.say("/alert add 医院").text
     assert html(t("refuse.group", "en")) in member.say("/stop").text

@@ -127,9 +127,14 @@ class TelegramHandlers:
         ref = self._chat_ref(update)
         caller = await self._caller(update, context, "/subscribe")
         reply = await self.core.handle_button(ref, caller, query.data or "")
-        await self._answer(query, getattr(reply, "toast", None))
-        edit = query.message.message_id if getattr(reply, "edit", False) else None
-        self._queue_reply(chat.id, group, reply, edit_message_id=edit)
+        toast = getattr(reply, "toast", None)
+        edited = bool(getattr(reply, "edit", False))
+        # a refusal or a stale button is told to the one who pressed it (a pop-up), not posted to the chat
+        await self._answer(query, toast, alert=not edited)
+        if edited:
+            self._queue_reply(chat.id, group, reply, edit_message_id=query.message.message_id)
+        elif not toast:
+            self._queue_reply(chat.id, group, reply)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         error = context.error
@@ -186,9 +191,9 @@ class TelegramHandlers:
         self.admins.put(chat_id, user_id, is_admin, now)
         return is_admin
 
-    async def _answer(self, query, toast: str | None) -> None:
+    async def _answer(self, query, toast: str | None, alert: bool = False) -> None:
         try:
-            await query.answer(text=(toast or None) and toast[:200])
+            await query.answer(text=(toast or None) and toast[:200], show_alert=bool(toast) and alert)
         except TelegramError as exc:  # an old query: nothing to do
             log.info("answering a button press failed: %s", redact(str(exc), self.secrets))
 
