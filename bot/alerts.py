@@ -259,13 +259,18 @@ async def items_by_id(engine, ids: Iterable[int]) -> dict[int, Item]:
 
 
 async def matching_items(engine, chat: Chat, limit: int, window: int = 1000) -> list[tuple[Item, Match]]:
-    """The newest ``limit`` items (of the last ``window``) that match the chat's fields or alerts."""
+    """The newest ``limit`` items (of the last ``window``) that match the chat's fields or alerts.
+
+    Newest first: the latest found; among items found by the same poll, the latest published,
+    then the list page's own order (top first, which is the order they were stored in)."""
     index = AlertIndex.build([chat])
     out: list[tuple[Item, Match]] = []
     async with engine.connect() as conn:
         rows = (
             await conn.execute(
-                select(items).order_by(items.c.first_seen_at.desc(), items.c.id.desc()).limit(window)
+                select(items)
+                .order_by(items.c.first_seen_at.desc(), items.c.published.desc().nulls_last(), items.c.id.asc())
+                .limit(window)
             )
         ).all()
     for row in rows:

@@ -318,6 +318,17 @@ async def test_latest_returns_the_newest_matching_items(core, engine):
     assert "上海市卫生健康委员会 · 新闻发布 · 2026-06-14 09:00" in text
     assert len(reply.blocks) == 6  # header + one block per item, for splitting
     assert "<b><u>疫苗</u></b>" in render_telegram_html(reply.paragraphs)
+    # one poll found three at once (stored in the list page's order, top = newest): newest first
+    for n, (title, published) in enumerate([("同批 A 疫苗", NOW), ("同批 B 疫苗", NOW), ("同批 C 疫苗", NOW - timedelta(days=1))]):
+        async with engine.begin() as conn:
+            await conn.execute(insert(items).values(
+                url=f"https://wsjkw.sh.gov.cn/batch{n}.html", source_id="wsjkw-xwfb", title=title, topics=[],
+                matched={}, published=published, first_seen_at=NOW + timedelta(minutes=1),
+            ))
+    text = await say(core, EN, "/latest 4")
+    assert [line for line in text.splitlines() if line.startswith(("同批", "新闻"))] == [
+        "同批 A 疫苗", "同批 B 疫苗", "同批 C 疫苗", "新闻 1 疫苗"
+    ]
     zh = await say(core, EN, "/latest 2")
     assert zh.count("Read the original") == 2
     assert await say(core, EN, "/latest 21") == "“21” is not a valid count: use a whole number from 1 to 20, e.g. /latest 10"
