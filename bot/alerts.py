@@ -14,7 +14,7 @@ import inspect
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select, update
@@ -225,7 +225,9 @@ async def dispatch_new_items(
             return total
         index = await _resolve_index(index_provider)
         planned: list[dict] = []
-        for row in rows:
+        # oldest first, so a chat's newest alert ends up at the bottom of the conversation:
+        # by time found, then published, then the reverse of the list page's order (top = newest)
+        for row in sorted(rows, key=_chronological):
             item = _item_from_row(row)
             when = item_time(item)
             if when is not None and when < cutoff:
@@ -244,6 +246,18 @@ async def dispatch_new_items(
             )
         if len(rows) < batch:
             return total
+
+
+_EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def _chronological(row) -> tuple:
+    def utc(when: datetime | None) -> datetime:
+        if when is None:
+            return _EARLIEST
+        return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+
+    return (utc(row.first_seen_at), utc(row.published), -row.id)
 
 
 async def items_by_id(engine, ids: Iterable[int]) -> dict[int, Item]:

@@ -219,3 +219,18 @@ def test_an_alert_with_an_absurd_title_splits_into_valid_telegram_messages():
     assert parts[-1].endswith('<a href="https://x.cn/a?b=1&amp;c=&lt;2&gt;">阅读原文</a>')
     whole = "".join(parts)
     assert whole.count("&lt;b&gt;&amp;amp;") == 600  # nothing lost, nothing unescaped
+
+
+async def test_a_batch_of_alerts_is_planned_oldest_first(engine):
+    """A poll stores its finds in the list page's order (top = newest); a chat should read them
+    in the order they happened, the newest at the bottom of the conversation."""
+    clock = FakeClock(NOW)
+    store = ChatStore(engine, clock)
+    chat = await store.get_or_create("telegram", "1")
+    await store.add_rule(chat.id, "互联网医院")
+    top = await _add_item(engine, "https://a/top", "互联网医院 3", published=NOW - timedelta(hours=1))
+    middle = await _add_item(engine, "https://a/mid", "互联网医院 2", published=NOW - timedelta(hours=1))
+    bottom = await _add_item(engine, "https://a/bot", "互联网医院 1", published=NOW - timedelta(hours=5))
+    earlier_poll = await _add_item(engine, "https://a/old", "互联网医院 0", first_seen=NOW - timedelta(minutes=5))
+    assert await dispatch_new_items(engine, IndexProvider(store), clock, max_age_days=3) == 4
+    assert [d[3] for d in await _deliveries(engine)] == [earlier_poll, bottom, middle, top]
