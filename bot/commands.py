@@ -428,6 +428,18 @@ class CommandCore:
             log.exception("command failed in %s chat (%s)", chat_ref.channel, type(text).__name__)
             return _text_reply(t("err.internal", lang))
 
+    async def handle_non_text(self, chat_ref: ChatRef) -> Reply:
+        """A photo, sticker, voice ... in a private chat: say what is understood, in the chat's
+        language (nothing is created for a chat we do not know yet)."""
+        lang = lang_from_code(chat_ref.lang_hint)
+        try:
+            chat = await self.store.get(chat_ref.channel, str(chat_ref.address))
+            if chat is not None:
+                lang = chat.lang
+        except Exception:
+            log.exception("looking up a %s chat failed", chat_ref.channel)
+        return _text_reply(t("hint.non_text", lang))
+
     async def handle_button(self, chat_ref: ChatRef, caller: Caller, data: str) -> Reply:
         lang = lang_from_code(chat_ref.lang_hint)
         try:

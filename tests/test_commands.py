@@ -464,3 +464,12 @@ async def test_help_lists_every_command_with_an_example(core, ref):
         parsed = parse_command(example)
         assert isinstance(parsed, Command), example
         assert SLASH[example[1:].split()[0]] in (parsed.name, parsed.name.split("_")[0]), example
+
+
+async def test_non_text_messages_get_a_hint_in_the_chats_language(core, engine):
+    assert render_plain((await core.handle_non_text(ZH)).paragraphs) == "目前只能识别文字消息。发送“帮助”查看可用命令。"
+    assert await count(engine, chats) == 0  # a sticker creates no chat
+    await say(core, ZH, "/lang en")
+    assert render_plain((await core.handle_non_text(ZH)).paragraphs) == (
+        "Only text messages are understood here. Send /help to see the commands."
+    )

@@ -233,6 +233,15 @@ def test_every_command_in_both_languages(service, tg, lang, code, chat_id):
     assert html(t("hint.text", lang)) in p.say("hello there").text
     # in a private chat only this bot reads the message, whatever @suffix it carries: never silence
     assert html(t("help.title", lang)) in p.say("/help@some_other_bot").text
+    # nor for a location, sticker, photo ...
+    after = len(tg.sent)
+    tg.inject({"message": {
+        "message_id": 10**6 + chat_id, "date": int(time.time()), "chat": {"id": chat_id, "type": "private", "first_name": "T"},
+        "from": {"id": chat_id, "is_bot": False, "first_name": "T", "language_code": code},
+        "location": {"latitude": 31.23, "longitude": 121.47},
+    }})
+    hint = tg.wait_for_message(lambda m: m.chat_id == chat_id, after=after)
+    assert hint.text == html(t("hint.non_text", lang))
 
     # switch language, then stop
     other = "zh" if lang == "en" else "en"

@@ -96,6 +96,13 @@ class TelegramHandlers:
 
     def install(self, app: Application) -> None:
         app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT, self.on_text))
+        # a photo, sticker, voice ... in a private chat gets a hint, never silence
+        app.add_handler(
+            MessageHandler(
+                filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE & ~filters.TEXT & ~filters.StatusUpdate.ALL,
+                self.on_non_text,
+            )
+        )
         app.add_handler(CallbackQueryHandler(self.on_button))
         app.add_error_handler(self.on_error)
 
@@ -114,6 +121,13 @@ class TelegramHandlers:
         caller = await self._caller(update, context, message.text)
         reply = await self.core.handle(ref, caller, message.text)
         self._queue_reply(chat.id, group, reply)
+
+    async def on_non_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = update.effective_chat
+        if chat is None or chat.type != ChatType.PRIVATE:
+            return
+        reply = await self.core.handle_non_text(self._chat_ref(update))
+        self._queue_reply(chat.id, False, reply)
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
