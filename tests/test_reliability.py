@@ -201,7 +201,7 @@ def test_restart_across_the_digest_time_sends_one_digest_per_chat(tmp_path):
             return [m for m in tg.sent if m.chat_id in ours and "每日摘要" in m.text]
 
         # 1. up before 08:00, stopped before it: nothing goes out
-        early = Run(config, tmp_path, "early", fake_now="2026-06-14T07:59:50+08:00")
+        early = Run(config, tmp_path, "early", fake_now="2026-06-14T07:59:00+08:00")
         wait(lambda: len(tg.requests("getUpdates")) >= 1, 30, early, "the bot to start")
         time.sleep(1.0)
         assert early.stop() == 0
