@@ -23,10 +23,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from bot.clock import Clock, SystemClock
-from bot.i18n import t
 from bot.outbox import Delivery, Outbox
 from bot.quiet import bundle_alerts
-from bot.text import Block
+from bot.text import Block, render_plain
 from bot.wecom.api import WeComApi, WeComError, WeComTooFast, seconds_to_next_minute
 from bot.wecom.callback import CallbackServer, InboundMessage
 from bot.wecom.crypto import WeComCrypto
@@ -180,23 +179,23 @@ class WeComAppChannel(_Worker):
             if message.content == "subscribe":  # a member just added the app: greet them
                 await self._command(message.from_user, "/start")
             return
-        if message.msg_type != "text":
-            hint = t("hint.non_text", await self._member_lang(message.from_user))
-            await self.send_reply(message.from_user, [hint], msgtype="text")
+        if message.msg_type != "text":  # an image, voice, file ...: the core's hint, as plain text
+            reply = await self.core.handle_non_text(self._chat_ref(message.from_user))
+            await self.send_reply(message.from_user, [render_plain(p) for p in reply.as_blocks()], msgtype="text")
             return
         await self._command(message.from_user, message.content)
 
-    async def _member_lang(self, userid: str) -> str:
-        """The member's chosen language; Chinese for someone the bot has not met yet."""
-        chat = await self.chats.get(APP_CHANNEL, userid) if self.chats is not None else None
-        return chat.lang if chat is not None else MEMBER_LANG
+    @staticmethod
+    def _chat_ref(userid: str):
+        from bot.commands import ChatRef
+
+        return ChatRef(APP_CHANNEL, userid, "private", title=None, lang_hint=MEMBER_LANG)
 
     async def _command(self, userid: str, text: str) -> None:
-        from bot.commands import Caller, ChatRef
+        from bot.commands import Caller
 
-        ref = ChatRef(APP_CHANNEL, userid, "private", title=None, lang_hint=MEMBER_LANG)
         caller = Caller(userid, userid in self.admins, True)
-        reply = await self.core.handle(ref, caller, text)
+        reply = await self.core.handle(self._chat_ref(userid), caller, text)
         pieces = markdown_pieces(reply.as_blocks())  # WeCom has no buttons: the text says what to send
         if pieces:
             await self.send_reply(userid, pieces)
