@@ -56,7 +56,7 @@ def _parse_toml(text: str, file: str) -> dict[str, Any]:
         raise ConfigError(file, "(syntax)", f"not valid TOML: {exc}") from None
 
 
-DATABASE_SCHEMES = ("sqlite+aiosqlite", "sqlite", "postgresql+asyncpg", "postgresql", "postgres")
+DATABASE_SCHEMES = ("sqlite+aiosqlite", "sqlite", "postgresql+asyncpg", "postgresql+psycopg", "postgresql", "postgres")
 
 
 def database_url_problem(url: str) -> str | None:
