@@ -108,7 +108,7 @@ class TelegramSettings:
 @dataclass(frozen=True)
 class WeComRobot:
     name: str
-    url: str  # full webhook URL (built from `key` when only the key is given)
+    url: str = field(repr=False)  # full webhook URL with the key in it (built from `key` when only the key is given)
     key: Secret | None = None
     topics: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()

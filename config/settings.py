@@ -273,6 +273,8 @@ def _wecom(r: _Reader, env: Mapping[str, str]) -> WeComSettings:
     r.unknown({"corp_id", "agent_id", "secret", "token", "encoding_aes_key", "api_base_url", "host", "port", "path", "robots", "admin_users"})
     defaults = WeComSettings()
     base = env.get("WECOM_API_BASE_URL") or r.get("api_base_url", str, defaults.api_base_url)
+    if not re.match(r"^https?://[^/\s]+", base):
+        raise r.fail("api_base_url", f"{base!r} is not an http(s) URL")
     aes = _secret(r, "encoding_aes_key", env, "WECOM_ENCODING_AES_KEY")
     if aes and len(aes.reveal()) != 43:
         raise r.fail("encoding_aes_key", "must be the 43-character EncodingAESKey from the WeCom console")

@@ -117,3 +117,21 @@ def test_every_command_reports_a_bad_config_in_one_line_with_exit_2(tmp_path: Pa
         f"shwatch: configuration error: {cfg}: sources[0].interval: must be positive, got -5"
     ]
     assert not (tmp_path / "var").exists()  # nothing was started, not even the database
+
+
+def test_wecom_robot_repr_hides_its_webhook_key(tmp_path: Path):
+    cfg = tmp_path / "w.toml"
+    cfg.write_text('[[wecom.robots]]\nname = "team"\nkey = "robotkey-0123456789"\n', encoding="utf-8")
+    settings = load_settings(cfg, env={})
+    robot = settings.wecom.robots[0]
+    assert robot.url.endswith("/cgi-bin/webhook/send?key=robotkey-0123456789")
+    assert "robotkey-0123456789" not in repr(settings)
+
+
+def test_wecom_api_base_url_must_be_http(tmp_path: Path):
+    cfg = tmp_path / "w.toml"
+    cfg.write_text('[wecom]\napi_base_url = "qyapi.weixin.qq.com"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg, env={})
+    assert info.value.key == "wecom.api_base_url"
+    assert "not an http(s) URL" in info.value.problem
