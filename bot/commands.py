@@ -273,6 +273,8 @@ def _build(name: str, tokens: list[str]) -> Command:
             return _alert_add(tokens[1:])
         if sub in _DEL:
             keyword = " ".join(tokens[1:]).strip()
+            if not keyword or not normalize(keyword):
+                raise CommandError("err.alert_usage")  # "which one?": the usage shows the forms
             _check_keyword(keyword)
             return Command("alert_del", (keyword,))
         raise CommandError("err.alert_usage")

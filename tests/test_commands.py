@@ -102,6 +102,7 @@ def test_parse_errors_name_the_problem_and_the_limit():
     )
     assert parse_command("/alert add 5G -exclude " + "x" * 51) == CommandError("err.exclude_long", length=51, limit=50)
     assert parse_command("/alert frobnicate") == CommandError("err.alert_usage")
+    assert parse_command("/alert del") == parse_command("关键词 删除 “”") == CommandError("err.alert_usage")
     assert parse_command("/latest 21") == CommandError("err.bad_latest", value="21", limit=20)
     assert parse_command("/latest 0") == CommandError("err.bad_latest", value="0", limit=20)
     assert parse_command("/latest many") == CommandError("err.bad_latest", value="many", limit=20)
