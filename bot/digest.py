@@ -324,7 +324,7 @@ class DigestFormatter:
             summary = one_line(item.summary)
             if summary:
                 cached.append((Plain(summary),))
-            cached.append((Link(item.url, item.url),))
+            cached.append((Link(t("alert.open", lang), item.url),))
             self._cache[key] = cached
         return cached
 
