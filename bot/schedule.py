@@ -162,7 +162,9 @@ class PollSchedule:
         except asyncio.TimeoutError:
             log.warning("source %s: poll took longer than %.0f s, abandoned", source_id, self.poll_timeout)
         except asyncio.CancelledError:
-            track.running = False
+            if self._stopped:  # the service is stopping and APScheduler cancelled the job: finish quietly
+                log.debug("source %s: poll cancelled at shutdown", source_id)
+                return
             raise
         except Exception:  # one source's bug must not stop its schedule or the others
             log.exception("source %s: poll failed", source_id)
