@@ -170,6 +170,7 @@ class TelegramSender:
         batch: int = 100,
         claim_interval: float = 2.0,
         part_retry_delay: float = 1.0,
+        startup_pause: float = 1.05,
     ) -> None:
         self.bot = bot
         self.feed = feed
@@ -178,6 +179,9 @@ class TelegramSender:
         self.batch = batch
         self.claim_interval = claim_interval
         self.part_retry_delay = part_retry_delay
+        # Telegram's 1 msg/s per chat (and 30/s overall) spans restarts: a process killed just
+        # after a send does not tell its successor, so nothing leaves in the first second.
+        self.startup_pause = startup_pause
         self._chats: dict[int, _ChatQueue] = {}
         self._gone: set[int] = set()  # chats that blocked the bot: their deliveries are dropped
         self._queued_deliveries = 0
@@ -279,6 +283,8 @@ class TelegramSender:
             await self._wait(self._claim_wanted, self.claim_interval)
 
     async def _dispatch_loop(self) -> None:
+        if self.startup_pause > 0:
+            await asyncio.sleep(self.startup_pause)
         pruned = time.monotonic()
         while True:
             if time.monotonic() - pruned > 60:
@@ -299,9 +305,12 @@ class TelegramSender:
 
     @staticmethod
     async def _wait(event: asyncio.Event, timeout: float | None) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+        # that arrives as the event fires, and stop() would then wait on a loop that lives on.
         try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(timeout):
+                await event.wait()
+        except TimeoutError:
             pass
         event.clear()
 
