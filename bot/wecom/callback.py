@@ -12,6 +12,10 @@ A request that cannot be trusted gets a bare status and an empty body, nothing e
 WeCom retries a message it thinks went unanswered (up to three times): each MsgId is
 recorded in ``bot.db.inbound_messages`` (insert-or-ignore) and handled once; ids older than
 a day are forgotten (at most once an hour) so the table stays small.
+
+One member's messages are handled one after the other, in the order they arrived
+("/subscribe x" then "/unsubscribe x" must not be applied the other way round); different
+members' messages are handled side by side.
 """
 
 from __future__ import annotations
@@ -129,6 +133,7 @@ class CallbackServer:
         self.max_skew = max_skew
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._last_of: dict[str, asyncio.Task] = {}  # each member's latest message being handled
         self._pruned_at: datetime | None = None
         self.bound_port: int | None = None
 
@@ -209,10 +214,23 @@ class CallbackServer:
                 raise Rejected(403, "message for another agent")
         except Rejected as exc:
             return self._reject(request, exc)
-        task = asyncio.create_task(self._process(message), name=f"wecom-msg-{message.msg_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._handle_in_order(message)
         return web.Response(status=200)
+
+    def _handle_in_order(self, message: InboundMessage) -> None:
+        """Handle ``message`` in the background once the same member's previous one is done."""
+        member = message.from_user
+        previous = self._last_of.get(member)
+        task = asyncio.create_task(self._process(message, previous), name=f"wecom-msg-{message.msg_id}")
+        self._last_of[member] = task
+        self._tasks.add(task)
+
+        def done(finished: asyncio.Task) -> None:
+            self._tasks.discard(finished)
+            if self._last_of.get(member) is finished:
+                del self._last_of[member]
+
+        task.add_done_callback(done)
 
     @staticmethod
     def _reject(request: web.Request, exc: Rejected) -> web.Response:
@@ -243,7 +261,10 @@ class CallbackServer:
             )
         return result.rowcount or 0
 
-    async def _process(self, message: InboundMessage) -> None:
+    async def _process(self, message: InboundMessage, after: asyncio.Task | None = None) -> None:
+        if after is not None and not after.done():
+            # asyncio.wait neither raises the previous message's error nor cancels it
+            await asyncio.wait({after})
         try:
             if not await self.first_time(message.msg_id):
                 log.info("WeCom message %s already handled (a retry); ignored", message.msg_id)
