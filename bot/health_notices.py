@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from bot.i18n import count_key
 from monitors.db import source_state
 
 log = logging.getLogger("shwatch.health")
@@ -79,7 +80,7 @@ def notice_payload(event: HealthEvent, source_name: str) -> dict[str, Any]:
     error = event.error or event.kind or "?"
     if event.event == "still_failing":
         return {"key": "notice.source_still_failing", "params": {"source": source_name, "error": error}}
-    return {"key": "notice.source_failing", "params": {"source": source_name, "count": event.failures, "error": error}}
+    return {"key": count_key("notice.source_failing", event.failures), "params": {"source": source_name, "count": event.failures, "error": error}}
 
 
 class HealthNotifier:

@@ -212,6 +212,7 @@ _CATALOGUE: dict[str, dict[str, str]] = {
         "zh": "🔕 免打扰期间收到 {count} 条提醒：",
         "en": "🔕 {count} alerts arrived during your quiet hours:",
     },
+    "quiet.held_one": {"zh": "🔕 免打扰期间收到 1 条提醒：", "en": "🔕 1 alert arrived during your quiet hours:"},
     "tz.set": {"zh": "时区已设置为 {tz}。", "en": "Time zone set to {tz}."},
     "tz.current": {
         "zh": "当前时区：{tz}。更改：/tz Asia/Shanghai",
@@ -258,6 +259,10 @@ _CATALOGUE: dict[str, dict[str, str]] = {
     "notice.source_failing": {
         "zh": "⚠️ 来源 {source} 出现问题（连续 {count} 次）：{error}",
         "en": "⚠️ Source {source} has a problem ({count} times in a row): {error}",
+    },
+    "notice.source_failing_one": {
+        "zh": "⚠️ 来源 {source} 出现问题（1 次）：{error}",
+        "en": "⚠️ Source {source} has a problem (failed once): {error}",
     },
     "notice.source_recovered": {"zh": "✅ 来源 {source} 已恢复正常。", "en": "✅ Source {source} works again."},
     "notice.source_still_failing": {
@@ -394,6 +399,18 @@ def t(key: str, lang: str | None, **params: object) -> str:
     """The text for ``key`` in ``lang`` ("zh" or "en"), placeholders filled from ``params``."""
     template = _CATALOGUE[key][norm_lang(lang)]
     return template.format(**params) if params or "{" in template else template
+
+
+def count_key(key: str, count: int) -> str:
+    """``key``'s singular form ``key + "_one"`` when ``count`` is 1 and the catalogue has one
+    ("1 alert", not "1 alerts"), else ``key``."""
+    one = f"{key}_one"
+    return one if count == 1 and one in _CATALOGUE else key
+
+
+def t_count(key: str, lang: str | None, count: int, **params: object) -> str:
+    """``t`` for a sentence about ``count`` things: the singular form for exactly one."""
+    return t(count_key(key, count), lang, count=count, **params)
 
 
 def join(items, lang: str | None) -> str:

@@ -143,7 +143,7 @@ def bundle_alerts(deliveries: Sequence[T], blocks: Mapping[int, list], lang_of: 
     few messages as fit the limit. Everything else stays one unit per delivery. Deliveries without blocks are left out (the caller fails them).
     ``deliveries`` need ``id``, ``chat_id``, ``kind``, ``not_before``, ``attempts``, ``lang``.
     """
-    from bot.i18n import t
+    from bot.i18n import t_count
     from bot.text import Plain
 
     units: list[tuple[list[T], list]] = []
@@ -164,6 +164,6 @@ def bundle_alerts(deliveries: Sequence[T], blocks: Mapping[int, list], lang_of: 
     for members, unit_blocks in units:
         if len(members) > 1:
             lang = lang_of(members[0]) if lang_of else getattr(members[0], "lang", "en")
-            unit_blocks = [[(Plain(t("quiet.held", lang, count=len(members))),)], *unit_blocks]
+            unit_blocks = [[(Plain(t_count("quiet.held", lang, len(members))),)], *unit_blocks]
         out.append((members, unit_blocks))
     return out

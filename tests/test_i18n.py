@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bot.i18n import CATALOGUE, join, lang_from_code, placeholders, t
+from bot.i18n import CATALOGUE, count_key, join, lang_from_code, placeholders, t, t_count
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 
@@ -48,3 +48,30 @@ def test_lang_from_code(code, lang):
 def test_join_uses_the_language_separator():
     assert join(["a", "b"], "zh") == "a、b"
     assert join(["a", "b"], "en") == "a, b"
+
+
+_COUNTED_PLURAL = re.compile(r"\{count\} (?:\w+ )?\w+s\b")  # "{count} alerts", "{count} new items"
+
+
+def test_every_english_count_of_things_has_a_singular_form():
+    """'1 alerts' reads wrong: a sentence about "{count} <things>" has a ``<key>_one`` form."""
+    counted = [k for k, texts in CATALOGUE.items() if _COUNTED_PLURAL.search(texts["en"])]
+    assert {"quiet.held", "digest.header", "notice.source_failing"} <= set(counted)
+    for key in counted:
+        assert f"{key}_one" in CATALOGUE, key
+        one = CATALOGUE[f"{key}_one"]
+        assert "{count}" not in one["en"] and not _COUNTED_PLURAL.search(one["en"]), key
+        assert placeholders(one["en"]) == placeholders(CATALOGUE[key]["en"]) - {"count"}, key
+
+
+def test_counts_read_right_for_one_and_for_many():
+    assert t_count("quiet.held", "en", 1) == "🔕 1 alert arrived during your quiet hours:"
+    assert t_count("quiet.held", "en", 2) == "🔕 2 alerts arrived during your quiet hours:"
+    assert t_count("quiet.held", "zh", 1) == "🔕 免打扰期间收到 1 条提醒："
+    assert t_count("quiet.held", "zh", 3) == "🔕 免打扰期间收到 3 条提醒："
+    assert t_count("digest.header", "en", 1, date="2026-06-14") == "📰 Daily digest (2026-06-14): 1 new item"
+    assert t_count("digest.header", "en", 0, date="2026-06-14") == "📰 Daily digest (2026-06-14): 0 new items"
+    assert t_count("notice.source_failing", "en", 1, source="S", error="0 items") == "⚠️ Source S has a problem (failed once): 0 items"
+    assert t_count("notice.source_failing", "en", 5, source="S", error="x") == "⚠️ Source S has a problem (5 times in a row): x"
+    assert count_key("notice.source_failing", 1) == "notice.source_failing_one"
+    assert count_key("stats.alerts", 1) == "stats.alerts"  # no singular form needed: the key as given

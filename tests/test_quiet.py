@@ -193,6 +193,8 @@ def test_bundle_alerts_groups_held_alerts_per_chat_in_claim_order():
     assert render_plain(first[0]) == "🔕 免打扰期间收到 2 条提醒："
     assert [render_plain(b) for b in first[1:]] == ["item 1", "item 3"]
     assert len(units[4][1]) == 1  # a single held alert needs no header
+    two = bundle_alerts([rows[5], D(id=8, chat_id=30, kind="alert", not_before=held, attempts=0, lang="en")], {6: blocks[6], 8: blocks[6]})
+    assert render_plain(two[0][1][0]) == "🔕 2 alerts arrived during your quiet hours:"
 
 
 async def test_held_alerts_leave_as_one_message_through_the_telegram_feed(engine):

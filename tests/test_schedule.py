@@ -234,7 +234,7 @@ async def test_bad_sources_do_not_delay_the_others(tmp_path):
 
 from types import SimpleNamespace  # noqa: E402
 
-from bot.health_notices import HealthNotifier, health_event, notice_ref  # noqa: E402
+from bot.health_notices import HealthNotifier, health_event, notice_payload, notice_ref  # noqa: E402
 
 T0 = datetime(2026, 6, 14, 0, 0, tzinfo=timezone.utc)
 
@@ -260,6 +260,10 @@ def test_health_event_rules():
     assert health_event(state(2, "http", reported_at=T0, reported_kind="failing"), T0 + timedelta(hours=1)) is None
     assert health_event(state(0), T0) is None
     assert len(notice_ref(again)) <= 64
+    # a layout problem is told at the first failure: "failed once", not "1 times in a row"
+    assert notice_payload(health_event(state(1, "layout", error="0 items"), T0), "S") == {
+        "key": "notice.source_failing_one", "params": {"source": "S", "count": 1, "error": "0 items"}}
+    assert notice_payload(e, "S")["key"] == "notice.source_failing"
     long = health_event(SimpleNamespace(**{**vars(state(5, "http")), "source_id": "x" * 64}), T0)
     assert len(notice_ref(long)) <= 64
 
