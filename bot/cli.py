@@ -45,7 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     match.add_argument("--file", metavar="PATH", help="read the text from a file")
     match.add_argument("text", nargs="?", help="the text to match")
 
-    sub.add_parser("run", help="run the service: scheduled polling, chat bots, alerts and digests")
+    run = sub.add_parser("run", help="run the service: scheduled polling, chat bots, alerts and digests")
+    run.add_argument(
+        "--deliver-only", action="store_true",
+        help="only send queued deliveries (an extra delivery worker beside one full service; PostgreSQL only)",
+    )
 
     digest = sub.add_parser("digest", help="show (or send) the digest a chat would get now")
     digest.add_argument("--chat", required=True, metavar="ID", help="chat id (Telegram chat id or channel:address)")
@@ -109,7 +113,14 @@ async def _dispatch(args: argparse.Namespace, settings) -> int:
     if args.command == "run":
         from bot.service import run_service
 
-        return await run_service(settings)
+        if args.deliver_only and not settings.database_url.startswith("postgres"):
+            print(
+                "shwatch: run --deliver-only needs PostgreSQL (database_url = \"postgresql+asyncpg://...\"): "
+                "on SQLite one service process does all the sending",
+                file=sys.stderr,
+            )
+            return 2
+        return await run_service(settings, deliver_only=args.deliver_only)
     if args.command == "digest":
         from bot.digest_cli import cmd_digest
 

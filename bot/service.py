@@ -203,7 +203,7 @@ class _Fetching:
 class Service:
     """What the components share: settings, the store, the clock, the command core."""
 
-    def __init__(self, settings: Settings, engine, clock) -> None:
+    def __init__(self, settings: Settings, engine, clock, *, deliver_only: bool = False) -> None:
         from bot.alerts import IndexProvider
         from bot.chats import ChatStore
         from bot.logs import secrets_of
@@ -212,6 +212,8 @@ class Service:
         self.settings = settings
         self.engine = engine
         self.clock = clock
+        # A delivery worker: sends what the outbox holds, beside one full service (PostgreSQL).
+        self.deliver_only = deliver_only
         self.chats = ChatStore(engine, clock)
         self.outbox = Outbox(engine, clock)
         self.index = IndexProvider(self.chats)
@@ -267,6 +269,9 @@ class Service:
                 )
             )
         components.extend(self._wecom_components())
+        if self.deliver_only:
+            components.append(Maintenance(self.outbox))
+            return components
         fetcher = Fetcher(settings.fetch)
         poller = Poller(settings, ItemStore(self.engine), fetcher, Tagger(settings.topics), clock=self.clock.now)
         pipeline = Pipeline(self.engine, settings, poller, self.index, self.clock, self.wake)
@@ -297,7 +302,7 @@ class Service:
         await upgrade_to_head(self.engine)  # Alembic: the schema at the newest revision
         # A previous process killed mid-send left rows in 'sending': on SQLite only one
         # service runs, so all of them are stale; on PostgreSQL other workers may be alive.
-        stale = timedelta(0) if self.engine.dialect.name == "sqlite" else STALE_AFTER
+        stale = timedelta(0) if self.engine.dialect.name == "sqlite" and not self.deliver_only else STALE_AFTER
         n = await self.outbox.requeue_stale(stale)
         if n:
             log.warning("%d deliveries interrupted by the last shutdown are queued again", n)
@@ -343,8 +348,12 @@ def _console_lang() -> str:
     return lang_from_code(os.environ.get("LANG") or os.environ.get("LC_ALL") or "en")
 
 
-async def run_service(settings: Settings) -> int:
-    """Run until SIGTERM/SIGINT; 0 after a clean stop, 1 when the service could not start."""
+async def run_service(settings: Settings, *, deliver_only: bool = False) -> int:
+    """Run until SIGTERM/SIGINT; 0 after a clean stop, 1 when the service could not start.
+
+    ``deliver_only``: a delivery worker beside one full service on PostgreSQL: it sends what
+    the outbox holds (claims are ``FOR UPDATE SKIP LOCKED``) and neither polls sources nor
+    answers chats."""
     from bot.clock import clock_from_env
     from monitors.db import create_engine
 
@@ -355,7 +364,7 @@ async def run_service(settings: Settings) -> int:
             loop.add_signal_handler(sig, stop.set)
     engine = create_engine(settings.database_url)
     try:
-        service = Service(settings, engine, clock_from_env(os.environ))
+        service = Service(settings, engine, clock_from_env(os.environ), deliver_only=deliver_only)
         return await service.run(stop)
     finally:
         await engine.dispose()

@@ -103,6 +103,8 @@ class TelegramSettings:
     api_base_url: str = "https://api.telegram.org/bot"
     admin_chat_ids: tuple[int, ...] = ()
     poll_timeout: int = 30
+    # Telegram allows ~30 messages/s per bot overall; with N delivery workers give each 30/N.
+    messages_per_second: int = 30
 
 
 @dataclass(frozen=True)

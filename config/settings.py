@@ -253,7 +253,7 @@ def _secret(reader: _Reader, name: str, env: Mapping[str, str], env_name: str | 
 
 
 def _telegram(r: _Reader, env: Mapping[str, str]) -> TelegramSettings:
-    r.unknown({"token", "api_base_url", "admin_chat_ids", "poll_timeout"})
+    r.unknown({"token", "api_base_url", "admin_chat_ids", "poll_timeout", "messages_per_second"})
     defaults = TelegramSettings()
     admins = r.get("admin_chat_ids", list, [])
     if not all(isinstance(a, int) and not isinstance(a, bool) for a in admins):
@@ -266,7 +266,15 @@ def _telegram(r: _Reader, env: Mapping[str, str]) -> TelegramSettings:
         api_base_url=base,
         admin_chat_ids=tuple(admins),
         poll_timeout=_positive(r, "poll_timeout", defaults.poll_timeout),
+        messages_per_second=_rate(r, "messages_per_second", defaults.messages_per_second),
     )
+
+
+def _rate(r: _Reader, name: str, default: int) -> int:
+    value = _positive(r, name, default)
+    if value > 30:
+        raise r.fail(name, f"must be at most 30 (Telegram's overall limit), got {value}")
+    return value
 
 
 def _wecom(r: _Reader, env: Mapping[str, str]) -> WeComSettings:

@@ -30,6 +30,7 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes, Messag
 from telegram.request import HTTPXRequest
 
 from bot.logs import redact
+from bot.telegram.limits import RateLimits
 from bot.telegram.sender import TELEGRAM_LIMIT, OutboxFeed, Outgoing, TelegramSender, keyboard_markup
 
 log = logging.getLogger("shwatch.telegram")
@@ -251,7 +252,11 @@ class TelegramChannel:
         self.retry_cap = retry_cap
         self.app = build_application(self.settings.telegram.token.reveal(), self.settings.telegram.api_base_url)
         feed = OutboxFeed(service.outbox, service.chats, service.compose, worker_id=_worker_id(), clock=service.clock)
-        self.sender = TelegramSender(self.app.bot, feed, secrets=self.secrets)
+        self.receive = not getattr(service, "deliver_only", False)  # a delivery worker only sends
+        self.sender = TelegramSender(
+            self.app.bot, feed, secrets=self.secrets,
+            limits=RateLimits.telegram(self.settings.telegram.messages_per_second),
+        )
         self.handlers = TelegramHandlers(service.core, self.sender, self.secrets)
         self.handlers.install(self.app)
         self._task: asyncio.Task | None = None
@@ -269,7 +274,7 @@ class TelegramChannel:
         delay = 1.0
         while True:
             try:
-                await self.app.initialize()
+                await (self.app.initialize() if self.receive else self.app.bot.initialize())
                 break
             except InvalidToken:
                 log.error("Telegram rejected the bot token; check [telegram] token / TELEGRAM_BOT_TOKEN")
@@ -282,6 +287,9 @@ class TelegramChannel:
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.retry_cap)
+        if not self.receive:
+            log.info("Telegram delivery worker ready (no updates polled here)")
+            return
         await self._register_commands()
         await self.app.start()
         await self.app.updater.start_polling(
@@ -317,7 +325,7 @@ class TelegramChannel:
             self._polling = False
         await self.sender.stop()
         try:
-            await self.app.shutdown()
+            await (self.app.shutdown() if self.receive else self.app.bot.shutdown())
         except (TelegramError, RuntimeError) as exc:
             log.warning("shutting down the Telegram client: %s", redact(str(exc), self.secrets))
 

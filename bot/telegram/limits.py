@@ -45,9 +45,11 @@ class RateLimits:
         return (self.second + self.margin) / self.per_second if self.smooth else 0.0
 
     @classmethod
-    def telegram(cls) -> "RateLimits":
-        """Telegram's published limits with a small safety margin for network jitter."""
-        return cls(margin=0.03)
+    def telegram(cls, per_second: int = 30) -> "RateLimits":
+        """Telegram's published limits with a small safety margin for network jitter.
+
+        ``per_second`` below 30 gives one of several delivery workers its share."""
+        return cls(per_second=per_second, margin=0.03)
 
 
 @dataclass

@@ -142,9 +142,11 @@ class WeComAppChannel(_Worker):
         poll_interval: float = 1.0,
         batch: int = 50,
         concurrency: int = 8,
+        serve: bool = True,
     ) -> None:
         super().__init__(outbox, compose, clock, poll_interval, batch)
         wecom = settings.wecom
+        self.serve = serve  # False in a delivery worker: the full service answers the callback URL
         self.settings = settings
         self.core = core
         self.api = api
@@ -163,11 +165,13 @@ class WeComAppChannel(_Worker):
         return self.server.bound_port
 
     async def start(self) -> None:
-        await self.server.start()
+        if self.serve:
+            await self.server.start()
         await self._start_loop()
 
     async def stop(self) -> None:
-        await self.server.stop()
+        if self.serve:
+            await self.server.stop()
         await self._stop_loop()
 
     # -- members' messages -------------------------------------------------------------------
@@ -428,7 +432,10 @@ def build_components(service: Any) -> list[Any]:
     components: list[Any] = [_ApiClient(api)]
     if wecom.app_enabled:
         components.append(
-            WeComAppChannel(settings, service.engine, service.core, service.outbox, service.compose, api, chats=service.chats, clock=service.clock)
+            WeComAppChannel(
+                settings, service.engine, service.core, service.outbox, service.compose, api,
+                chats=service.chats, clock=service.clock, serve=not getattr(service, "deliver_only", False),
+            )
         )
     if wecom.robots:
         components.append(WeComRobotChannel(settings, service.outbox, service.compose, api, chats=service.chats, clock=service.clock))

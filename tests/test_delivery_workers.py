@@ -1,0 +1,126 @@
+"""Several delivery workers (``shwatch run --deliver-only`` processes) on one PostgreSQL store.
+
+Two workers drain one fan-out together: every chat gets its alert exactly once (claims are
+``FOR UPDATE SKIP LOCKED``), Telegram's limits hold across both (each takes its share with
+``messages_per_second``), and a worker never takes the chat updates of the full service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+import fake_telegram
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+
+SHWATCH = Path(sys.executable).with_name("shwatch")
+TOKEN = "555000222:AAWorkersTokenNeverLogged_abcdefghijk"
+CHATS = [900_000 + n for n in range(400)]
+
+
+async def _seed(url: str) -> int:
+    """400 subscribed chats and one new item, planned into 400 pending alert deliveries."""
+    from bot.alerts import IndexProvider, dispatch_new_items
+    from bot.chats import ChatStore
+    from bot.migrate import upgrade_to_head
+    from monitors.db import create_engine
+    from monitors.model import Item
+    from monitors.store import ItemStore
+
+    await upgrade_to_head(url)
+    engine = create_engine(url)
+    try:
+        store = ChatStore(engine)
+        for address in CHATS:
+            chat = await store.get_or_create("telegram", str(address), lang="en", mode="instant")
+            await store.set_topics(chat.id, ["online_education"])
+        now = datetime.now(timezone.utc)
+        await ItemStore(engine).insert_items([
+            Item("press", "https://wsjkw.sh.gov.cn/xwfb/20260613/" + "c" * 32 + ".html", "Shanghai expands online education",
+                 now, summary="The city adds online courses.", lang="en", topics=("online_education",),
+                 matched={"online_education": ["online education"]}, first_seen_at=now)
+        ])
+        return await dispatch_new_items(engine, IndexProvider(store), max_age_days=3)
+    finally:
+        await engine.dispose()
+
+
+async def _statuses(url: str) -> Counter:
+    from sqlalchemy import select
+
+    from bot.db import deliveries
+    from monitors.db import create_engine
+
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return Counter(r.status for r in await conn.execute(select(deliveries.c.status)))
+    finally:
+        await engine.dispose()
+
+
+def _worker(config: Path, log: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SHWATCH_"))}
+    return subprocess.Popen(
+        [str(SHWATCH), "--config", str(config), "--log-level", "INFO", "run", "--deliver-only"],
+        stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=config.parent,
+    )
+
+
+def test_two_workers_send_each_delivery_once_within_the_limits(postgres_url: str, tmp_path: Path):
+    from conftest import _reset_pg
+
+    asyncio.run(_reset_pg(postgres_url))
+    assert asyncio.run(_seed(postgres_url)) == len(CHATS)
+    with fake_telegram.FakeTelegram(token=TOKEN) as tg:
+        config = tmp_path / "worker.toml"
+        config.write_text(
+            f'database_url = "{postgres_url}"\nsources = []\n\n[telegram]\ntoken = "{TOKEN}"\n'
+            f'api_base_url = "{tg.base_url}"\nmessages_per_second = 15\n',
+            encoding="utf-8",
+        )
+        logs = [tmp_path / "w1.log", tmp_path / "w2.log"]
+        workers = [_worker(config, log) for log in logs]
+        try:
+            ours = set(CHATS)
+            deadline = time.monotonic() + 90
+            while len({m.chat_id for m in tg.sent if m.chat_id in ours}) < len(CHATS):
+                assert time.monotonic() < deadline, "the workers did not deliver every alert in time"
+                assert all(w.poll() is None for w in workers), "a worker exited early:\n" + "\n".join(
+                    log.read_text(errors="replace")[-2000:] for log in logs
+                )
+                time.sleep(0.1)
+            time.sleep(1.5)  # a second copy of anything would show up now
+        finally:
+            for w in workers:
+                if w.poll() is None:
+                    w.send_signal(signal.SIGTERM)
+            codes = [w.wait(20) for w in workers]
+        per_chat = Counter(m.chat_id for m in tg.sent if m.chat_id in ours)
+        assert set(per_chat) == ours
+        assert max(per_chat.values()) == 1, per_chat.most_common(3)
+        assert tg.violations == []
+        assert tg.requests("getUpdates") == []  # updates belong to the full service
+        assert codes == [0, 0]
+        output = "".join(log.read_text(errors="replace") for log in logs)
+        assert TOKEN not in output and "Traceback" not in output
+    assert asyncio.run(_statuses(postgres_url)) == Counter({"sent": len(CHATS)})
+
+
+def test_deliver_only_refuses_sqlite_with_a_clear_message(tmp_path: Path):
+    config = tmp_path / "lite.toml"
+    config.write_text(f'database_url = "sqlite+aiosqlite:///{tmp_path / "x.db"}"\nsources = []\n', encoding="utf-8")
+    proc = subprocess.run([str(SHWATCH), "--config", str(config), "run", "--deliver-only"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "needs PostgreSQL" in proc.stderr and "Traceback" not in proc.stderr
