@@ -18,6 +18,7 @@ APScheduler 3 too, but the service must also run without a bot).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,6 +28,7 @@ from typing import Any
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -36,9 +38,37 @@ log = logging.getLogger("shwatch.schedule")
 
 BACKOFF_CAP = 6 * 3600.0  # seconds
 JITTER = 0.10
+STOP_GRACE = 2.0  # seconds a cancelled job gets to unwind when the timetable stops
 
 PollFn = Callable[[Source], Awaitable[bool]]
 PolledHook = Callable[[Source, bool], Awaitable[None]]
+
+
+@contextlib.contextmanager
+def _job_run(runs: set[asyncio.Task], stopping: Callable[[], bool], what: str):
+    """One run of a scheduled job: kept in ``runs`` while it lasts (the timetable waits for
+    it at stop), and a cancellation because the scheduler is stopping ends it quietly.
+
+    APScheduler cancels the jobs still running when it shuts down and logs any exception
+    they end with, CancelledError included, as an error with a traceback; a SIGTERM that
+    landed in any part of a job (the poll, the after-poll hook, a digest tick) printed one.
+    """
+    task = asyncio.current_task()
+    if task is not None:
+        runs.add(task)
+    try:
+        yield
+    except asyncio.CancelledError:
+        if not stopping():
+            raise
+        log.debug("%s cancelled at shutdown", what)
+    finally:
+        if task is not None:
+            runs.discard(task)
+
+
+def _scheduler_stopped(scheduler: AsyncIOScheduler) -> Callable[[], bool]:
+    return lambda: scheduler.state == STATE_STOPPED
 
 
 def next_poll_delay(interval: float, failures: int, rng: random.Random, *, jitter: float = JITTER, cap: float = BACKOFF_CAP) -> float:
@@ -97,6 +127,7 @@ class PollSchedule:
         self.on_polled = on_polled
         self.tracks = {s.id: SourceTrack(s, failures=(initial_failures or {}).get(s.id, 0)) for s in sources}
         self._stopped = False
+        self.runs: set[asyncio.Task] = set()  # polls (with their after-poll hook) in progress
         # The next poll is scheduled once APScheduler has counted the finished run out
         # (its job-executed event), so max_instances=1 never skips it.
         scheduler.add_listener(self._job_done, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
@@ -151,21 +182,25 @@ class PollSchedule:
             misfire_grace_time=None,
         )
 
+    def _stopping(self) -> bool:
+        return self._stopped or self.scheduler.state == STATE_STOPPED
+
     async def _run(self, source_id: str) -> None:
         track = self.tracks[source_id]
         if track.running:  # belt and braces: never two polls of one source
             return
+        # cancelled at shutdown, in the poll or in the after-poll hook: ends quietly
+        with _job_run(self.runs, self._stopping, f"source {source_id}: poll"):
+            await self._poll_once(track)
+
+    async def _poll_once(self, track: SourceTrack) -> None:
+        source_id = track.source.id
         track.running = True
         ok = False
         try:
             ok = bool(await asyncio.wait_for(self.poll(track.source), timeout=self.poll_timeout))
         except asyncio.TimeoutError:
             log.warning("source %s: poll took longer than %.0f s, abandoned", source_id, self.poll_timeout)
-        except asyncio.CancelledError:
-            if self._stopped:  # the service is stopping and APScheduler cancelled the job: finish quietly
-                log.debug("source %s: poll cancelled at shutdown", source_id)
-                return
-            raise
         except Exception:  # one source's bug must not stop its schedule or the others
             log.exception("source %s: poll failed", source_id)
         finally:
@@ -187,15 +222,19 @@ def add_periodic(
     every: float,
     *,
     first_delay: float = 0.0,
+    runs: set[asyncio.Task] | None = None,
 ) -> None:
     """Run ``func`` every ``every`` seconds (first run after ``first_delay``), never overlapping;
-    an exception is logged and the next run happens as planned."""
+    an exception is logged and the next run happens as planned. A run in progress is kept in
+    ``runs``; cancelled because the scheduler is shutting down, it ends quietly."""
+    runs = set() if runs is None else runs
 
     async def guarded() -> None:
-        try:
-            await func()
-        except Exception:
-            log.exception("job %s failed", job_id)
+        with _job_run(runs, _scheduler_stopped(scheduler), f"job {job_id}"):
+            try:
+                await func()
+            except Exception:
+                log.exception("job %s failed", job_id)
 
     scheduler.add_job(
         guarded,
@@ -210,14 +249,23 @@ def add_periodic(
     )
 
 
-def add_once(scheduler: AsyncIOScheduler, job_id: str, func: Callable[[], Awaitable[object]], delay: float = 0.0) -> None:
-    """Run ``func`` once, ``delay`` seconds from now (errors logged)."""
+def add_once(
+    scheduler: AsyncIOScheduler,
+    job_id: str,
+    func: Callable[[], Awaitable[object]],
+    delay: float = 0.0,
+    *,
+    runs: set[asyncio.Task] | None = None,
+) -> None:
+    """Run ``func`` once, ``delay`` seconds from now (errors logged; see ``add_periodic``)."""
+    runs = set() if runs is None else runs
 
     async def guarded() -> None:
-        try:
-            await func()
-        except Exception:
-            log.exception("job %s failed", job_id)
+        with _job_run(runs, _scheduler_stopped(scheduler), f"job {job_id}"):
+            try:
+                await func()
+            except Exception:
+                log.exception("job %s failed", job_id)
 
     scheduler.add_job(
         guarded,
@@ -457,6 +505,7 @@ class Timetable:
         self.rng = rng
         self.scheduler: AsyncIOScheduler | None = None
         self.polls: PollSchedule | None = None
+        self._runs: set[asyncio.Task] = set()  # periodic and one-off jobs in progress
 
     async def start(self) -> None:
         self.scheduler = new_scheduler()
@@ -467,16 +516,18 @@ class Timetable:
         self.polls.start()
         for job_id, func, every, first_delay in self.periodic:
             if every is None:
-                add_once(self.scheduler, job_id, func, first_delay)
+                add_once(self.scheduler, job_id, func, first_delay, runs=self._runs)
             else:
-                add_periodic(self.scheduler, job_id, func, every, first_delay=first_delay)
+                add_periodic(self.scheduler, job_id, func, every, first_delay=first_delay, runs=self._runs)
 
     async def stop(self) -> None:
         if self.polls is not None:
             self.polls.stop()
         if self.scheduler is not None and self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
-            await asyncio.sleep(0)  # let cancelled job tasks unwind
+            self.scheduler.shutdown(wait=False)  # cancels the jobs still running
+            running = self._runs | (self.polls.runs if self.polls is not None else set())
+            if running:  # let them unwind (a transaction rolled back, a connection returned)
+                await asyncio.wait(set(running), timeout=STOP_GRACE)
 
 
 # ------------------------------------------------------------------------------ service wiring

@@ -134,6 +134,44 @@ async def test_one_source_never_polled_twice_at_once():
     assert peak == 1
 
 
+async def test_stopping_while_jobs_run_ends_them_quietly_and_waits_for_them(caplog):
+    """SIGTERM can land in any part of a job: the poll, the after-poll hook, a digest tick.
+    Each is cancelled, ends without an error (APScheduler logs a job that ends with
+    CancelledError as an ERROR with a traceback) and has unwound when stop() returns."""
+    caplog.set_level("DEBUG")
+    in_hook, in_tick, in_poll = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    unwound: list[str] = []
+
+    async def stuck(name: str, started: asyncio.Event) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await asyncio.sleep(0.05)  # unwinding takes a moment (a transaction rolled back)
+            unwound.append(name)
+
+    async def poll(source):
+        if source.id == "hangs":
+            await stuck("poll", in_poll)
+        return True
+
+    async def after(source, ok):
+        await stuck("hook", in_hook)
+
+    timetable = Timetable(
+        [Source(id="s", name="s", url="http://x", interval=0.05), Source(id="hangs", name="h", url="http://y", interval=0.05)],
+        poll, periodic=[("tick", lambda: stuck("tick", in_tick), 60.0, 0.0)], on_polled=after,
+    )
+    await timetable.start()
+    try:
+        await asyncio.wait_for(asyncio.gather(in_hook.wait(), in_tick.wait(), in_poll.wait()), 20)
+    finally:
+        await timetable.stop()
+    assert sorted(unwound) == ["hook", "poll", "tick"]
+    assert [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
+    assert "Traceback" not in caplog.text
+
+
 async def test_periodic_job_survives_its_own_errors():
     calls = 0
 
