@@ -40,6 +40,8 @@ from html import escape
 
 from aiohttp import web
 
+from loopback import LoopbackServer
+
 WEIXIN = "https://mp.weixin.qq.com/s/"
 
 
@@ -84,8 +86,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class FakePress:
+class FakePress(LoopbackServer):
     def __init__(self, *, slow_seconds: float = 10.0, huge_bytes: int = 20_000_000) -> None:
+        super().__init__()
         self.slow_seconds = slow_seconds
         self.huge_bytes = huge_bytes
         self.columns: dict[str, PressColumn] = {}
@@ -94,10 +97,7 @@ class FakePress:
         self._in_flight: Counter[str] = Counter()
         self._max_in_flight: Counter[str] = Counter()
         self._counter = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._stopping: asyncio.Event | None = None
-        self.port = 0
         self._seed()
 
     # ---- site content -------------------------------------------------------------------
@@ -317,56 +317,16 @@ class FakePress:
             pass  # the client hung up once it had seen enough: that is the point
         return response
 
-    # ---- lifecycle ----------------------------------------------------------------------
-    def start(self) -> FakePress:
-        ready = threading.Event()
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        loop = asyncio.new_event_loop()
-        self._loop = loop
+    # ---- lifecycle (tests/loopback.py) ---------------------------------------------------
+    thread_name = "fake-press"
 
-        async def boot() -> web.AppRunner:
-            self._stopping = asyncio.Event()
-            app = web.Application()
-            app.router.add_route("GET", "/{tail:.*}", self._handle)
-            runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-            await runner.setup()
-            await web.SockSite(runner, sock).start()
-            return runner
+    async def on_start(self) -> None:
+        self._stopping = asyncio.Event()
 
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            runner = loop.run_until_complete(boot())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
+    def build(self, app: web.Application) -> None:
+        app.router.add_route("GET", "/{tail:.*}", self._handle)
 
-        self._thread = threading.Thread(target=run, name="fake-press", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake press did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        loop = self._loop
-
-        def halt() -> None:
-            assert self._stopping is not None
-            self._stopping.set()
-            loop.stop()
-
-        loop.call_soon_threadsafe(halt)
-        self._thread.join(15)
-        self._loop = None
-        self._thread = None
-
-    def __enter__(self) -> FakePress:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    async def on_stop(self) -> None:
+        assert self._stopping is not None
+        self._stopping.set()  # slow pages stop waiting
 

@@ -24,10 +24,8 @@ Behaviour like the real API:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import socket
 import threading
 import time
 from collections import deque
@@ -35,6 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+
+from loopback import LoopbackServer
 
 ROBOT_LIMIT = 20
 ROBOT_WINDOW = 60.0
@@ -49,7 +49,7 @@ class SentMessage:
     at: float
 
 
-class FakeWeCom:
+class FakeWeCom(LoopbackServer):
     def __init__(
         self,
         *,
@@ -60,6 +60,7 @@ class FakeWeCom:
         expires_in: int = 7200,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__()
         self.corp_id = corp_id
         self.secret = secret
         self.agent_id = agent_id
@@ -77,9 +78,6 @@ class FakeWeCom:
         self.violations: list[tuple[str, float]] = []
         self.token_requests = 0
         self.requests: list[tuple[str, str, int]] = []  # (endpoint, full URL, errcode)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
 
     # ---- programming and inspection -------------------------------------------------------
     @property
@@ -247,53 +245,14 @@ class FakeWeCom:
     async def _unknown(self, request: web.Request) -> web.Response:
         return web.json_response({"errcode": 40066, "errmsg": "invalid url"}, status=404)
 
-    # ---- lifecycle --------------------------------------------------------------------------
-    def start(self) -> FakeWeCom:
-        ready = threading.Event()
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        loop = asyncio.new_event_loop()
-        self._loop = loop
+    # ---- lifecycle (tests/loopback.py) ---------------------------------------------------
+    thread_name = "fake-wecom"
 
-        async def boot() -> web.AppRunner:
-            app = web.Application()
-            app.router.add_get("/cgi-bin/gettoken", self._gettoken)
-            app.router.add_post("/cgi-bin/message/send", self._send)
-            app.router.add_post("/cgi-bin/webhook/send", self._webhook)
-            app.router.add_route("*", "/{tail:.*}", self._unknown)
-            runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-            await runner.setup()
-            await web.SockSite(runner, sock).start()
-            return runner
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            runner = loop.run_until_complete(boot())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="fake-wecom", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake WeCom did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(15)
-        self._loop = None
-        self._thread = None
-
-    def __enter__(self) -> FakeWeCom:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def build(self, app: web.Application) -> None:
+        app.router.add_get("/cgi-bin/gettoken", self._gettoken)
+        app.router.add_post("/cgi-bin/message/send", self._send)
+        app.router.add_post("/cgi-bin/webhook/send", self._webhook)
+        app.router.add_route("*", "/{tail:.*}", self._unknown)
 
 
 # ---- the other direction: what WeCom POSTs to an app's callback URL -------------------------
