@@ -215,6 +215,23 @@ class PollSchedule:
         track.next_delay = next_poll_delay(track.source.interval, track.failures, self.rng)
 
 
+def _guarded(
+    scheduler: AsyncIOScheduler, job_id: str, func: Callable[[], Awaitable[object]], runs: set[asyncio.Task] | None
+) -> Callable[[], Awaitable[None]]:
+    """``func`` as a job: an exception is logged (the schedule goes on); the run is kept in
+    ``runs``; cancelled because the scheduler is shutting down, it ends quietly."""
+    runs = set() if runs is None else runs
+
+    async def guarded() -> None:
+        with _job_run(runs, _scheduler_stopped(scheduler), f"job {job_id}"):
+            try:
+                await func()
+            except Exception:
+                log.exception("job %s failed", job_id)
+
+    return guarded
+
+
 def add_periodic(
     scheduler: AsyncIOScheduler,
     job_id: str,
@@ -227,17 +244,8 @@ def add_periodic(
     """Run ``func`` every ``every`` seconds (first run after ``first_delay``), never overlapping;
     an exception is logged and the next run happens as planned. A run in progress is kept in
     ``runs``; cancelled because the scheduler is shutting down, it ends quietly."""
-    runs = set() if runs is None else runs
-
-    async def guarded() -> None:
-        with _job_run(runs, _scheduler_stopped(scheduler), f"job {job_id}"):
-            try:
-                await func()
-            except Exception:
-                log.exception("job %s failed", job_id)
-
     scheduler.add_job(
-        guarded,
+        _guarded(scheduler, job_id, func, runs),
         trigger=IntervalTrigger(seconds=every),
         id=job_id,
         name=job_id,
@@ -258,17 +266,8 @@ def add_once(
     runs: set[asyncio.Task] | None = None,
 ) -> None:
     """Run ``func`` once, ``delay`` seconds from now (errors logged; see ``add_periodic``)."""
-    runs = set() if runs is None else runs
-
-    async def guarded() -> None:
-        with _job_run(runs, _scheduler_stopped(scheduler), f"job {job_id}"):
-            try:
-                await func()
-            except Exception:
-                log.exception("job %s failed", job_id)
-
     scheduler.add_job(
-        guarded,
+        _guarded(scheduler, job_id, func, runs),
         trigger=DateTrigger(run_date=datetime.now(timezone.utc) + timedelta(seconds=delay)),
         id=job_id,
         name=job_id,
