@@ -373,6 +373,9 @@ def _alert_add(tokens: list[str]) -> Command:
             raise CommandError("err.exclude_long", length=len(term), limit=KEYWORD_MAX)
     if saw_flag and not any(normalize(e) for e in excludes):
         raise CommandError("err.exclude_empty")
+    for term in excludes:  # every text holding the keyword would hold such a term too
+        if normalize(term) and normalize(term) in normalize(keyword):
+            raise CommandError("err.exclude_in_keyword", term=term)
     return Command("alert_add", (keyword,), tuple(e for e in excludes if normalize(e)))
 
 

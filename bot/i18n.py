@@ -311,6 +311,10 @@ _CATALOGUE: dict[str, dict[str, str]] = {
         "zh": "排除词太长（{length} 个字符）：最多 {limit} 个字符。",
         "en": "An exclusion term is too long ({length} characters): at most {limit} characters.",
     },
+    "err.exclude_in_keyword": {
+        "zh": "排除词“{term}”就在关键词里，这个提醒将永远不会触发。请换一个排除词。",
+        "en": "The exclusion “{term}” is part of the keyword itself, so this alert could never fire. Choose another exclusion.",
+    },
     "err.too_many_excludes": {
         "zh": "排除词太多（{count} 个）：每个提醒最多 {limit} 个。",
         "en": "Too many exclusion terms ({count}): at most {limit} per alert.",

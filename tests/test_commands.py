@@ -101,6 +101,10 @@ def test_parse_errors_name_the_problem_and_the_limit():
         "err.too_many_excludes", count=11, limit=10
     )
     assert parse_command("/alert add 5G -exclude " + "x" * 51) == CommandError("err.exclude_long", length=51, limit=50)
+    # an exclusion inside the keyword would silence the alert for good
+    assert parse_command("/alert add 工业互联网 -exclude 互联网") == CommandError("err.exclude_in_keyword", term="互联网")
+    assert parse_command('/alert add "Digital Twin" -exclude twin') == CommandError("err.exclude_in_keyword", term="twin")
+    assert parse_command("/alert add 工业互联网 -exclude 消费互联网") == Command("alert_add", ("工业互联网",), ("消费互联网",))
     assert parse_command("/alert frobnicate") == CommandError("err.alert_usage")
     assert parse_command("/alert del") == parse_command("关键词 删除 “”") == CommandError("err.alert_usage")
     assert parse_command("/latest 21") == CommandError("err.bad_latest", value="21", limit=20)
