@@ -317,6 +317,13 @@ class FakePress(LoopbackServer):
             pass  # the client hung up once it had seen enough: that is the point
         return response
 
+    def source_toml(self, column: str, source_id: str, name: str, *, lang: str = "zh", interval: int = 1) -> str:
+        """A ``[[sources]]`` table watching one column of this site, for a config under test."""
+        return (
+            f'[[sources]]\nid = "{source_id}"\nname = "{name}"\nurl = "{self.list_url(column)}"\n'
+            f'lang = "{lang}"\ninterval = {interval}\n'
+        )
+
     # ---- lifecycle (tests/loopback.py) ---------------------------------------------------
     thread_name = "fake-press"
 

@@ -135,12 +135,7 @@ def test_kill_9_mid_fanout_to_1000_chats_loses_nothing(tmp_path):
     asyncio.run(_seed_chats(db, chats, mode="instant"))
     with fake_press.FakePress() as press, fake_telegram.FakeTelegram(token=TOKEN) as tg:
         sources = f"""
-[[sources]]
-id = "press"
-name = "Fake press"
-url = "{press.list_url('xwfb')}"
-interval = 1
-"""
+{press.source_toml("xwfb", "press", "Fake press")}"""
         config = config_file(tmp_path, db, tg, sources)
         first = Run(config, tmp_path, "first")
         try:
@@ -245,13 +240,7 @@ def test_service_started_on_a_store_only_poll_has_used_migrates_it(tmp_path):
             f"""
 database_url = "sqlite+aiosqlite:///{db}"
 
-[[sources]]
-id = "press-en"
-name = "Fake press (en)"
-url = "{press.list_url('en')}"
-lang = "en"
-interval = 1
-""",
+{press.source_toml("en", "press-en", "Fake press (en)", lang="en")}""",
             encoding="utf-8",
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SHWATCH_"))}

@@ -46,19 +46,8 @@ api_base_url = "{tg.base_url}"
 admin_chat_ids = [{ADMIN}]
 poll_timeout = 1
 
-[[sources]]
-id = "press-zh"
-name = "Fake press (zh)"
-url = "{press.list_url('xwfb')}"
-interval = 1
-
-[[sources]]
-id = "press-en"
-name = "Fake press (en)"
-url = "{press.list_url('en')}"
-lang = "en"
-interval = 1
-""",
+{press.source_toml("xwfb", "press-zh", "Fake press (zh)")}
+{press.source_toml("en", "press-en", "Fake press (en)", lang="en")}""",
         encoding="utf-8",
     )
     return path
@@ -426,13 +415,7 @@ def test_without_a_token_alerts_are_printed_to_the_console(tmp_path, press):
         f"""
 database_url = "sqlite+aiosqlite:///{tmp_path / 'console.db'}"
 
-[[sources]]
-id = "press-en"
-name = "Fake press (en)"
-url = "{press.list_url('en')}"
-lang = "en"
-interval = 1
-""",
+{press.source_toml("en", "press-en", "Fake press (en)", lang="en")}""",
         encoding="utf-8",
     )
     svc = Service(config, tmp_path, "console")
@@ -477,13 +460,7 @@ def test_token_stays_secret_when_the_bot_api_is_unreachable_or_refuses_it(tmp_pa
         f"""
 database_url = "sqlite+aiosqlite:///{tmp_path / 'env.db'}"
 
-[[sources]]
-id = "press-en"
-name = "Fake press (en)"
-url = "{press.list_url('en')}"
-lang = "en"
-interval = 1
-""",
+{press.source_toml("en", "press-en", "Fake press (en)", lang="en")}""",
         encoding="utf-8",
     )
     dead = f"http://127.0.0.1:{free_port()}/bot"
