@@ -297,7 +297,9 @@ class DigestJob:
     rows into blocks for any channel (registered with the service's DeliveryComposer).
     """
 
-    def __init__(self, engine, settings, clock, wake: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, engine, settings, clock, wake: Callable[[], None] | None = None, *, chats=None, outbox=None
+    ) -> None:
         from bot.chats import ChatStore
         from bot.outbox import Outbox
 
@@ -305,8 +307,9 @@ class DigestJob:
         self.settings = settings
         self.clock = clock
         self.wake = wake
-        self.chats = ChatStore(engine, clock)
-        self.outbox = Outbox(engine, clock)
+        # the service passes its own stores (one ChatStore, one change counter per process)
+        self.chats = chats if chats is not None else ChatStore(engine, clock)
+        self.outbox = outbox if outbox is not None else Outbox(engine, clock)
         self.source_names = {s.id: s.name for s in settings.sources}
         from monitors.tagger import plan_order
 
@@ -543,7 +546,9 @@ def seconds_to_next_minute(now: datetime, offset: float = 0.5) -> float:
 def attach_digests(service) -> DigestJob:
     """Digest rows get rendered by the service's composer and /digest now has its hook.
     Call before the channels (and the command core) are built."""
-    job = DigestJob(service.engine, service.settings, service.clock, wake=service.wake)
+    job = DigestJob(
+        service.engine, service.settings, service.clock, wake=service.wake, chats=service.chats, outbox=service.outbox
+    )
     service.compose.register("digest", job.render)
     service.digest_now = job.send_now
     return job
