@@ -33,22 +33,13 @@ def _pg_admin_dsn() -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://").replace("postgresql+psycopg://", "postgresql://")
 
 
-async def _pg_create(dsn: str, name: str) -> None:
+async def _pg_admin(dsn: str, statement: str) -> None:
+    """One statement on the server's admin connection (CREATE / DROP DATABASE)."""
     import asyncpg
 
     conn = await asyncpg.connect(dsn, timeout=5)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def _pg_drop(dsn: str, name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(dsn, timeout=5)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(statement)
     finally:
         await conn.close()
 
@@ -59,13 +50,13 @@ def postgres_url():
     dsn = _pg_admin_dsn()
     name = f"shwatch_t_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     try:
-        asyncio.run(_pg_create(dsn, name))
+        asyncio.run(_pg_admin(dsn, f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # no server, refused, no permission: skip the PostgreSQL leg
         pytest.skip(f"PostgreSQL leg skipped: cannot create a test database via {dsn.split('@')[-1]} ({type(exc).__name__}: {exc})")
     base = dsn.rsplit("/", 1)[0]
     yield f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
     try:
-        asyncio.run(_pg_drop(dsn, name))
+        asyncio.run(_pg_admin(dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     except Exception:
         pass
 
