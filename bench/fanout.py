@@ -30,12 +30,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 import fake_telegram  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 
-from bot.alerts import IndexProvider, dispatch_new_items  # noqa: E402
-from bot.chats import ChatStore  # noqa: E402
-from bot.db import chats, deliveries, ensure_schema, subscriptions  # noqa: E402
-from bot.outbox import Outbox  # noqa: E402
+from bot.core.match import IndexProvider, dispatch_new_items  # noqa: E402
+from bot.store.chats import ChatStore  # noqa: E402
+from bot.store.schema import chats, deliveries, ensure_schema, subscriptions  # noqa: E402
+from bot.store.outbox import Outbox  # noqa: E402
 from bot.service import DeliveryComposer  # noqa: E402
-from bot.telegram.sender import OutboxFeed, TelegramSender, make_bot  # noqa: E402
+from bot.channels.telegram.sender import OutboxFeed, TelegramSender, make_bot  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from monitors.db import create_engine  # noqa: E402
 from monitors.model import Item  # noqa: E402

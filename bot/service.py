@@ -8,7 +8,7 @@ scheduler is one more entry in that list::
     components = [
         delivery channel(s)   TelegramChannel (token set) or ConsoleChannel; WeCom app/robots
         fetcher               the shared HTTP client for the sources
-        Timetable             (bot.schedule) APScheduler: each source polled at start-up, then
+        Timetable             (bot.jobs.timetable) APScheduler: each source polled at start-up, then
                               on its interval with jitter and backoff (Pipeline.poll: after a
                               poll with new items, dispatch alerts and wake the channels);
                               the digest tick; admin health notices after each poll
@@ -32,7 +32,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from config.model import Settings, Source
-from bot.text import Block, Plain
+from bot.core.text import Block, Plain
 
 log = logging.getLogger("shwatch.service")
 
@@ -55,7 +55,7 @@ KindRenderer = Callable[[Sequence[Any]], Awaitable[Mapping[int, list[Block]]]]
 
 
 class DeliveryComposer:
-    """Claimed deliveries -> ``bot.text`` blocks per delivery id, for every channel.
+    """Claimed deliveries -> ``bot.core.text`` blocks per delivery id, for every channel.
 
     ``alert`` rows are rendered from their item and Match payload (``formatting.alert_blocks``);
     ``notice`` rows from ``payload["key"]``/``payload["params"]`` (an i18n message) or
@@ -86,8 +86,8 @@ class DeliveryComposer:
         return out
 
     async def _alerts(self, rows: Sequence[Any]) -> dict[int, list[Block]]:
-        from bot.alerts import Match, items_by_id
-        from bot.formatting import alert_blocks
+        from bot.core.match import Match, items_by_id
+        from bot.core.format import alert_blocks
 
         found = await items_by_id(self.engine, [d.item_id for d in rows])
         out: dict[int, list[Block]] = {}
@@ -101,7 +101,7 @@ class DeliveryComposer:
         return out
 
     async def _notices(self, rows: Sequence[Any]) -> dict[int, list[Block]]:
-        from bot.i18n import t
+        from bot.core.i18n import t
 
         out: dict[int, list[Block]] = {}
         for d in rows:
@@ -138,7 +138,7 @@ class Pipeline:
         return report.ok
 
     async def dispatch(self) -> int:
-        from bot.alerts import dispatch_new_items
+        from bot.core.match import dispatch_new_items
 
         async with self._dispatching:
             try:
@@ -204,10 +204,10 @@ class Service:
     """What the components share: settings, the store, the clock, the command core."""
 
     def __init__(self, settings: Settings, engine, clock, *, deliver_only: bool = False) -> None:
-        from bot.alerts import IndexProvider
-        from bot.chats import ChatStore
+        from bot.core.match import IndexProvider
+        from bot.store.chats import ChatStore
         from bot.logs import secrets_of
-        from bot.outbox import Outbox
+        from bot.store.outbox import Outbox
 
         self.settings = settings
         self.engine = engine
@@ -227,7 +227,7 @@ class Service:
     def core(self):
         """The channel-neutral command logic, shared by every chat channel."""
         if self._core is None:
-            from bot.commands import CommandCore
+            from bot.commands.core import CommandCore
 
             self._core = CommandCore(
                 self.engine, self.settings, self.clock, digest_now=self.digest_now, store=self.chats
@@ -247,17 +247,17 @@ class Service:
         from monitors.store import ItemStore
         from monitors.tagger import Tagger
 
-        from bot.schedule import attach_digests, service_timetable
+        from bot.jobs.timetable import attach_digests, service_timetable
 
         settings = self.settings
         digests = attach_digests(self)  # before the channels: the command core gets /digest now
         components: list[Any] = []
         if settings.telegram.token:
-            from bot.telegram.app import TelegramChannel
+            from bot.channels.telegram.app import TelegramChannel
 
             components.append(TelegramChannel(self))
         else:
-            from bot.console import ConsoleChannel
+            from bot.channels.console import ConsoleChannel
 
             components.append(
                 ConsoleChannel(
@@ -286,18 +286,18 @@ class Service:
         if not (wecom.app_enabled or wecom.robots):
             return []
         try:
-            from bot.wecom import channel as wecom_channel
+            from bot.channels.wecom import channel as wecom_channel
         except ImportError:  # pragma: no cover - the WeCom package is part of the project
             log.warning("WeCom is configured but its channel is not available")
             return []
         build = getattr(wecom_channel, "build_components", None)
         if build is None:
-            log.warning("WeCom is configured but bot.wecom.channel has no build_components(service)")
+            log.warning("WeCom is configured but bot.channels.wecom.channel has no build_components(service)")
             return []
         return list(build(self))
 
     async def prepare_store(self) -> None:
-        from bot.migrate import upgrade_to_head
+        from bot.store.migrate import upgrade_to_head
 
         await upgrade_to_head(self.engine)  # Alembic: the schema at the newest revision
         # A previous process killed mid-send left rows in 'sending': on SQLite only one
@@ -343,7 +343,7 @@ class Service:
 
 
 def _console_lang() -> str:
-    from bot.i18n import lang_from_code
+    from bot.core.i18n import lang_from_code
 
     return lang_from_code(os.environ.get("LANG") or os.environ.get("LC_ALL") or "en")
 
@@ -354,7 +354,7 @@ async def run_service(settings: Settings, *, deliver_only: bool = False) -> int:
     ``deliver_only``: a delivery worker beside one full service on PostgreSQL: it sends what
     the outbox holds (claims are ``FOR UPDATE SKIP LOCKED``) and neither polls sources nor
     answers chats."""
-    from bot.clock import clock_from_env
+    from bot.core.clock import clock_from_env
     from monitors.db import create_engine
 
     stop = asyncio.Event()

@@ -1,6 +1,6 @@
 """The monitor side of the schema (sources' state and items) and the engine factory.
 
-SQLAlchemy Core tables on one ``metadata``; ``bot.db`` adds the subscriber tables to the
+SQLAlchemy Core tables on one ``metadata``; ``bot.store.schema`` adds the subscriber tables to the
 same metadata, so one migration history covers both. Timestamps are stored in UTC and
 always come back timezone-aware, on SQLite as on PostgreSQL.
 """

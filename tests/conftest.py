@@ -73,7 +73,7 @@ def db_url(request, tmp_path: Path) -> str:
 
 async def _reset_pg(url: str) -> None:
     from monitors.db import create_engine, metadata
-    import bot.db  # noqa: F401  (registers the subscriber tables)
+    import bot.store.schema  # noqa: F401  (registers the subscriber tables)
 
     engine = create_engine(url)
     try:
@@ -89,7 +89,7 @@ async def _reset_pg(url: str) -> None:
 @pytest.fixture
 async def engine(db_url: str):
     """An async engine on an empty store with the full schema."""
-    from bot.db import ensure_schema
+    from bot.store.schema import ensure_schema
     from monitors.db import create_engine
 
     eng = create_engine(db_url)

@@ -6,12 +6,12 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import insert, select
 
-from bot.alerts import AlertIndex, IndexProvider, Match, dispatch_new_items, items_by_id
-from bot.chats import AlertRule, Chat, ChatStore
-from bot.clock import FakeClock
-from bot.db import deliveries
-from bot.formatting import alert_blocks, format_time
-from bot.text import Bold, Link, Mark, Plain, render_telegram_html, render_wecom_markdown
+from bot.core.match import AlertIndex, IndexProvider, Match, dispatch_new_items, items_by_id
+from bot.store.chats import AlertRule, Chat, ChatStore
+from bot.core.clock import FakeClock
+from bot.store.schema import deliveries
+from bot.core.format import alert_blocks, format_time
+from bot.core.text import Bold, Link, Mark, Plain, render_telegram_html, render_wecom_markdown
 from config.model import Topic
 from monitors.db import items
 from monitors.model import Item
@@ -202,7 +202,7 @@ def test_keywords_are_literal_never_patterns():
 
 def test_an_alert_with_an_absurd_title_splits_into_valid_telegram_messages():
     import fake_telegram
-    from bot.text import TELEGRAM_LIMIT, split_blocks
+    from bot.core.text import TELEGRAM_LIMIT, split_blocks
 
     topics = [Topic("online_healthcare", "在线医疗", "Online healthcare", ("互联网医院",), ())]
     item = Item(

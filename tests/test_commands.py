@@ -8,12 +8,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, insert, select
 
-from bot.chats import ChatStore
-from bot.clock import FakeClock
-from bot.commands import Caller, ChatRef, Command, CommandCore, CommandError, parse_command, tokenize
-from bot.db import alert_rules, chats, deliveries, subscriptions
-from bot.outbox import Outbox
-from bot.text import render_plain, render_telegram_html
+from bot.store.chats import ChatStore
+from bot.core.clock import FakeClock
+from bot.commands.core import Caller, ChatRef, Command, CommandCore, CommandError, parse_command, tokenize
+from bot.store.schema import alert_rules, chats, deliveries, subscriptions
+from bot.store.outbox import Outbox
+from bot.core.text import render_plain, render_telegram_html
 from config.settings import load_settings
 from monitors.db import items, source_state
 
@@ -456,8 +456,8 @@ async def test_topics_on_wecom_say_what_to_send(core):
 
 @pytest.mark.parametrize("ref", [EN, ZH])
 async def test_help_lists_every_command_with_an_example(core, ref):
-    from bot.commands import COMMANDS, SLASH
-    from bot.text import Code
+    from bot.commands.core import COMMANDS, SLASH
+    from bot.core.text import Code
 
     reply = await core.handle(ref, USER, "/help")
     examples = [p[0].text for p in reply.paragraphs if p and isinstance(p[0], Code)]

@@ -30,9 +30,9 @@ CHATS = [900_000 + n for n in range(400)]
 
 async def _seed(url: str) -> int:
     """400 subscribed chats and one new item, planned into 400 pending alert deliveries."""
-    from bot.alerts import IndexProvider, dispatch_new_items
-    from bot.chats import ChatStore
-    from bot.migrate import upgrade_to_head
+    from bot.core.match import IndexProvider, dispatch_new_items
+    from bot.store.chats import ChatStore
+    from bot.store.migrate import upgrade_to_head
     from monitors.db import create_engine
     from monitors.model import Item
     from monitors.store import ItemStore
@@ -58,7 +58,7 @@ async def _seed(url: str) -> int:
 async def _statuses(url: str) -> Counter:
     from sqlalchemy import select
 
-    from bot.db import deliveries
+    from bot.store.schema import deliveries
     from monitors.db import create_engine
 
     engine = create_engine(url)

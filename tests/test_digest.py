@@ -7,8 +7,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from bot.chats import AlertRule, Chat
-from bot.digest import (
+from bot.store.chats import AlertRule, Chat
+from bot.core.digest import (
     Digest,
     DigestFormatter,
     DigestPlanner,
@@ -22,7 +22,7 @@ from bot.digest import (
     plan_digests,
     render_messages,
 )
-from bot.text import TELEGRAM_LIMIT, render_plain, render_telegram_html, utf8_len
+from bot.core.text import TELEGRAM_LIMIT, render_plain, render_telegram_html, utf8_len
 from config.settings import load_default_topics
 from monitors.model import Item
 from monitors.tagger import plan_order
@@ -214,19 +214,19 @@ def test_long_digest_splits_at_item_boundaries_under_4096():
     for m in messages[1:]:
         assert m.startswith("<b>")  # each message starts at an item's title (or group heading)
     # same result as CORE's generic splitter
-    from bot.text import split_blocks
+    from bot.core.text import split_blocks
 
     assert messages == split_blocks(blocks, render_telegram_html, TELEGRAM_LIMIT)
     assert render_messages(blocks, render_telegram_html, TELEGRAM_LIMIT) == messages
 
 
 def test_utf8_limit_for_wecom():
-    from bot.text import render_wecom_markdown
+    from bot.core.text import render_wecom_markdown
 
     d, fmt, blocks = _digest_for("zh", n=60)
     messages = fmt.messages(d, "2026-06-14", "zh", "Asia/Shanghai", render_wecom_markdown, 4096, utf8_len)
     assert len(messages) > 1 and all(utf8_len(m) <= 4096 for m in messages)
-    from bot.text import split_blocks
+    from bot.core.text import split_blocks
 
     assert messages == split_blocks(blocks, render_wecom_markdown, 4096, utf8_len)
 
@@ -238,7 +238,7 @@ def test_an_item_longer_than_the_limit_is_split_by_the_generic_splitter():
     blocks = fmt.blocks(d, "2026-06-14", "zh", "Asia/Shanghai")
     messages = fmt.messages(d, "2026-06-14", "zh", "Asia/Shanghai", render_telegram_html, TELEGRAM_LIMIT)
     assert len(messages) >= 2 and all(len(m) <= TELEGRAM_LIMIT for m in messages)
-    from bot.text import split_blocks
+    from bot.core.text import split_blocks
 
     assert messages == split_blocks(blocks, render_telegram_html, TELEGRAM_LIMIT)
     assert all(m.count("<b>") == m.count("</b>") for m in messages)
@@ -248,7 +248,7 @@ def test_an_item_longer_than_the_limit_is_split_by_the_generic_splitter():
 def test_fast_messages_equal_the_generic_splitter_on_random_digests(seed):
     import random
 
-    from bot.text import render_plain, split_blocks
+    from bot.core.text import render_plain, split_blocks
 
     rng = random.Random(seed)
     fields = [t for t in ORDER if t != "plan"]
@@ -287,7 +287,7 @@ def test_one_line_summary():
 
 # ------------------------------------------------------------------------------ the digest job (store)
 
-from bot.clock import FakeClock  # noqa: E402
+from bot.core.clock import FakeClock  # noqa: E402
 from config.model import DigestSettings, Settings  # noqa: E402
 
 
@@ -302,7 +302,7 @@ async def _store_items(engine, rows):
 
 
 async def _chat_with_digest(engine, clock, address="1", topics=("online_education",), tz="Asia/Shanghai", time_="08:00"):
-    from bot.chats import ChatStore
+    from bot.store.chats import ChatStore
 
     store = ChatStore(engine, clock)
     c = await store.get_or_create("telegram", address, mode="digest", lang="zh")
@@ -315,7 +315,7 @@ async def _chat_with_digest(engine, clock, address="1", topics=("online_educatio
 async def _digest_rows(engine):
     from sqlalchemy import select
 
-    from bot.db import deliveries
+    from bot.store.schema import deliveries
 
     async with engine.connect() as conn:
         return (await conn.execute(select(deliveries).where(deliveries.c.kind == "digest").order_by(deliveries.c.id))).all()
@@ -326,7 +326,7 @@ def _new(i, topics=("online_education",), when=None, title=None):
 
 
 async def test_digest_goes_out_once_at_the_chats_time_and_restart_does_not_repeat(engine):
-    from bot.schedule import DigestJob
+    from bot.jobs.timetable import DigestJob
 
     clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))  # chat created the day before
     chat_ = await _chat_with_digest(engine, clock)
@@ -356,8 +356,8 @@ async def test_digest_goes_out_once_at_the_chats_time_and_restart_does_not_repea
 
 async def test_restart_before_the_commit_plans_the_same_digest_once(engine):
     """The enqueue and last_digest_at move together: replaying the slot is a no-op."""
-    from bot.chats import ChatStore
-    from bot.schedule import DigestJob
+    from bot.store.chats import ChatStore
+    from bot.jobs.timetable import DigestJob
 
     clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))
     chat_ = await _chat_with_digest(engine, clock)
@@ -374,7 +374,7 @@ async def test_restart_before_the_commit_plans_the_same_digest_once(engine):
 
 
 async def test_nothing_new_sends_nothing_unless_configured(engine):
-    from bot.schedule import DigestJob
+    from bot.jobs.timetable import DigestJob
 
     clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))
     await _chat_with_digest(engine, clock)
@@ -388,7 +388,7 @@ async def test_nothing_new_sends_nothing_unless_configured(engine):
 
 
 async def test_digest_time_is_in_the_chats_zone(engine):
-    from bot.schedule import DigestJob
+    from bot.jobs.timetable import DigestJob
 
     clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))
     await _chat_with_digest(engine, clock, address="1", tz="Europe/London", time_="08:00")
@@ -406,8 +406,8 @@ async def test_digest_time_is_in_the_chats_zone(engine):
 
 
 async def test_digest_now_and_rendering(engine):
-    from bot.outbox import Outbox
-    from bot.schedule import DigestJob
+    from bot.store.outbox import Outbox
+    from bot.jobs.timetable import DigestJob
 
     clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))
     chat_ = await _chat_with_digest(engine, clock)
@@ -434,9 +434,9 @@ async def test_digest_now_and_rendering(engine):
 
 async def test_old_items_get_no_instant_alert_but_appear_in_the_digest(engine):
     """max_age_days: dispatch skips items published long ago; the digest still lists them."""
-    from bot.alerts import IndexProvider, dispatch_new_items
-    from bot.chats import ChatStore
-    from bot.schedule import DigestJob
+    from bot.core.match import IndexProvider, dispatch_new_items
+    from bot.store.chats import ChatStore
+    from bot.jobs.timetable import DigestJob
 
     clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))
     store = ChatStore(engine, clock)
@@ -451,7 +451,7 @@ async def test_old_items_get_no_instant_alert_but_appear_in_the_digest(engine):
     assert planned == 1
     from sqlalchemy import select
 
-    from bot.db import deliveries
+    from bot.store.schema import deliveries
 
     async with engine.connect() as conn:
         alerts = (await conn.execute(select(deliveries.c.item_id).where(deliveries.c.kind == "alert"))).scalars().all()
@@ -473,8 +473,8 @@ def _cli_store(tmp_path, *, telegram: str = "", chats=(("telegram", "42", "en"),
     import sys
     from pathlib import Path
 
-    from bot.chats import ChatStore
-    from bot.migrate import upgrade_to_head
+    from bot.store.chats import ChatStore
+    from bot.store.migrate import upgrade_to_head
     from monitors.db import create_engine
 
     db = tmp_path / "cli.db"

@@ -13,8 +13,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, insert, select, text
 
-import bot.db  # noqa: F401  (registers the subscriber tables)
-from bot.migrate import current_revision, head_revision, upgrade_to_head
+import bot.store.schema  # noqa: F401  (registers the subscriber tables)
+from bot.store.migrate import current_revision, head_revision, upgrade_to_head
 from monitors.db import create_engine, metadata
 
 SHWATCH = Path(sys.executable).with_name("shwatch")

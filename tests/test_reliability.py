@@ -5,7 +5,7 @@
 - A restart across the digest time: the service is down at 08:00, comes back (catch-up),
   is killed while sending, comes back again: exactly one digest per chat.
 
-The service's clock is moved with SHWATCH_FAKE_NOW (read only by bot.clock.clock_from_env at
+The service's clock is moved with SHWATCH_FAKE_NOW (read only by bot.core.clock.clock_from_env at
 start-up). Sources that hang, return garbage or time out are covered at the scheduler level
 in tests/test_schedule.py (test_bad_sources_do_not_delay_the_others).
 """
@@ -95,9 +95,9 @@ poll_timeout = 1
 
 
 async def _seed_chats(db: Path, addresses, *, mode: str, topics=("online_education",), last_digest_at=None, created=None):
-    from bot.chats import ChatStore
-    from bot.clock import FakeClock
-    from bot.migrate import upgrade_to_head
+    from bot.store.chats import ChatStore
+    from bot.core.clock import FakeClock
+    from bot.store.migrate import upgrade_to_head
     from monitors.db import create_engine
 
     url = f"sqlite+aiosqlite:///{db}"
@@ -117,7 +117,7 @@ async def _seed_chats(db: Path, addresses, *, mode: str, topics=("online_educati
 async def _rows(db: Path, kind: str):
     from sqlalchemy import select
 
-    from bot.db import chats, deliveries
+    from bot.store.schema import chats, deliveries
     from monitors.db import create_engine
 
     engine = create_engine(f"sqlite+aiosqlite:///{db}")
@@ -231,7 +231,7 @@ def test_service_started_on_a_store_only_poll_has_used_migrates_it(tmp_path):
     migrates it at start-up (the bot's tables appear, the revision is recorded) and works."""
     import sqlite3
 
-    from bot.migrate import head_revision
+    from bot.store.migrate import head_revision
 
     db = tmp_path / "old.db"
     config = tmp_path / "shwatch.toml"

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.schedule import BACKOFF_CAP, PollSchedule, Timetable, add_periodic, new_scheduler, next_poll_delay
+from bot.jobs.timetable import BACKOFF_CAP, PollSchedule, Timetable, add_periodic, new_scheduler, next_poll_delay
 from config.model import FetchSettings, Settings, Source
 
 # ------------------------------------------------------------------------------ pure
@@ -205,7 +205,7 @@ async def test_bad_sources_do_not_delay_the_others(tmp_path):
     from monitors.poll import Poller
     from monitors.store import ItemStore
     from monitors.tagger import Tagger
-    from bot.db import ensure_schema
+    from bot.store.schema import ensure_schema
     from config.settings import load_default_topics
     from monitors.db import create_engine
 
@@ -272,7 +272,7 @@ async def test_bad_sources_do_not_delay_the_others(tmp_path):
 
 from types import SimpleNamespace  # noqa: E402
 
-from bot.health_notices import HealthNotifier, health_event, notice_payload, notice_ref  # noqa: E402
+from bot.jobs.health import HealthNotifier, health_event, notice_payload, notice_ref  # noqa: E402
 
 T0 = datetime(2026, 6, 14, 0, 0, tzinfo=timezone.utc)
 
@@ -309,10 +309,10 @@ def test_health_event_rules():
 async def test_notifier_tells_admins_once_then_on_recovery(engine):
     from sqlalchemy import insert, select, update
 
-    from bot.chats import ChatStore
-    from bot.clock import FakeClock
-    from bot.db import deliveries
-    from bot.outbox import Outbox
+    from bot.store.chats import ChatStore
+    from bot.core.clock import FakeClock
+    from bot.store.schema import deliveries
+    from bot.store.outbox import Outbox
     from config.model import Secret, TelegramSettings
     from monitors.db import source_state
 

@@ -20,7 +20,7 @@ import pytest
 
 import fake_press
 import fake_telegram
-from bot.i18n import join, t
+from bot.core.i18n import join, t
 from config.settings import load_default_topics
 
 pytestmark = pytest.mark.e2e

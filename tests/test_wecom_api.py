@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.wecom.api import WeComApi, WeComError, WeComTooFast, seconds_to_next_minute
+from bot.core.clock import FakeClock
+from bot.channels.wecom.api import WeComApi, WeComError, WeComTooFast, seconds_to_next_minute
 from fake_press import free_port
 from fake_wecom import FakeWeCom
 

@@ -12,9 +12,9 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
-from bot.clock import FakeClock
-from bot.wecom.callback import CallbackServer, InboundMessage, parse_inner
-from bot.wecom.crypto import WeComCrypto
+from bot.core.clock import FakeClock
+from bot.channels.wecom.callback import CallbackServer, InboundMessage, parse_inner
+from bot.channels.wecom.crypto import WeComCrypto
 from fake_wecom import callback_post, inner_xml
 
 TOKEN = "QDG6eK"
@@ -297,16 +297,16 @@ async def test_rejections_never_echo_the_request(server, http, crypto, caplog):
 
 from sqlalchemy import select  # noqa: E402
 
-from bot.alerts import Match, items_by_id  # noqa: E402
-from bot.chats import ChatStore  # noqa: E402
-from bot.db import deliveries  # noqa: E402
-from bot.formatting import alert_blocks  # noqa: E402
-from bot.outbox import Outbox  # noqa: E402
-from bot.wecom.api import WeComApi  # noqa: E402
-from bot.wecom.channel import WeComAppChannel  # noqa: E402
+from bot.core.match import Match, items_by_id  # noqa: E402
+from bot.store.chats import ChatStore  # noqa: E402
+from bot.store.schema import deliveries  # noqa: E402
+from bot.core.format import alert_blocks  # noqa: E402
+from bot.store.outbox import Outbox  # noqa: E402
+from bot.channels.wecom.api import WeComApi  # noqa: E402
+from bot.channels.wecom.channel import WeComAppChannel  # noqa: E402
 from config.model import Secret, Settings, Source, WeComSettings  # noqa: E402
 from config.settings import load_default_topics  # noqa: E402
-from bot.i18n import t  # noqa: E402
+from bot.core.i18n import t  # noqa: E402
 from fake_wecom import FakeWeCom, markdown_problems  # noqa: E402
 from monitors.model import Item  # noqa: E402
 from monitors.store import ItemStore  # noqa: E402
@@ -422,7 +422,7 @@ async def test_one_members_alerts_leave_in_order(engine, app, app_wecom):
 
 # ---- members' commands: encrypted callback -> CommandCore -> reply via message/send ---------
 
-from bot.commands import CommandCore  # noqa: E402
+from bot.commands.core import CommandCore  # noqa: E402
 
 
 class Member:
@@ -659,7 +659,7 @@ async def test_app_delivery_with_nothing_to_render_fails_with_a_reason(engine, a
 async def test_handled_msgids_are_forgotten_after_a_day(server, http, crypto, clock, engine):
     import sqlalchemy as sa
 
-    from bot.db import inbound_messages
+    from bot.store.schema import inbound_messages
 
     async def remembered() -> list[str]:
         async with engine.connect() as conn:

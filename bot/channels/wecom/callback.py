@@ -10,7 +10,7 @@ A request that cannot be trusted gets a bare status and an empty body, nothing e
 (without secrets), never to the caller.
 
 WeCom retries a message it thinks went unanswered (up to three times): each MsgId is
-recorded in ``bot.db.inbound_messages`` (insert-or-ignore) and handled once; ids older than
+recorded in ``bot.store.schema.inbound_messages`` (insert-or-ignore) and handled once; ids older than
 a day are forgotten (at most once an hour) so the table stays small.
 
 One member's messages are handled one after the other, in the order they arrived
@@ -33,9 +33,9 @@ from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.clock import Clock, SystemClock
-from bot.db import inbound_messages
-from bot.wecom.crypto import BadSignature, CryptoError, WeComCrypto, WrongReceiver
+from bot.core.clock import Clock, SystemClock
+from bot.store.schema import inbound_messages
+from bot.channels.wecom.crypto import BadSignature, CryptoError, WeComCrypto, WrongReceiver
 
 log = logging.getLogger("shwatch.wecom.callback")
 

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from bot.clock import Clock, SystemClock
+from bot.core.clock import Clock, SystemClock
 from bot.logs import redact
 
 log = logging.getLogger("shwatch.wecom.api")

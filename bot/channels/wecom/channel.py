@@ -8,7 +8,7 @@
   batching several pending alerts into one markdown message when they come faster.
 
 How a delivery reads is not decided here: a ``Compose`` callable (the same one the other
-channels use) turns claimed deliveries into ``bot.text`` blocks; ``bot.wecom.render`` makes
+channels use) turns claimed deliveries into ``bot.core.text`` blocks; ``bot.channels.wecom.render`` makes
 them WeCom markdown messages of at most 4096 bytes.
 """
 
@@ -22,16 +22,16 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from bot.clock import Clock, SystemClock
-from bot.outbox import Delivery, Outbox
-from bot.quiet import bundle_alerts
-from bot.text import Block, render_plain
-from bot.wecom.api import WeComApi, WeComError, WeComTooFast, seconds_to_next_minute
-from bot.wecom.callback import CallbackServer, InboundMessage
-from bot.wecom.crypto import WeComCrypto
-from bot.wecom.render import markdown_pieces
-from bot.wecom.robots import CHANNEL as ROBOT_CHANNEL
-from bot.wecom.robots import Batch, SendWindow, plan_batches, sync_robot_chats
+from bot.core.clock import Clock, SystemClock
+from bot.store.outbox import Delivery, Outbox
+from bot.core.quiet import bundle_alerts
+from bot.core.text import Block, render_plain
+from bot.channels.wecom.api import WeComApi, WeComError, WeComTooFast, seconds_to_next_minute
+from bot.channels.wecom.callback import CallbackServer, InboundMessage
+from bot.channels.wecom.crypto import WeComCrypto
+from bot.channels.wecom.render import markdown_pieces
+from bot.channels.wecom.robots import CHANNEL as ROBOT_CHANNEL
+from bot.channels.wecom.robots import Batch, SendWindow, plan_batches, sync_robot_chats
 
 log = logging.getLogger("shwatch.wecom")
 
@@ -191,12 +191,12 @@ class WeComAppChannel(_Worker):
 
     @staticmethod
     def _chat_ref(userid: str):
-        from bot.commands import ChatRef
+        from bot.commands.core import ChatRef
 
         return ChatRef(APP_CHANNEL, userid, "private", title=None, lang_hint=MEMBER_LANG)
 
     async def _command(self, userid: str, text: str) -> None:
-        from bot.commands import Caller
+        from bot.commands.core import Caller
 
         caller = Caller(userid, userid in self.admins, True)
         reply = await self.core.handle(self._chat_ref(userid), caller, text)

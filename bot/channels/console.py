@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TextIO
 
-from bot.text import Block, render_plain
+from bot.core.text import Block, render_plain
 
 log = logging.getLogger(__name__)
 

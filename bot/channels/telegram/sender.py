@@ -37,7 +37,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, Tele
 from telegram.request import HTTPXRequest
 
 from bot.logs import redact
-from bot.telegram.limits import RateLimits, SendScheduler
+from bot.channels.telegram.limits import RateLimits, SendScheduler
 
 log = logging.getLogger(__name__)
 
@@ -580,7 +580,7 @@ class OutboxFeed:
         return self.clock.now() if self.clock is not None else utcnow()
 
     async def claim(self, limit: int) -> list[Outgoing]:
-        from bot.text import render_telegram_html, split_blocks
+        from bot.core.text import render_telegram_html, split_blocks
 
         claimed = await self.outbox.claim(self.worker_id, limit, ["telegram"])
         if not claimed:
@@ -593,8 +593,8 @@ class OutboxFeed:
             return []
         out: list[Outgoing] = []
         # several alerts of one chat (e.g. released together after quiet hours) go as one
-        # message where they fit: bot.quiet.bundle_alerts
-        from bot.quiet import bundle_alerts
+        # message where they fit: bot.core.quiet.bundle_alerts
+        from bot.core.quiet import bundle_alerts
 
         units = bundle_alerts(claimed, composed)
         bundled = {m.id for members, _ in units for m in members}

@@ -1,6 +1,6 @@
-"""WeCom markdown for ``bot.text`` paragraphs, and the splitter under 4096 bytes.
+"""WeCom markdown for ``bot.core.text`` paragraphs, and the splitter under 4096 bytes.
 
-``bot.text.render_wecom_markdown`` renders each span on its own, so a bold title with a
+``bot.core.text.render_wecom_markdown`` renders each span on its own, so a bold title with a
 highlighted term inside (``Bold, Mark, Bold``, as ``formatting.alert_blocks`` builds it)
 became ``**本市推进****工业互联网****创新发展**``: four asterisks in a row, which WeCom shows
 as literal stars and which pairs the markers the wrong way. WeCom markdown has a single
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.text import Block, Bold, Mark, Paragraph, Plain, Span, WECOM_MARKDOWN_LIMIT, render_wecom_markdown, split_blocks, utf8_len
+from bot.core.text import Block, Bold, Mark, Paragraph, Plain, Span, WECOM_MARKDOWN_LIMIT, render_wecom_markdown, split_blocks, utf8_len
 
 
 def _merge_bold(paragraph: Paragraph) -> Paragraph:

@@ -300,8 +300,8 @@ class DigestJob:
     def __init__(
         self, engine, settings, clock, wake: Callable[[], None] | None = None, *, chats=None, outbox=None
     ) -> None:
-        from bot.chats import ChatStore
-        from bot.outbox import Outbox
+        from bot.store.chats import ChatStore
+        from bot.store.outbox import Outbox
 
         self.engine = engine
         self.settings = settings
@@ -319,8 +319,8 @@ class DigestJob:
     async def _due(self, now: datetime) -> dict[int, tuple[datetime, Any]]:
         from sqlalchemy import select
 
-        from bot.db import chats
-        from bot.digest import digest_due
+        from bot.store.schema import chats
+        from bot.core.digest import digest_due
 
         query = select(chats.c.id, chats.c.digest_time, chats.c.tz, chats.c.last_digest_at, chats.c.created_at).where(
             chats.c.active.is_(True), chats.c.digest_enabled.is_(True)
@@ -337,7 +337,7 @@ class DigestJob:
     async def _items(self, since: datetime, until: datetime) -> list:
         from sqlalchemy import select
 
-        from bot.alerts import item_from_row
+        from bot.core.match import item_from_row
         from monitors.db import items
 
         query = select(items).where(
@@ -351,7 +351,7 @@ class DigestJob:
         return max(start, until - DIGEST_LOOKBACK)
 
     async def _plan(self, chats: Sequence[Any], until: datetime) -> dict[int, Any]:
-        from bot.digest import plan_digests
+        from bot.core.digest import plan_digests
 
         if not chats:
             return {}
@@ -369,7 +369,7 @@ class DigestJob:
         """Enqueue digests and move last_digest_at, batch by batch, each atomically."""
         from sqlalchemy import bindparam, or_, update
 
-        from bot.db import chats
+        from bot.store.schema import chats
 
         move = (
             update(chats)
@@ -389,7 +389,7 @@ class DigestJob:
 
     async def tick(self) -> int:
         """Enqueue every due digest; returns how many rows were queued."""
-        from bot.digest import digest_ref
+        from bot.core.digest import digest_ref
 
         now = self.clock.now()
         due = await self._due(now)
@@ -417,7 +417,7 @@ class DigestJob:
 
     async def queue_now(self, chat) -> tuple[int, str]:
         """Enqueue the chat's pending digest now: (rows added, the delivery's ref)."""
-        from bot.digest import digest_now_ref
+        from bot.core.digest import digest_now_ref
 
         now = self.clock.now()
         chat = await self.chats.get_by_id(chat.id) or chat
@@ -426,7 +426,7 @@ class DigestJob:
         row = {"chat_id": chat.id, "kind": "digest", "ref": digest_now_ref(now), "payload": {"date": day, "tz": chat.tz, **digest.to_payload()}}
         from sqlalchemy import update
 
-        from bot.db import chats
+        from bot.store.schema import chats
 
         async with self.engine.begin() as conn:
             queued = await self.outbox.enqueue([row], conn=conn)
@@ -443,8 +443,8 @@ class DigestJob:
 
     # ---- rendering (for every channel)
     async def render(self, deliveries: Sequence[Any]) -> dict[int, list]:
-        from bot.alerts import items_by_id
-        from bot.digest import Digest, DigestFormatter, DigestSection, nothing_new_blocks
+        from bot.core.match import items_by_id
+        from bot.core.digest import Digest, DigestFormatter, DigestSection, nothing_new_blocks
 
         wanted = set()
         parsed = {}
@@ -474,7 +474,7 @@ class DigestJob:
 
 
 def _zone(name: str | None):
-    from bot.quiet import zone
+    from bot.core.quiet import zone
 
     return zone(name)
 
@@ -557,7 +557,7 @@ def attach_digests(service) -> DigestJob:
 def service_timetable(service, poll: PollFn, digests: DigestJob) -> Timetable:
     """The service's scheduler: per-source polls (health notices after each), a digest tick
     at start-up (catch-up after downtime) and then every minute."""
-    from bot.health_notices import HealthNotifier
+    from bot.jobs.health import HealthNotifier
 
     notifier = HealthNotifier(service.engine, service.settings, service.clock, service.chats, service.outbox)
 

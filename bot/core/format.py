@@ -1,7 +1,7 @@
 """Messages built from plain data: alerts, /latest, /sources, /stats, /health.
 
-Pure functions returning ``bot.text`` blocks/paragraphs; each channel renders them (Telegram
-HTML, WeCom markdown, plain text) and splits them with ``bot.text.split_blocks``.
+Pure functions returning ``bot.core.text`` blocks/paragraphs; each channel renders them (Telegram
+HTML, WeCom markdown, plain text) and splits them with ``bot.core.text.split_blocks``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.i18n import join, t
-from bot.text import Block, Bold, Link, Mark, Paragraph, Plain, Span
+from bot.core.i18n import join, t
+from bot.core.text import Block, Bold, Link, Mark, Paragraph, Plain, Span
 
 DEFAULT_TZ = "Asia/Shanghai"
 SUMMARY_MAX = 600

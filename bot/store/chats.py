@@ -1,6 +1,6 @@
 """Chats, their subscriptions (topics) and keyword alert rules: the subscriber store.
 
-``ChatStore`` is SQLAlchemy Core over ``bot.db`` and runs the same on SQLite and PostgreSQL.
+``ChatStore`` is SQLAlchemy Core over ``bot.store.schema`` and runs the same on SQLite and PostgreSQL.
 Every change to what a chat receives bumps a ``Revision`` (in process) and the chat's
 ``updated_at`` (in the database), so ``signature()`` tells the alert index when to rebuild.
 """
@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.db import alert_rules, chats, deliveries, insert_ignoring_duplicates, subscriptions
+from bot.store.schema import alert_rules, chats, deliveries, insert_ignoring_duplicates, subscriptions
 from monitors.db import utcnow
 
 MAX_RULES = 50

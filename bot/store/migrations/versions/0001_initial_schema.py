@@ -1,5 +1,5 @@
 """Initial schema: source state and items (monitors.db), chats, subscriptions, alert rules,
-the outbox and inbound message ids (bot.db).
+the outbox and inbound message ids (bot.store.schema).
 
 Revision ID: 0001
 Revises:

@@ -24,8 +24,8 @@ import sys
 
 from telegram.error import InvalidToken, TelegramError
 
-from bot.telegram.sender import OutboxFeed, TelegramSender, make_bot
-from bot.text import TELEGRAM_LIMIT, render_plain
+from bot.channels.telegram.sender import OutboxFeed, TelegramSender, make_bot
+from bot.core.text import TELEGRAM_LIMIT, render_plain
 
 _CHANNELS = ("telegram", "wecom", "robot", "console")
 
@@ -44,11 +44,11 @@ def parse_chat_ref(text: str) -> tuple[str, str]:
 
 
 async def cmd_digest(settings, chat: str, send: bool) -> int:
-    from bot.chats import ChatStore
-    from bot.clock import clock_from_env
-    from bot.digest import DigestFormatter, nothing_new_blocks
-    from bot.migrate import upgrade_to_head
-    from bot.schedule import DigestJob
+    from bot.store.chats import ChatStore
+    from bot.core.clock import clock_from_env
+    from bot.core.digest import DigestFormatter, nothing_new_blocks
+    from bot.store.migrate import upgrade_to_head
+    from bot.jobs.timetable import DigestJob
     from monitors.db import create_engine
 
     try:
@@ -71,7 +71,7 @@ async def cmd_digest(settings, chat: str, send: bool) -> int:
         if digest.empty:
             print(render_plain(nothing_new_blocks(found.lang)[0]))
             return 0
-        from bot.alerts import items_by_id
+        from bot.core.match import items_by_id
 
         items = await items_by_id(engine, digest.item_ids())
         fmt = DigestFormatter(items, job.source_names, settings.topics)
@@ -96,7 +96,7 @@ def _who(chat) -> str:
 
 async def _send(settings, engine, clock, job, chat) -> int:
     """Queue the chat's digest now, then deliver that one row through the chat's channel."""
-    from bot.outbox import Outbox
+    from bot.store.outbox import Outbox
 
     outbox = Outbox(engine, clock)
     if not chat.active:
@@ -128,7 +128,7 @@ def _composer(engine, settings, job):
 
 
 async def _send_console(settings, engine, outbox, job, delivery) -> int:
-    from bot.console import console_text
+    from bot.channels.console import console_text
 
     claimed = await outbox.claim_one(_worker(), delivery.id)
     if claimed is None:
@@ -150,7 +150,7 @@ def _worker() -> str:
 
 
 async def _send_telegram(settings, engine, outbox, job, delivery) -> int:
-    from bot.chats import ChatStore
+    from bot.store.chats import ChatStore
     from bot.logs import redact, secrets_of
 
     secrets = secrets_of(settings)

@@ -30,8 +30,8 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes, Messag
 from telegram.request import HTTPXRequest
 
 from bot.logs import redact
-from bot.telegram.limits import RateLimits
-from bot.telegram.sender import TELEGRAM_LIMIT, OutboxFeed, Outgoing, TelegramSender, keyboard_markup
+from bot.channels.telegram.limits import RateLimits
+from bot.channels.telegram.sender import TELEGRAM_LIMIT, OutboxFeed, Outgoing, TelegramSender, keyboard_markup
 
 log = logging.getLogger("shwatch.telegram")
 
@@ -44,14 +44,14 @@ MENU_COMMANDS = (
 
 def menu(lang: str) -> list[BotCommand]:
     """The command menu in one language (i18n keys ``cmd.<name>``)."""
-    from bot.i18n import t
+    from bot.core.i18n import t
 
     return [BotCommand(name, t(f"cmd.{name}", lang)[:256]) for name in MENU_COMMANDS]
 
 
 def render_reply(reply: Any) -> list[str]:
     """A CommandCore ``Reply`` as Telegram HTML messages of at most 4096 characters."""
-    from bot.text import render_telegram_html, split_blocks
+    from bot.core.text import render_telegram_html, split_blocks
 
     return split_blocks(reply.as_blocks(), render_telegram_html, TELEGRAM_LIMIT)
 
@@ -161,7 +161,7 @@ class TelegramHandlers:
 
     # ---------------------------------------------------------------- helpers
     def _chat_ref(self, update: Update):
-        from bot.commands import ChatRef
+        from bot.commands.core import ChatRef
 
         chat = update.effective_chat
         user = update.effective_user
@@ -176,7 +176,7 @@ class TelegramHandlers:
         )
 
     async def _caller(self, update: Update, context: ContextTypes.DEFAULT_TYPE, text: str):
-        from bot.commands import SETTING_COMMANDS, Caller, Command, parse_command
+        from bot.commands.core import SETTING_COMMANDS, Caller, Command, parse_command
 
         chat = update.effective_chat
         user = update.effective_user

@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from bot.chats import Chat, ChatStore
-from bot.outbox import Outbox
+from bot.store.chats import Chat, ChatStore
+from bot.store.outbox import Outbox
 from monitors.db import items, utcnow
 from monitors.model import Item
 from monitors.tagger import TermIndex, normalize

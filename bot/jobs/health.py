@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from bot.i18n import count_key
+from bot.core.i18n import count_key
 from monitors.db import source_state
 
 log = logging.getLogger("shwatch.health")

@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from sqlalchemy import distinct, func, select, union
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.alerts import matching_items
-from bot.chats import KEYWORD_MAX, MAX_EXCLUDES, MAX_RULES, Chat, ChatStore, RuleLimitError
-from bot.db import alert_rules, chats, subscriptions
-from bot.formatting import (
+from bot.core.match import matching_items
+from bot.store.chats import KEYWORD_MAX, MAX_EXCLUDES, MAX_RULES, Chat, ChatStore, RuleLimitError
+from bot.store.schema import alert_rules, chats, subscriptions
+from bot.core.format import (
     Health,
     Stats,
     health_paragraphs,
@@ -34,9 +34,9 @@ from bot.formatting import (
     sources_paragraphs,
     stats_paragraphs,
 )
-from bot.i18n import join, lang_from_code, t
-from bot.outbox import Outbox
-from bot.text import Block, Bold, Code, Paragraph, Plain
+from bot.core.i18n import join, lang_from_code, t
+from bot.store.outbox import Outbox
+from bot.core.text import Block, Bold, Code, Paragraph, Plain
 from monitors.db import items, source_state, utcnow
 from monitors.tagger import normalize
 

@@ -1,6 +1,6 @@
 """Alembic environment for shwatch's store.
 
-Run through ``bot.migrate`` (``shwatch db upgrade`` and the service's start-up), which builds
+Run through ``bot.store.migrate`` (``shwatch db upgrade`` and the service's start-up), which builds
 the Alembic Config in code and hands over an open connection in
 ``config.attributes["connection"]``: no alembic.ini is needed. Used from the ``alembic``
 command line instead, the URL comes from ``sqlalchemy.url`` or ``$SHWATCH_DATABASE_URL``.
@@ -14,7 +14,7 @@ import os
 from alembic import context
 from sqlalchemy import text
 
-import bot.db  # noqa: F401  (registers the subscriber tables on the shared metadata)
+import bot.store.schema  # noqa: F401  (registers the subscriber tables on the shared metadata)
 from monitors.db import create_engine, metadata
 
 target_metadata = metadata

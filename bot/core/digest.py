@@ -10,7 +10,7 @@ Inside a group the newest come first.
 every chat's alert keywords (and their exclusions), fields are answered from per-topic item
 sets, so 10,000 chats x 2,000 items is set algebra, not a loop over items per chat.
 
-Formatting. ``DigestFormatter.blocks(digest, ...)`` returns ``bot.text`` blocks: a header
+Formatting. ``DigestFormatter.blocks(digest, ...)`` returns ``bot.core.text`` blocks: a header
 with the counts, then one block per item (title, source and date, a one-line summary, the
 link; the group heading rides on the group's first item so it never ends a message alone).
 ``render_messages`` turns blocks into messages under a channel's limit, split only at item
@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Protocol
 
-from bot.i18n import join, t
-from bot.quiet import parse_hhmm, zone
-from bot.text import BLOCK_SEP, PARAGRAPH_SEP, Block, Bold, Link, Mark, Paragraph, Plain, split_blocks
+from bot.core.i18n import join, t
+from bot.core.quiet import parse_hhmm, zone
+from bot.core.text import BLOCK_SEP, PARAGRAPH_SEP, Block, Bold, Link, Mark, Paragraph, Plain, split_blocks
 from config.model import Topic
 from monitors.model import Item
 from monitors.tagger import TermIndex, normalize
@@ -51,7 +51,7 @@ class RuleLike(Protocol):
 
 
 class ChatLike(Protocol):
-    """What planning needs of a chat (bot.chats.Chat has it)."""
+    """What planning needs of a chat (bot.store.chats.Chat has it)."""
 
     id: int
     topics: frozenset[str]

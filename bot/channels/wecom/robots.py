@@ -8,7 +8,7 @@ room for them all, otherwise several alerts packed into one message (nothing is 
 what does not fit this window waits for the next).
 
 Window and planner are pure (times are plain seconds). The sender lives in
-``bot.wecom.channel``; ``sync_robot_chats`` makes the robots' chats and filters match the
+``bot.channels.wecom.channel``; ``sync_robot_chats`` makes the robots' chats and filters match the
 config at start-up.
 """
 
@@ -20,11 +20,11 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.quiet import bundle
-from bot.text import BLOCK_SEP, WECOM_MARKDOWN_LIMIT, utf8_len
+from bot.core.quiet import bundle
+from bot.core.text import BLOCK_SEP, WECOM_MARKDOWN_LIMIT, utf8_len
 
 if TYPE_CHECKING:
-    from bot.chats import Chat, ChatStore
+    from bot.store.chats import Chat, ChatStore
     from config.model import Topic, WeComRobot
 
 log = logging.getLogger("shwatch.wecom.robots")
@@ -136,7 +136,7 @@ async def sync_robot_chats(
     lang. A robot chat no longer in the config is deactivated (its history stays). The
     digest itself is planned, rendered and queued by the digest job like any chat's.
     Returns the chats by robot name."""
-    from bot.chats import KEYWORD_MAX, same_keyword
+    from bot.store.chats import KEYWORD_MAX, same_keyword
 
     out: dict[str, Chat] = {}
     for robot in robots:

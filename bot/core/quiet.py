@@ -143,8 +143,8 @@ def bundle_alerts(deliveries: Sequence[T], blocks: Mapping[int, list], lang_of: 
     few messages as fit the limit. Everything else stays one unit per delivery. Deliveries without blocks are left out (the caller fails them).
     ``deliveries`` need ``id``, ``chat_id``, ``kind``, ``not_before``, ``attempts``, ``lang``.
     """
-    from bot.i18n import t_count
-    from bot.text import Plain
+    from bot.core.i18n import t_count
+    from bot.core.text import Plain
 
     units: list[tuple[list[T], list]] = []
     alert_unit: dict[int, int] = {}

@@ -122,11 +122,11 @@ async def _dispatch(args: argparse.Namespace, settings) -> int:
             return 2
         return await run_service(settings, deliver_only=args.deliver_only)
     if args.command == "digest":
-        from bot.digest_cli import cmd_digest
+        from bot.cli.digest import cmd_digest
 
         return await cmd_digest(settings, chat=args.chat, send=args.send)
     if args.command == "db":
-        from bot.migrate import cmd_db_upgrade
+        from bot.store.migrate import cmd_db_upgrade
 
         return await cmd_db_upgrade(settings)
     raise AssertionError(args.command)
