@@ -25,7 +25,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
-from bot.store.chats import AlertRule, Chat
+from bot.core.model import AlertRule, Chat
 from bot.core.digest import Digest, DigestFormatter, DigestSection, plan_digests
 from bot.core.text import TELEGRAM_LIMIT, render_telegram_html, split_blocks
 from config.settings import load_default_sources, load_default_topics

@@ -52,9 +52,7 @@ def _console(stderr: bool = False) -> Console:
 async def _store(settings: Settings) -> AsyncIterator[ItemStore]:
     engine = create_engine(settings.database_url)
     try:
-        store = ItemStore(engine)
-        await store.create_tables()
-        yield store
+        yield ItemStore(engine)  # the schema is the migrations' job (the bot's CLI runs them first)
     finally:
         await engine.dispose()
 

@@ -36,6 +36,7 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 metadata = MetaData(naming_convention=NAMING)
+Engine = AsyncEngine  # what the composition roots pass around (only stores run SQL on it)
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -77,8 +78,6 @@ source_state = Table(
     Column("consecutive_failures", Integer, nullable=False, default=0),
     Column("last_item_count", Integer),
     Column("next_poll_at", UTCDateTime),
-    Column("problem_reported_at", UTCDateTime),  # when the admins were last told about a problem
-    Column("problem_reported_kind", String(32)),
 )
 
 items = Table(
@@ -98,11 +97,9 @@ items = Table(
     Column("matched", JSON, nullable=False, default=dict),
     Column("baseline", Boolean, nullable=False, default=False),
     Column("extract_problem", Text),
-    Column("dispatched_at", UTCDateTime),  # set by the bot once the item's deliveries are planned
 )
 Index("ix_items_source_published", items.c.source_id, items.c.published)
 Index("ix_items_first_seen", items.c.first_seen_at)
-Index("ix_items_undispatched", items.c.baseline, items.c.dispatched_at)
 
 
 def _ensure_sqlite_dir(url: str) -> None:

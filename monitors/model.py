@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -52,3 +53,52 @@ class Item:
     extract_problem: str | None = None
     first_seen_at: datetime | None = None
     id: int | None = None
+
+
+class SourceStatus(StrEnum):
+    """How a source stands after its polls: the one vocabulary every view shows."""
+
+    NEVER = "never"  # not polled yet
+    OK = "ok"
+    WARNING = "warning"  # the list was read; something else went wrong on the way
+    ARTICLE = "article"  # the list was read; an article's page layout was not understood
+    FAILING = "failing"  # the last poll(s) could not read the list page
+    LAYOUT = "layout"  # the list page was fetched but its layout was not understood
+
+    @property
+    def working(self) -> bool:
+        """The list page is being read (new items arrive)."""
+        return self in (SourceStatus.OK, SourceStatus.WARNING, SourceStatus.ARTICLE)
+
+    @property
+    def broken(self) -> bool:
+        """The list page is not being read."""
+        return self in (SourceStatus.FAILING, SourceStatus.LAYOUT)
+
+
+@dataclass
+class SourceState:
+    """What the store remembers about one source between polls."""
+
+    source_id: str
+    etag: str | None = None
+    last_modified: str | None = None
+    baseline_done: bool = False
+    last_attempt_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    error_kind: str | None = None
+    consecutive_failures: int = 0
+    last_item_count: int | None = None
+    next_poll_at: datetime | None = None
+
+    @property
+    def status(self) -> SourceStatus:
+        """The source's status, computed here once for every view (CLI, chat, notices)."""
+        if self.last_attempt_at is None:
+            return SourceStatus.NEVER
+        if self.consecutive_failures > 0:
+            return SourceStatus.LAYOUT if self.error_kind == "layout" else SourceStatus.FAILING
+        if self.last_error:
+            return SourceStatus.ARTICLE if self.error_kind == "article" else SourceStatus.WARNING
+        return SourceStatus.OK

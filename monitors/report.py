@@ -17,10 +17,19 @@ from rich.text import Text
 
 from config.model import Source, Topic
 from monitors.model import Item
+from monitors.model import SourceStatus
 from monitors.store import SourceHealth
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-STATUS_TEXT = {"layout": "layout problem"}  # SourceHealth.status as people read it
+# SourceStatus as people read it at the terminal, and its colour
+STATUS_TEXT = {
+    SourceStatus.NEVER: ("never polled", "dim"),
+    SourceStatus.OK: ("ok", "green"),
+    SourceStatus.WARNING: ("warning", "yellow"),
+    SourceStatus.ARTICLE: ("article problem", "yellow"),
+    SourceStatus.FAILING: ("failing", "red"),
+    SourceStatus.LAYOUT: ("layout problem", "red"),
+}
 JSON_KEYS = ("source", "url", "title", "published", "topics", "matched", "summary", "lang", "baseline")
 
 
@@ -122,12 +131,11 @@ def health_table(rows: Sequence[SourceHealth], zone: tzinfo = SHANGHAI) -> Table
         table.add_column(name, **kw)
     for row in rows:
         state = row.state
-        status = row.status
-        style = {"ok": "green", "never polled": "dim", "article problem": "yellow", "warning": "yellow"}.get(status, "red")
+        label, style = STATUS_TEXT[row.status]
         table.add_row(
             row.source.id,
             row.source.name,
-            Text(STATUS_TEXT.get(status, status), style=style),
+            Text(label, style=style),
             _when(state.last_attempt_at, zone, "%Y-%m-%d %H:%M:%S"),
             _when(state.last_success_at, zone, "%Y-%m-%d %H:%M:%S"),
             str(row.item_count),

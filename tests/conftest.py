@@ -88,11 +88,11 @@ async def _reset_pg(url: str) -> None:
 
 @pytest.fixture
 async def engine(db_url: str):
-    """An async engine on an empty store with the full schema."""
-    from bot.store.schema import ensure_schema
+    """An async engine on an empty store with the full schema, built by the migrations."""
+    from bot.store.migrate import upgrade_to_head
     from monitors.db import create_engine
 
     eng = create_engine(db_url)
-    await ensure_schema(eng)
+    await upgrade_to_head(eng)
     yield eng
     await eng.dispose()

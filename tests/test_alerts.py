@@ -6,8 +6,11 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import insert, select
 
-from bot.core.match import AlertIndex, IndexProvider, Match, dispatch_new_items, items_by_id
-from bot.store.chats import AlertRule, Chat, ChatStore
+from bot.core.match import AlertIndex, IndexProvider, dispatch_new_items, items_by_id
+
+from bot.core.model import Match
+from bot.store.chats import ChatStore
+from bot.core.model import AlertRule, Chat
 from bot.core.clock import FakeClock
 from bot.store.schema import deliveries
 from bot.core.format import alert_blocks, format_time

@@ -7,7 +7,9 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import func, select
 
-from bot.store.chats import AlertRule, ChatStore, RuleLimitError
+from bot.store.chats import ChatStore, RuleLimitError
+
+from bot.core.model import AlertRule
 from bot.core.clock import FakeClock
 from bot.store.schema import alert_rules, chats, subscriptions
 

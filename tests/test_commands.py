@@ -10,7 +10,8 @@ from sqlalchemy import func, insert, select
 
 from bot.store.chats import ChatStore
 from bot.core.clock import FakeClock
-from bot.commands.core import Caller, ChatRef, Command, CommandCore, CommandError, parse_command, tokenize
+from bot.commands.core import Command, CommandCore, CommandError, parse_command, tokenize
+from bot.core.model import Caller, ChatRef
 from bot.store.schema import alert_rules, chats, deliveries, subscriptions
 from bot.store.outbox import Outbox
 from bot.core.text import render_plain, render_telegram_html

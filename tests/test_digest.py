@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from bot.store.chats import AlertRule, Chat
+from bot.core.model import AlertRule, Chat
 from bot.core.digest import (
     Digest,
     DigestFormatter,

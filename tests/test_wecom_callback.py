@@ -297,7 +297,9 @@ async def test_rejections_never_echo_the_request(server, http, crypto, caplog):
 
 from sqlalchemy import select  # noqa: E402
 
-from bot.core.match import Match, items_by_id  # noqa: E402
+from bot.core.match import items_by_id  # noqa: E402
+
+from bot.core.model import Match
 from bot.store.chats import ChatStore  # noqa: E402
 from bot.store.schema import deliveries  # noqa: E402
 from bot.core.format import alert_blocks  # noqa: E402

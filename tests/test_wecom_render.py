@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot.core.match import Match
+from bot.core.model import Match
 from bot.core.format import alert_blocks
 from bot.core.text import Bold, Link, Mark, Plain, utf8_len
 from bot.channels.wecom.render import markdown_pieces, render_markdown

@@ -128,7 +128,9 @@ from datetime import datetime, timedelta, timezone  # noqa: E402
 
 from sqlalchemy import select  # noqa: E402
 
-from bot.core.match import Match, items_by_id  # noqa: E402
+from bot.core.match import items_by_id  # noqa: E402
+
+from bot.core.model import Match
 from bot.core.clock import FakeClock  # noqa: E402
 from bot.store.schema import deliveries  # noqa: E402
 from bot.core.format import alert_blocks  # noqa: E402

@@ -22,10 +22,18 @@ import os
 import re
 import sys
 
-from telegram.error import InvalidToken, TelegramError
-
-from bot.channels.telegram.sender import OutboxFeed, TelegramSender, make_bot
+from bot.channels.console import console_text
+from bot.core.clock import clock_from_env
+from bot.core.digest import nothing_new_blocks
 from bot.core.text import TELEGRAM_LIMIT, render_plain
+from bot.delivery.compose import DeliveryComposer
+from bot.jobs.digests import DigestJob
+from bot.logs import redact, secrets_of
+from bot.store.chats import ChatStore
+from bot.store.migrate import upgrade_to_head
+from bot.store.outbox import Outbox
+from monitors.db import create_engine
+from monitors.store import ItemStore
 
 _CHANNELS = ("telegram", "wecom", "robot", "console")
 
@@ -44,13 +52,6 @@ def parse_chat_ref(text: str) -> tuple[str, str]:
 
 
 async def cmd_digest(settings, chat: str, send: bool) -> int:
-    from bot.store.chats import ChatStore
-    from bot.core.clock import clock_from_env
-    from bot.core.digest import DigestFormatter, nothing_new_blocks
-    from bot.store.migrate import upgrade_to_head
-    from bot.jobs.timetable import DigestJob
-    from monitors.db import create_engine
-
     try:
         channel, address = parse_chat_ref(chat)
     except ValueError as exc:
@@ -64,17 +65,14 @@ async def cmd_digest(settings, chat: str, send: bool) -> int:
         if found is None:
             print(f"shwatch digest: no chat {channel}:{address} in the store (a chat appears once it talks to the bot)", file=sys.stderr)
             return 1
-        job = DigestJob(engine, settings, clock)
+        job = DigestJob.over(engine, settings, clock)
         if send:
             return await _send(settings, engine, clock, job, found)
         digest, day = await job.preview(found)
         if digest.empty:
             print(render_plain(nothing_new_blocks(found.lang)[0]))
             return 0
-        from bot.core.match import items_by_id
-
-        items = await items_by_id(engine, digest.item_ids())
-        fmt = DigestFormatter(items, job.source_names, settings.topics)
+        fmt = await job.formatter_for(digest)
         messages = fmt.messages(digest, day, found.lang, found.tz, render_plain, TELEGRAM_LIMIT)
         for n, message in enumerate(messages, 1):
             if len(messages) > 1:
@@ -96,8 +94,6 @@ def _who(chat) -> str:
 
 async def _send(settings, engine, clock, job, chat) -> int:
     """Queue the chat's digest now, then deliver that one row through the chat's channel."""
-    from bot.store.outbox import Outbox
-
     outbox = Outbox(engine, clock)
     if not chat.active:
         print(f"shwatch digest: {_who(chat)} is inactive (it blocked the bot or was stopped); nothing sent", file=sys.stderr)
@@ -120,16 +116,12 @@ async def _send(settings, engine, clock, job, chat) -> int:
 
 
 def _composer(engine, settings, job):
-    from bot.service import DeliveryComposer
-
-    compose = DeliveryComposer(engine, settings)
+    compose = DeliveryComposer(ItemStore(engine), settings)
     compose.register("digest", job.render)
     return compose
 
 
 async def _send_console(settings, engine, outbox, job, delivery) -> int:
-    from bot.channels.console import console_text
-
     claimed = await outbox.claim_one(_worker(), delivery.id)
     if claimed is None:
         print(f"delivery {delivery.id} was taken by a running service meanwhile; it sends it")
@@ -150,8 +142,11 @@ def _worker() -> str:
 
 
 async def _send_telegram(settings, engine, outbox, job, delivery) -> int:
-    from bot.store.chats import ChatStore
-    from bot.logs import redact, secrets_of
+    # the Telegram library is loaded only when a digest goes to Telegram
+    from telegram.error import InvalidToken, TelegramError
+
+    from bot.channels.telegram.one import OneDeliveryFeed
+    from bot.channels.telegram.sender import TelegramSender, make_bot
 
     secrets = secrets_of(settings)
     left = f"the digest stays queued (delivery {delivery.id}); the running service sends it"
@@ -203,69 +198,3 @@ async def _send_telegram(settings, engine, outbox, job, delivery) -> int:
     return 1
 
 
-class OneDeliveryFeed(OutboxFeed):
-    """The service's Telegram feed restricted to one outbox row; it remembers the outcome."""
-
-    def __init__(self, outbox, chats, compose, delivery_id: int) -> None:
-        super().__init__(_OnlyOne(outbox, delivery_id), chats, compose, worker_id=_worker(), clock=outbox.clock)
-        self.done = asyncio.Event()
-        self.outcome: tuple[str, str] | None = None
-
-    def _end(self, outcome: str, detail: str = "") -> None:
-        if self.outcome is None:
-            self.outcome = (outcome, detail)
-        self.done.set()
-
-    async def claim(self, limit: int):
-        first = not self.outbox.taken
-        out = await super().claim(limit)
-        if first and not out:  # taken by a service meanwhile, or failed while composing
-            row = await self.outbox.get(self.outbox.delivery_id)
-            if row is not None and row.status == "failed":
-                self._end("failed", row.last_error or "")
-            elif row is not None and row.status == "pending" and self.outbox.claimed:
-                self._end("retry", "composing the digest failed")
-            else:
-                self._end("gone")
-        return out
-
-    async def sent(self, delivery) -> None:
-        await super().sent(delivery)
-        self._end("sent")
-
-    async def retry(self, delivery, error: str, delay: float) -> None:
-        await super().retry(delivery, error, delay)
-        self._end("retry", error)
-
-    async def hold(self, delivery, delay: float) -> None:
-        await super().hold(delivery, delay)
-        self._end("hold", f"Telegram asks to wait {delay:.0f} s")
-
-    async def fail(self, delivery, error: str) -> None:
-        await super().fail(delivery, error)
-        self._end("failed", error)
-
-    async def chat_blocked(self, chat_id: int, reason: str) -> None:
-        await super().chat_blocked(chat_id, reason)
-        self._end("blocked", reason)
-
-
-class _OnlyOne:
-    """An Outbox whose ``claim`` takes just one given row, once (everything else is the Outbox)."""
-
-    def __init__(self, outbox, delivery_id: int) -> None:
-        self._outbox = outbox
-        self.delivery_id = delivery_id
-        self.taken = False
-        self.claimed = False
-
-    async def claim(self, worker_id: str, limit: int, channels):
-        if self.taken:
-            return []
-        self.taken = True
-        row = await self._outbox.claim_one(worker_id, self.delivery_id)
-        self.claimed = row is not None
-        return [row] if row is not None else []
-
-    def __getattr__(self, name: str):
-        return getattr(self._outbox, name)

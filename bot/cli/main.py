@@ -18,6 +18,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from bot.store.migrate import StoreUnavailable, cmd_db_upgrade, probe_store, upgrade_to_head
 from config.settings import ConfigError, load_settings
 
 log = logging.getLogger("shwatch")
@@ -60,44 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class StoreUnavailable(Exception):
-    """The configured database cannot be opened; the message says which and why."""
-
-
-def _root_reason(exc: BaseException) -> str:
-    """The innermost cause of a failure, as a person would say it (no traceback)."""
-    while exc.__cause__ is not None or exc.__context__ is not None:
-        exc = exc.__cause__ or exc.__context__
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    first_line = (str(exc).strip().splitlines() or [""])[0]
-    return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
-
-
-async def probe_store(url: str) -> None:
-    """Open the store once, so an unreachable database is one clear line, not a stack."""
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-
-    from monitors.db import create_engine
-
-    shown = make_url(url).render_as_string(hide_password=True)
-    try:
-        engine = create_engine(url)
-    except Exception as exc:
-        raise StoreUnavailable(f"cannot use the database {shown}: {_root_reason(exc)}") from None
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception as exc:
-        raise StoreUnavailable(f"cannot open the database {shown}: {_root_reason(exc)}") from None
-    finally:
-        await engine.dispose()
-
-
 async def _dispatch(args: argparse.Namespace, settings) -> int:
     if args.command != "match":
         await probe_store(settings.database_url)
+    if args.command in ("poll", "sources"):
+        await upgrade_to_head(settings.database_url)  # every path builds the schema by migrations
     if args.command == "poll":
         from monitors.cli import cmd_poll
 
@@ -126,8 +94,6 @@ async def _dispatch(args: argparse.Namespace, settings) -> int:
 
         return await cmd_digest(settings, chat=args.chat, send=args.send)
     if args.command == "db":
-        from bot.store.migrate import cmd_db_upgrade
-
         return await cmd_db_upgrade(settings)
     raise AssertionError(args.command)
 

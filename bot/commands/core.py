@@ -19,73 +19,36 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from sqlalchemy import distinct, func, select, union
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from bot.core.match import matching_items
-from bot.store.chats import KEYWORD_MAX, MAX_EXCLUDES, MAX_RULES, Chat, ChatStore, RuleLimitError
-from bot.store.schema import alert_rules, chats, subscriptions
+from bot.core.clock import Clock
 from bot.core.format import (
     Health,
     Stats,
     health_paragraphs,
     latest_blocks,
-    source_status,
+    source_bucket,
     sources_paragraphs,
     stats_paragraphs,
 )
 from bot.core.i18n import join, lang_from_code, t
-from bot.store.outbox import Outbox
+from bot.core.match import RuleIndex
+from bot.core.model import KEYWORD_MAX, MAX_EXCLUDES, MAX_RULES, Button, Caller, Chat, ChatRef, Reply
 from bot.core.text import Block, Bold, Code, Paragraph, Plain
-from monitors.db import items, source_state, utcnow
+from bot.store.chats import ChatStore, RuleLimitError
+from bot.store.dispatch import DispatchLog
+from bot.store.outbox import Outbox
+from config.model import Settings
+from monitors.store import ItemStore
 from monitors.tagger import normalize
 
 log = logging.getLogger("shwatch.commands")
 
 LATEST_DEFAULT = 5
 LATEST_MAX = 20
+LATEST_WINDOW = 1000  # /latest looks among this many newest items
 TOPIC_WORDS_MAX = 60  # words after /subscribe or /unsubscribe (12 English names take ~30)
 BUTTON_DATA_MAX = 64
 
 # ------------------------------------------------------------------ values
-
-
-@dataclass(frozen=True)
-class ChatRef:
-    """Where a message came from: (channel, address) plus what a new chat row needs."""
-
-    channel: str
-    address: str
-    kind: str = "private"  # private | group
-    title: str | None = None
-    lang_hint: str | None = None  # Telegram language_code of the sender (or the group's adder)
-
-
-@dataclass(frozen=True)
-class Caller:
-    user_id: str | int | None = None
-    is_admin: bool = False  # the bot's administrators (the adapter may already know)
-    is_group_admin: bool = False
-
-
-@dataclass(frozen=True)
-class Button:
-    label: str
-    data: str
-
-
-@dataclass
-class Reply:
-    """What to answer. ``blocks`` (when set) are the units a splitter keeps whole."""
-
-    paragraphs: list[Paragraph]
-    keyboard: list[list[Button]] | None = None
-    edit: bool = False  # replace the message that carried the pressed button
-    toast: str | None = None  # a short notice for a button press (Telegram answerCallbackQuery)
-    blocks: list[Block] | None = None
-
-    def as_blocks(self) -> list[Block]:
-        return self.blocks if self.blocks is not None else [list(self.paragraphs)]
 
 
 @dataclass(frozen=True)
@@ -389,17 +352,22 @@ class CommandCore:
 
     def __init__(
         self,
-        engine: AsyncEngine,
-        settings,
-        clock=None,
+        settings: Settings,
+        clock: Clock,
+        *,
+        chats: ChatStore,
+        items: ItemStore,
+        outbox: Outbox,
+        dispatched: DispatchLog,
         digest_now: DigestNow | None = None,
-        store: ChatStore | None = None,
     ) -> None:
-        self.engine = engine
         self.settings = settings
         self.clock = clock
         self.digest_now = digest_now
-        self.store = store if store is not None else ChatStore(engine, clock)
+        self.store = chats
+        self.items = items
+        self.outbox = outbox
+        self.dispatched = dispatched
         self.topics = {tp.id: tp for tp in settings.topics}
         self.fields = [tp for tp in settings.topics if tp.kind == "field"]
         self._names: dict[str, str] = {}
@@ -411,7 +379,7 @@ class CommandCore:
         self._zones: dict[str, str] | None = None
 
     def _now(self):
-        return self.clock.now() if self.clock is not None else utcnow()
+        return self.clock.now()
 
     # -------------------------------------------------------------- entry points
 
@@ -705,20 +673,15 @@ class CommandCore:
         if not chat.follows_anything:
             return _text_reply(t("latest.nothing_followed", lang))
         n = int(cmd.args[0]) if cmd.args else LATEST_DEFAULT
-        entries = await matching_items(self.engine, chat, n)
+        entries = RuleIndex.build([chat]).latest(await self.items.recent_items(LATEST_WINDOW), chat.id, n)
         if not entries:
             return _text_reply(t("latest.none", lang))
         names = {s.id: s.name for s in self.settings.sources}
         blocks = latest_blocks(entries, names, lang, topics=self.topics, tz=chat.tz)
         return _blocks_reply(blocks)
 
-    async def _source_states(self) -> dict:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(source_state))).all()
-        return {r.source_id: r for r in rows}
-
     async def _cmd_sources(self, chat: Chat, cmd: Command) -> Reply:
-        states = await self._source_states()
+        states = await self.items.source_states()
         return Reply(sources_paragraphs(self.settings.sources, states, chat.lang, chat.tz))
 
     async def _cmd_mode(self, chat: Chat, cmd: Command) -> Reply:
@@ -790,71 +753,32 @@ class CommandCore:
         return _text_reply(t("stop.done", chat.lang, alerts=n_rules))
 
     async def stats(self) -> Stats:
-        now = self._now()
-        async with self.engine.connect() as conn:
-            total, active = (
-                await conn.execute(
-                    select(func.count(), func.count().filter(chats.c.active.is_(True))).select_from(chats)
-                )
-            ).one()
-            followers = union(select(subscriptions.c.chat_id), select(alert_rules.c.chat_id)).subquery()
-            subscribers = (
-                await conn.execute(
-                    select(func.count(distinct(followers.c.chat_id)))
-                    .select_from(followers.join(chats, chats.c.id == followers.c.chat_id))
-                    .where(chats.c.active.is_(True))
-                )
-            ).scalar_one()
-            n_alerts = (await conn.execute(select(func.count()).select_from(alert_rules))).scalar_one()
-            n_items, n_day = (
-                await conn.execute(
-                    select(func.count(), func.count().filter(items.c.first_seen_at >= now - timedelta(days=1)))
-                    .select_from(items)
-                )
-            ).one()
-        states = await self._source_states()
+        total, active, subscribers, n_alerts = await self.store.counts()
+        n_items, n_day, _ = await self.items.counts(self._now() - timedelta(days=1))
+        states = await self.items.source_states()
         names = {s.id: s.name for s in self.settings.sources}
-        failing = tuple(
-            names.get(sid, sid) for sid, st in sorted(states.items()) if source_status(st) == "failing"
-        )
+        failing = tuple(names.get(sid, sid) for sid, st in sorted(states.items()) if st.status.broken)
         return Stats(
-            chats=int(total), active=int(active), subscribers=int(subscribers), alerts=int(n_alerts),
-            items_total=int(n_items), items_day=int(n_day),
-            deliveries=await Outbox(self.engine, self.clock).counts(), failing_sources=failing,
+            chats=total, active=active, subscribers=subscribers, alerts=n_alerts,
+            items_total=n_items, items_day=n_day,
+            deliveries=await self.outbox.counts(), failing_sources=failing,
         )
 
     async def health(self) -> Health:
-        states = await self._source_states()
-        statuses = [source_status(states.get(s.id)) for s in self.settings.sources]
-        outbox = Outbox(self.engine, self.clock)
-        counts = await outbox.counts()
-        async with self.engine.connect() as conn:
-            last_item = (await conn.execute(select(func.max(items.c.first_seen_at)))).scalar()
-            undispatched = (
-                await conn.execute(
-                    select(func.count()).select_from(items)
-                    .where(items.c.baseline.is_(False), items.c.dispatched_at.is_(None))
-                )
-            ).scalar_one()
-        if isinstance(last_item, str):  # max() over a UTC column skips the type on SQLite
-            from datetime import datetime, timezone
-
-            last_item = datetime.fromisoformat(last_item).replace(tzinfo=timezone.utc)
-        oldest = await outbox.oldest_pending()
-        if isinstance(oldest, str):
-            from datetime import datetime, timezone
-
-            oldest = datetime.fromisoformat(oldest).replace(tzinfo=timezone.utc)
+        states = await self.items.source_states()
+        buckets = [source_bucket(states.get(s.id)) for s in self.settings.sources]
+        counts = await self.outbox.counts()
+        _, _, last_item = await self.items.counts(self._now())
         return Health(
-            backend=self.engine.dialect.name,
-            sources_total=len(statuses),
-            sources_ok=statuses.count("ok"),
-            sources_failing=statuses.count("failing"),
-            sources_never=statuses.count("never"),
+            backend=self.items.backend,
+            sources_total=len(buckets),
+            sources_ok=buckets.count("ok"),
+            sources_failing=buckets.count("failing"),
+            sources_never=buckets.count("never"),
             last_item_at=last_item,
             pending=counts["pending"] + counts["sending"],
-            oldest_pending=oldest,
-            undispatched=int(undispatched),
+            oldest_pending=await self.outbox.oldest_pending(),
+            undispatched=await self.dispatched.backlog(self.items),
             now=self._now(),
         )
 

@@ -111,3 +111,8 @@ def clock_from_env(env: Mapping[str, str]) -> Clock:
             raise ValueError(f"{CLOCK_OFFSET_ENV}={offset!r} is not a number of seconds") from None
         return ShiftedClock(timedelta(seconds=seconds))
     return SystemClock()
+
+
+def seconds_to_next_minute(now: datetime, offset: float = 0.0) -> float:
+    """Seconds from ``now`` until ``offset`` seconds past the start of the next minute."""
+    return 60.0 - (now.second + now.microsecond / 1e6) + offset

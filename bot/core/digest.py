@@ -6,9 +6,10 @@ Items are grouped by plan field in plan order (an item under several of the chat
 appears once, under the first); items that matched only a keyword form their own group, last.
 Inside a group the newest come first.
 
-``plan_digests`` plans many chats at once: every item is scanned once by one automaton over
-every chat's alert keywords (and their exclusions), fields are answered from per-topic item
-sets, so 10,000 chats x 2,000 items is set algebra, not a loop over items per chat.
+``plan_digests`` plans many chats at once: what matches a chat is ``bot.core.match.RuleIndex``
+(the same rule as instant alerts and /latest): every item is scanned once by its automaton
+over every chat's alert keywords (and their exclusions), fields are answered from per-topic
+item sets, so 10,000 chats x 2,000 items is set algebra, not a loop over items per chat.
 
 Formatting. ``DigestFormatter.blocks(digest, ...)`` returns ``bot.core.text`` blocks: a header
 with the counts, then one block per item (title, source and date, a one-line summary, the
@@ -29,34 +30,20 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Protocol
+from typing import Any
 
 from bot.core.i18n import join, t
+from bot.core.match import RuleIndex
+from bot.core.model import Chat
 from bot.core.quiet import parse_hhmm, zone
 from bot.core.text import BLOCK_SEP, PARAGRAPH_SEP, Block, Bold, Link, Mark, Paragraph, Plain, split_blocks
 from config.model import Topic
 from monitors.model import Item
-from monitors.tagger import TermIndex, normalize
 
 Render = Callable[[Sequence[Paragraph]], str]
 Measure = Callable[[str], int]
 SUMMARY_CHARS = 100  # a "one-line" summary: at most this many characters
 KEYWORD_GROUP = None  # the section id of keyword-only matches
-
-
-class RuleLike(Protocol):
-    id: int
-    keyword: str
-    excludes: tuple[str, ...]
-
-
-class ChatLike(Protocol):
-    """What planning needs of a chat (bot.store.chats.Chat has it)."""
-
-    id: int
-    topics: frozenset[str]
-    rules: tuple[RuleLike, ...]
-    last_digest_at: datetime | None
 
 
 # ------------------------------------------------------------------------------ plan
@@ -109,51 +96,8 @@ class Digest:
         )
 
 
-def _item_text(item: Item) -> str:
-    # Title and body normalised apart and joined by a newline: a keyword never spans the two.
-    return normalize(item.title or "") + "\n" + normalize(item.body or item.summary or "")
-
-
 def _seen_at(item: Item) -> datetime:
     return item.first_seen_at or item.published or datetime.min.replace(tzinfo=timezone.utc)
-
-
-def keyword_hits(chats: Iterable[ChatLike], items: Sequence[Item]) -> dict[int, dict[int, tuple[str, ...]]]:
-    """chat id -> {item id -> the chat's keywords found in the item}, exclusions applied.
-
-    One automaton over every rule's keyword and exclusion terms; each item is scanned once.
-    """
-    index: TermIndex[tuple[str, int]] = TermIndex()
-    owner: dict[int, tuple[int, str]] = {}
-    for chat in chats:
-        for rule in chat.rules:
-            try:
-                index.add(rule.keyword, ("k", rule.id))
-            except ValueError:  # a keyword that normalises to nothing matches nothing
-                continue
-            owner[rule.id] = (chat.id, rule.keyword)
-            for term in rule.excludes:
-                try:
-                    index.add(term, ("x", rule.id))
-                except ValueError:
-                    pass
-    index.build()
-    hits: dict[int, dict[int, tuple[str, ...]]] = {}
-    if not owner:
-        return hits
-    for item in items:
-        found = index.scan_normalized(_item_text(item))
-        if not found:
-            continue
-        excluded = {rid for kind, rid in found if kind == "x"}
-        per_chat: dict[int, list[str]] = {}
-        for kind, rid in found:
-            if kind == "k" and rid not in excluded:
-                chat_id, keyword = owner[rid]
-                per_chat.setdefault(chat_id, []).append(keyword)
-        for chat_id, words in per_chat.items():
-            hits.setdefault(chat_id, {})[item.id] = tuple(sorted(words))
-    return hits
 
 
 class DigestPlanner:
@@ -188,7 +132,7 @@ class DigestPlanner:
 
     def plan(
         self,
-        chat: ChatLike,
+        chat: Chat,
         until: datetime,
         since: datetime | None = None,
         hits: Mapping[int, tuple[str, ...]] | None = None,
@@ -220,16 +164,16 @@ class DigestPlanner:
 
 
 def plan_digests(
-    chats: Sequence[ChatLike],
+    chats: Sequence[Chat],
     items: Iterable[Item],
     topic_order: Sequence[str],
     until: datetime,
-    since: Callable[[ChatLike], datetime | None] | None = None,
+    since: Callable[[Chat], datetime | None] | None = None,
 ) -> dict[int, Digest]:
     """Every chat's digest over ``items`` (one keyword scan per item for all chats)."""
     planner = DigestPlanner(items, topic_order)
     window = planner.window(None, until)
-    hits = keyword_hits(chats, [planner.by_id[i] for i in window]) if window else {}
+    hits = RuleIndex.build(chats).keyword_hits(planner.by_id[i] for i in window) if window else {}
     return {
         chat.id: planner.plan(chat, until, since(chat) if since else None, hits.get(chat.id))
         for chat in chats

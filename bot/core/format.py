@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 from bot.core.i18n import join, t
 from bot.core.text import Block, Bold, Link, Mark, Paragraph, Plain, Span
+from monitors.model import SourceStatus
+from monitors.model import SourceState
 
 DEFAULT_TZ = "Asia/Shanghai"
 SUMMARY_MAX = 600
@@ -170,13 +172,12 @@ def _error_text(kind: str | None, lang: str) -> str:
         return t("error_kind.unknown", lang)
 
 
-def source_status(state: Any) -> str:
-    """never | ok | failing for a source_state row (or None)."""
-    if state is None or getattr(state, "last_attempt_at", None) is None:
+def source_bucket(state: SourceState | None) -> str:
+    """never | ok | failing: how chat replies group the source's status (``SourceState.status``)."""
+    status = state.status if state is not None else SourceStatus.NEVER
+    if status is SourceStatus.NEVER:
         return "never"
-    if (getattr(state, "consecutive_failures", 0) or 0) > 0:
-        return "failing"
-    return "ok"
+    return "failing" if status.broken else "ok"
 
 
 def sources_paragraphs(
@@ -187,7 +188,7 @@ def sources_paragraphs(
     counts = {"ok": 0, "failing": 0, "never": 0}
     for source in sources:
         state = states.get(source.id)
-        status = source_status(state)
+        status = source_bucket(state)
         counts[status] += 1
         if status == "ok":
             line = t("sources.ok", lang, when=format_time(state.last_success_at, tz) or t("health.never", lang))

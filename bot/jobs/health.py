@@ -2,10 +2,10 @@
 
 A source that failed ``THRESHOLD`` (5) polls in a row, or shows a layout problem, is
 reported once to the admin chats; again when it recovers, or after 24 h if it has not. The
-decision is the pure ``health_event(state, now)``; ``HealthNotifier`` reads
-``source_state``, enqueues one outbox 'notice' per admin chat (ref unique per incident, so a
-repeat is a no-op) and records ``problem_reported_at`` / ``problem_reported_kind`` in the
-same transaction.
+decision is the pure ``health_event(state, reported, now)`` over the source's one status
+(``SourceState.status``); ``HealthNotifier`` reads the states through the item store,
+enqueues one outbox 'notice' per admin chat (ref unique per incident, so a repeat is a
+no-op) and records what was reported (``bot.store.notices``) in the same transaction.
 
 Admin chats: the Telegram ``admin_chat_ids`` when a bot token is set, else the console chat.
 """
@@ -18,10 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
-
+from bot.core.clock import Clock
 from bot.core.i18n import count_key
-from monitors.db import source_state
+from bot.store.chats import ChatStore
+from bot.store.notices import Reported, SourceNotices
+from config.model import Settings
+from monitors.model import SourceStatus
+from monitors.model import SourceState
+from monitors.store import ItemStore
 
 log = logging.getLogger("shwatch.health")
 
@@ -40,29 +44,37 @@ class HealthEvent:
     incident: datetime  # when the incident was (first) reported: names it in the ref
 
 
-def problem_kind(failures: int, error_kind: str | None, threshold: int = THRESHOLD) -> str | None:
-    """'layout' for a layout problem, 'failing' after ``threshold`` failures, else None."""
-    if error_kind == "layout" and failures > 0:
+def problem_kind(state: SourceState, threshold: int = THRESHOLD) -> str | None:
+    """What is worth telling the admins: 'layout' at once, 'failing' after ``threshold``
+    failed polls in a row (from the source's one status, ``SourceState.status``)."""
+    status = state.status
+    if status is SourceStatus.LAYOUT:
         return "layout"
-    if failures >= threshold:
+    if status is SourceStatus.FAILING and state.consecutive_failures >= threshold:
         return "failing"
     return None
 
 
-def health_event(state: Any, now: datetime, *, threshold: int = THRESHOLD, repeat: timedelta = REPEAT_AFTER) -> HealthEvent | None:
-    """What to tell the admins about one source now (``state`` is a source_state row)."""
-    failures = int(state.consecutive_failures or 0)
-    kind = problem_kind(failures, state.error_kind, threshold)
-    reported_at = state.problem_reported_at
+def health_event(
+    state: SourceState,
+    reported: Reported | None,
+    now: datetime,
+    *,
+    threshold: int = THRESHOLD,
+    repeat: timedelta = REPEAT_AFTER,
+) -> HealthEvent | None:
+    """What to tell the admins about one source now, given what they were told before."""
+    failures = state.consecutive_failures
+    kind = problem_kind(state, threshold)
     error = " ".join((state.last_error or "").split())[:ERROR_CHARS]
     if kind is not None:
-        if reported_at is None or state.problem_reported_kind != kind:
+        if reported is None or reported.kind != kind:
             return HealthEvent(state.source_id, "problem", kind, failures, error, now)
-        if now - reported_at >= repeat:
+        if now - reported.at >= repeat:
             return HealthEvent(state.source_id, "still_failing", kind, failures, error, now)
         return None
-    if reported_at is not None and failures == 0:
-        return HealthEvent(state.source_id, "recovered", None, 0, "", reported_at)
+    if reported is not None and failures == 0:
+        return HealthEvent(state.source_id, "recovered", None, 0, "", reported.at)
     return None
 
 
@@ -84,12 +96,14 @@ def notice_payload(event: HealthEvent, source_name: str) -> dict[str, Any]:
 
 
 class HealthNotifier:
-    def __init__(self, engine, settings, clock, chats, outbox) -> None:
-        self.engine = engine
+    def __init__(
+        self, items: ItemStore, notices: SourceNotices, chats: ChatStore, settings: Settings, clock: Clock
+    ) -> None:
+        self.items = items
+        self.notices = notices
+        self.chats = chats
         self.settings = settings
         self.clock = clock
-        self.chats = chats
-        self.outbox = outbox
         self.names = {s.id: s.name for s in settings.sources}
 
     async def admin_chat_ids(self) -> list[int]:
@@ -109,29 +123,22 @@ class HealthNotifier:
     async def check(self, source_id: str | None = None) -> int:
         """Report what changed (one source or all); returns how many notices were queued."""
         now = self.clock.now()
-        query = select(source_state)
+        states = await self.items.source_states()
         if source_id is not None:
-            query = query.where(source_state.c.source_id == source_id)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        events = [e for e in (health_event(r, now) for r in rows) if e is not None]
+            states = {source_id: states[source_id]} if source_id in states else {}
+        reported = await self.notices.reported()
+        events = [e for e in (health_event(st, reported.get(sid), now) for sid, st in states.items()) if e is not None]
         if not events:
             return 0
         admins = await self.admin_chat_ids()
         queued = 0
-        async with self.engine.begin() as conn:
-            for event in events:
-                rows_out = [
-                    {"chat_id": chat_id, "kind": "notice", "ref": notice_ref(event),
-                     "payload": notice_payload(event, self.names.get(event.source_id, event.source_id))}
-                    for chat_id in admins
-                ]
-                queued += await self.outbox.enqueue(rows_out, conn=conn)
-                values = (
-                    {"problem_reported_at": None, "problem_reported_kind": None}
-                    if event.event == "recovered"
-                    else {"problem_reported_at": now, "problem_reported_kind": event.kind}
-                )
-                await conn.execute(update(source_state).where(source_state.c.source_id == event.source_id).values(**values))
-                log.warning("source %s: %s (%s) reported to %d admin chat(s)", event.source_id, event.event, event.kind or "ok", len(admins))
+        for event in events:
+            rows = [
+                {"chat_id": chat_id, "kind": "notice", "ref": notice_ref(event),
+                 "payload": notice_payload(event, self.names.get(event.source_id, event.source_id))}
+                for chat_id in admins
+            ]
+            now_reported = None if event.event == "recovered" else Reported(now, event.kind or "failing")
+            queued += await self.notices.record(event.source_id, rows, now_reported)
+            log.warning("source %s: %s (%s) reported to %d admin chat(s)", event.source_id, event.event, event.kind or "ok", len(admins))
         return queued

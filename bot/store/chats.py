@@ -12,59 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, distinct, func, insert, select, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.core.model import KEYWORD_MAX, MAX_EXCLUDES, MAX_RULES, MODES, AlertRule, Chat, same_keyword
 from bot.store.schema import alert_rules, chats, deliveries, insert_ignoring_duplicates, subscriptions
 from monitors.db import utcnow
-
-MAX_RULES = 50
-KEYWORD_MAX = 50
-MAX_EXCLUDES = 10
-MODES = ("instant", "digest", "both")
-
-
-@dataclass(frozen=True)
-class AlertRule:
-    id: int
-    chat_id: int
-    keyword: str
-    excludes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Chat:
-    id: int
-    channel: str
-    address: str
-    kind: str = "private"
-    lang: str = "en"
-    mode: str = "instant"
-    active: bool = True
-    digest_enabled: bool = False
-    digest_time: str = "08:00"
-    tz: str = "Asia/Shanghai"
-    quiet_start: str | None = None
-    quiet_end: str | None = None
-    last_digest_at: datetime | None = None
-    topics: frozenset[str] = frozenset()
-    rules: tuple[AlertRule, ...] = ()
-    title: str | None = None
-    created_at: datetime | None = None
-
-    @property
-    def is_group(self) -> bool:
-        return self.kind != "private"
-
-    @property
-    def instant(self) -> bool:
-        return self.mode in ("instant", "both")
-
-    @property
-    def follows_anything(self) -> bool:
-        return bool(self.topics or self.rules)
-
 
 class Revision:
     """An in-process change counter shared by a ChatStore and whoever caches over it."""
@@ -83,10 +37,6 @@ class RuleLimitError(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"at most {limit} alert rules per chat")
         self.limit = limit
-
-
-def same_keyword(a: str, b: str) -> bool:
-    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
 
 
 class ChatStore:
@@ -374,6 +324,27 @@ class ChatStore:
             await conn.execute(delete(alert_rules).where(alert_rules.c.id == rule.id))
             await self._touch(conn, chat_id)
         return rule
+
+    # ------------------------------------------------------------ counts
+
+    async def counts(self) -> tuple[int, int, int, int]:
+        """(chats, active chats, active chats following a field or a keyword, keyword alerts)."""
+        async with self.engine.connect() as conn:
+            total, active = (
+                await conn.execute(
+                    select(func.count(), func.count().filter(chats.c.active.is_(True))).select_from(chats)
+                )
+            ).one()
+            followers = union(select(subscriptions.c.chat_id), select(alert_rules.c.chat_id)).subquery()
+            subscribers = (
+                await conn.execute(
+                    select(func.count(distinct(followers.c.chat_id)))
+                    .select_from(followers.join(chats, chats.c.id == followers.c.chat_id))
+                    .where(chats.c.active.is_(True))
+                )
+            ).scalar_one()
+            n_alerts = (await conn.execute(select(func.count()).select_from(alert_rules))).scalar_one()
+        return int(total), int(active), int(subscribers), int(n_alerts)
 
     # ------------------------------------------------------------ change detection
 

@@ -6,9 +6,8 @@ The Alembic Config is built here (script_location = the ``bot/migrations`` packa
 directory), so nothing outside the installed package is needed at run time. Migrations run on
 the async engine's connection through ``run_sync``.
 
-A store created before migrations existed (tables present, no ``alembic_version``) is
-adopted by the initial revision, which creates only the tables that are missing (a store only
-``shwatch poll`` has used has just the monitor's two tables), then upgraded.
+Every path builds the schema this way: ``shwatch run``, ``shwatch poll`` / ``sources``
+(run by the CLI before the monitor opens the store) and the tests.
 
 Adding a column: change the table in monitors/db.py or bot/db.py AND add a revision in
 bot/migrations/versions/ (tests/test_migrate.py compares the migrated schema with the
@@ -22,8 +21,11 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import inspect
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from monitors.db import create_engine
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -34,7 +36,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("shwatch.migrate")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-INITIAL_REVISION = "0001"
 
 
 def alembic_config(connection=None) -> Config:
@@ -75,33 +76,28 @@ def _current(connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def _upgrade(connection) -> tuple[str | None, str | None]:
+def _upgrade(connection, target: str = "head") -> tuple[str | None, str | None]:
     _quiet_alembic()
     from alembic import command
 
     before = _current(connection)
-    if before is None and inspect(connection).get_table_names():
-        # A store from before migrations (create_all, or only the monitor's tables after
-        # `shwatch poll`): the initial revision keeps the tables it finds, adds the others.
-        log.info("store has tables but no migration record: adopting it at revision %s", INITIAL_REVISION)
-    command.upgrade(alembic_config(connection), "head")
+    command.upgrade(alembic_config(connection), target)
     return before, _current(connection)
 
 
 def _engine(url_or_engine: str | AsyncEngine) -> tuple[AsyncEngine, bool]:
     if isinstance(url_or_engine, AsyncEngine):
         return url_or_engine, False
-    from monitors.db import create_engine
-
     return create_engine(url_or_engine), True
 
 
-async def upgrade_to_head(url_or_engine: str | AsyncEngine) -> tuple[str | None, str | None]:
-    """Apply every pending migration; returns (revision before, revision after)."""
+async def upgrade_to_head(url_or_engine: str | AsyncEngine, target: str = "head") -> tuple[str | None, str | None]:
+    """Apply every pending migration (up to ``target``, a revision, for tests of a migration);
+    returns (revision before, revision after)."""
     engine, owned = _engine(url_or_engine)
     try:
         async with engine.connect() as conn:
-            result = await conn.run_sync(_upgrade)
+            result = await conn.run_sync(_upgrade, target)
             await conn.commit()
         if result[0] != result[1]:
             log.info("store migrated from revision %s to %s", result[0] or "(empty)", result[1])
@@ -122,8 +118,6 @@ async def current_revision(url_or_engine: str | AsyncEngine) -> str | None:
 
 
 def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # an unparsable URL: show only its scheme
@@ -139,3 +133,33 @@ async def cmd_db_upgrade(settings) -> int:
     else:
         print(f"{where}: upgraded {before or '(empty)'} -> {after}")
     return 0
+
+
+class StoreUnavailable(Exception):
+    """The configured database cannot be opened; the message says which and why."""
+
+
+def _root_reason(exc: BaseException) -> str:
+    """The innermost cause of a failure, as a person would say it (no traceback)."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
+
+
+async def probe_store(url: str) -> None:
+    """Open the store once, so an unreachable database is one clear line, not a stack."""
+    shown = make_url(url).render_as_string(hide_password=True)
+    try:
+        engine = create_engine(url)
+    except Exception as exc:
+        raise StoreUnavailable(f"cannot use the database {shown}: {_root_reason(exc)}") from None
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise StoreUnavailable(f"cannot open the database {shown}: {_root_reason(exc)}") from None
+    finally:
+        await engine.dispose()

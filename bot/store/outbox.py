@@ -13,39 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.core.model import Delivery
 from bot.store.schema import chats, deliveries, insert_ignoring_duplicates
 from monitors.db import utcnow
 
 MAX_ATTEMPTS = 8
 ERROR_MAX = 500
 _CHUNK = 500
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One outbox row, with the chat's address so a sender needs no second query."""
-
-    id: int
-    chat_id: int
-    kind: str  # alert | digest | notice
-    ref: str
-    item_id: int | None = None
-    payload: dict[str, Any] = field(default_factory=dict)
-    status: str = "pending"
-    attempts: int = 0
-    not_before: datetime | None = None
-    last_error: str | None = None
-    created_at: datetime | None = None
-    channel: str = ""
-    address: str = ""
-    chat_kind: str = "private"
-    lang: str = "en"
 
 
 def _clip(error: str) -> str:
@@ -308,13 +288,16 @@ class Outbox:
 
     async def oldest_pending(self) -> datetime | None:
         async with self.engine.connect() as conn:
-            return (
+            oldest = (
                 await conn.execute(
                     select(func.min(deliveries.c.created_at)).where(
                         deliveries.c.status.in_(("pending", "sending"))
                     )
                 )
             ).scalar()
+        if isinstance(oldest, str):  # min() over a UTC column skips the type on SQLite
+            oldest = datetime.fromisoformat(oldest).replace(tzinfo=timezone.utc)
+        return oldest
 
     async def pending_for_chat(self, chat_id: int, kind: str | None = None) -> list[Delivery]:
         """Pending rows of one chat (any not_before), oldest first: quiet-hours batching."""

@@ -17,7 +17,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitors.db import Id, UTCDateTime, metadata
 
@@ -94,10 +93,32 @@ inbound_messages = Table(
 )
 
 
-async def ensure_schema(engine: AsyncEngine) -> None:
-    """Create every table that does not exist yet (replaced by Alembic upgrades later)."""
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
+# Which new items have had their alerts planned. Items with an id at or below
+# ``dispatch_cursor.after_item_id`` are all done; the few above it that are done already are
+# listed in ``dispatched_items`` (pruned as the cursor moves).
+dispatch_cursor = Table(
+    "dispatch_cursor",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1: one cursor
+    Column("after_item_id", Id, nullable=False, default=0),
+    Column("updated_at", UTCDateTime),
+)
+
+dispatched_items = Table(
+    "dispatched_items",
+    metadata,
+    Column("item_id", Id, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+    Column("dispatched_at", UTCDateTime, nullable=False),
+)
+
+# What the admins were last told about each source (health notices).
+source_notices = Table(
+    "source_notices",
+    metadata,
+    Column("source_id", String(64), primary_key=True),
+    Column("reported_at", UTCDateTime, nullable=False),
+    Column("reported_kind", String(32), nullable=False),
+)
 
 
 def insert_ignoring_duplicates(dialect_name: str, table: Table):

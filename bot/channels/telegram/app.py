@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from telegram import BotCommand, Update
@@ -29,7 +30,13 @@ from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 from telegram.request import HTTPXRequest
 
+from bot.commands.core import CommandCore
+from bot.core.clock import Clock
+from bot.delivery.compose import Compose
 from bot.logs import redact
+from bot.store.chats import ChatStore
+from bot.store.outbox import Outbox
+from config.model import Settings
 from bot.channels.telegram.limits import RateLimits
 from bot.channels.telegram.sender import TELEGRAM_LIMIT, OutboxFeed, Outgoing, TelegramSender, keyboard_markup
 
@@ -161,7 +168,7 @@ class TelegramHandlers:
 
     # ---------------------------------------------------------------- helpers
     def _chat_ref(self, update: Update):
-        from bot.commands.core import ChatRef
+        from bot.core.model import ChatRef
 
         chat = update.effective_chat
         user = update.effective_user
@@ -176,7 +183,8 @@ class TelegramHandlers:
         )
 
     async def _caller(self, update: Update, context: ContextTypes.DEFAULT_TYPE, text: str):
-        from bot.commands.core import SETTING_COMMANDS, Caller, Command, parse_command
+        from bot.commands.core import SETTING_COMMANDS, Command, parse_command
+        from bot.core.model import Caller
 
         chat = update.effective_chat
         user = update.effective_user
@@ -245,19 +253,30 @@ class TelegramChannel:
 
     name = "telegram"
 
-    def __init__(self, service: Any, *, retry_cap: float = 60.0) -> None:
-        self.service = service
-        self.settings = service.settings
-        self.secrets = list(service.secrets)
+    def __init__(
+        self,
+        settings: Settings,
+        core: CommandCore,
+        outbox: Outbox,
+        chats: ChatStore,
+        compose: Compose,
+        clock: Clock,
+        secrets: Sequence[str],
+        *,
+        receive: bool = True,
+        retry_cap: float = 60.0,
+    ) -> None:
+        self.settings = settings
+        self.secrets = list(secrets)
         self.retry_cap = retry_cap
         self.app = build_application(self.settings.telegram.token.reveal(), self.settings.telegram.api_base_url)
-        feed = OutboxFeed(service.outbox, service.chats, service.compose, worker_id=_worker_id(), clock=service.clock)
-        self.receive = not getattr(service, "deliver_only", False)  # a delivery worker only sends
+        feed = OutboxFeed(outbox, chats, compose, worker_id=_worker_id(), clock=clock)
+        self.receive = receive  # False in a delivery worker: it only sends
         self.sender = TelegramSender(
             self.app.bot, feed, secrets=self.secrets,
             limits=RateLimits.telegram(self.settings.telegram.messages_per_second),
         )
-        self.handlers = TelegramHandlers(service.core, self.sender, self.secrets)
+        self.handlers = TelegramHandlers(core, self.sender, self.secrets)
         self.handlers.install(self.app)
         self._task: asyncio.Task | None = None
         self._polling = False

@@ -21,7 +21,8 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from bot.core.clock import Clock, SystemClock
+from bot.core.clock import Clock, SystemClock, seconds_to_next_minute
+from bot.core.text import utf8_len
 from bot.logs import redact
 
 log = logging.getLogger("shwatch.wecom.api")
@@ -52,17 +53,11 @@ class WeComTooFast(WeComError):
     pass
 
 
-def utf8_len(text: str) -> int:
-    return len(text.encode("utf-8"))
-
-
 def limit_for(msgtype: str) -> int:
     return TEXT_LIMIT if msgtype == "text" else MARKDOWN_LIMIT
 
 
-def seconds_to_next_minute(now: datetime, margin: float = 1.0) -> float:
-    """How long until the next full minute starts (plus a small margin)."""
-    return 60.0 - (now.second + now.microsecond / 1e6) + margin
+NEXT_MINUTE_MARGIN = 1.0  # seconds past the minute WeCom's per-minute window surely reset
 
 
 def message_body(msgtype: str, content: str) -> dict:
@@ -153,7 +148,7 @@ class WeComApi:
             code = -2
         msg = self._redact(str(body.get("errmsg", "") if "errcode" in body else "an answer without errcode")[:300])
         if code == TOO_FAST:
-            return WeComTooFast(code, msg, retryable=True, retry_after=seconds_to_next_minute(self.clock.now()))
+            return WeComTooFast(code, msg, retryable=True, retry_after=seconds_to_next_minute(self.clock.now(), NEXT_MINUTE_MARGIN))
         return WeComError(code, msg, retryable=code in RETRYABLE or code in TOKEN_ERRORS)
 
     @staticmethod
@@ -230,7 +225,7 @@ class WeComApi:
                 return body
             error = self._error(body)
             if isinstance(error, WeComTooFast) and attempt < self.too_fast_retries:
-                wait = seconds_to_next_minute(self.clock.now())
+                wait = seconds_to_next_minute(self.clock.now(), NEXT_MINUTE_MARGIN)
                 log.warning("robot is sending too fast (130101); waiting %.0f s for the next minute", wait)
                 await self.sleep(wait)
                 continue

@@ -28,13 +28,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-import sqlalchemy as sa
 from aiohttp import web
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.clock import Clock, SystemClock
-from bot.store.schema import inbound_messages
+from bot.store.inbound import InboundLog
 from bot.channels.wecom.crypto import BadSignature, CryptoError, WeComCrypto, WrongReceiver
 
 log = logging.getLogger("shwatch.wecom.callback")
@@ -111,7 +108,7 @@ class CallbackServer:
         self,
         crypto: WeComCrypto,
         handler: Handler,
-        engine: AsyncEngine,
+        inbound: InboundLog,
         *,
         host: str = "0.0.0.0",
         port: int = 8080,
@@ -123,7 +120,7 @@ class CallbackServer:
     ) -> None:
         self.crypto = crypto
         self.handler = handler
-        self.engine = engine
+        self.inbound = inbound
         self.host = host
         self.port = port
         self.path = path
@@ -242,10 +239,7 @@ class CallbackServer:
     async def first_time(self, msg_id: str) -> bool:
         """Record ``msg_id``; False when it was already recorded (a WeCom retry)."""
         now = self.clock.now()
-        try:
-            async with self.engine.begin() as conn:
-                await conn.execute(sa.insert(inbound_messages).values(channel=CHANNEL, msg_id=msg_id, received_at=now))
-        except IntegrityError:
+        if not await self.inbound.first_time(msg_id, now):
             return False
         if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
             await self.forget_before(now - REMEMBER_FOR)
@@ -255,11 +249,7 @@ class CallbackServer:
     async def forget_before(self, when: datetime) -> int:
         """Drop MsgIds recorded before ``when``: WeCom's retries come within seconds, so a
         day's memory is plenty and the table does not grow with every message ever sent."""
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                sa.delete(inbound_messages).where(inbound_messages.c.channel == CHANNEL, inbound_messages.c.received_at < when)
-            )
-        return result.rowcount or 0
+        return await self.inbound.forget_before(when)
 
     async def _process(self, message: InboundMessage, after: asyncio.Task | None = None) -> None:
         if after is not None and not after.done():

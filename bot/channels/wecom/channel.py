@@ -22,11 +22,17 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from bot.core.clock import Clock, SystemClock
-from bot.store.outbox import Delivery, Outbox
+from bot.commands.core import CommandCore
+from bot.core.clock import Clock, SystemClock, seconds_to_next_minute
+from bot.core.model import Caller, ChatRef, Delivery
+from bot.delivery.compose import Compose
+from bot.store.chats import ChatStore
+from bot.store.inbound import InboundLog
+from bot.store.outbox import Outbox
+from config.model import Settings
 from bot.core.quiet import bundle_alerts
 from bot.core.text import Block, render_plain
-from bot.channels.wecom.api import WeComApi, WeComError, WeComTooFast, seconds_to_next_minute
+from bot.channels.wecom.api import NEXT_MINUTE_MARGIN, WeComApi, WeComError, WeComTooFast
 from bot.channels.wecom.callback import CallbackServer, InboundMessage
 from bot.channels.wecom.crypto import WeComCrypto
 from bot.channels.wecom.render import markdown_pieces
@@ -36,7 +42,6 @@ from bot.channels.wecom.robots import Batch, SendWindow, plan_batches, sync_robo
 log = logging.getLogger("shwatch.wecom")
 
 APP_CHANNEL = "wecom"
-Compose = Callable[[Sequence[Delivery]], Awaitable[Mapping[int, Sequence[Block]]]]
 
 # A member no longer reachable through the app: stop sending to them.
 GONE_ERRCODES = frozenset({60111, 81013, 40031, 60103})
@@ -131,7 +136,7 @@ class WeComAppChannel(_Worker):
     def __init__(
         self,
         settings: Any,
-        engine: Any,
+        inbound: InboundLog,
         core: Any,
         outbox: Outbox,
         compose: Compose,
@@ -154,7 +159,7 @@ class WeComAppChannel(_Worker):
         self.admins = frozenset(getattr(wecom, "admin_users", ()) or ())
         self.crypto = WeComCrypto(wecom.token.reveal(), wecom.encoding_aes_key.reveal(), wecom.corp_id)
         self.server = CallbackServer(
-            self.crypto, self.handle_message, engine, host=wecom.host, port=wecom.port, path=wecom.path,
+            self.crypto, self.handle_message, inbound, host=wecom.host, port=wecom.port, path=wecom.path,
             agent_id=wecom.agent_id, clock=self.clock,
         )
         self._limit = asyncio.Semaphore(concurrency)
@@ -190,14 +195,10 @@ class WeComAppChannel(_Worker):
         await self._command(message.from_user, message.content)
 
     @staticmethod
-    def _chat_ref(userid: str):
-        from bot.commands.core import ChatRef
-
+    def _chat_ref(userid: str) -> ChatRef:
         return ChatRef(APP_CHANNEL, userid, "private", title=None, lang_hint=MEMBER_LANG)
 
     async def _command(self, userid: str, text: str) -> None:
-        from bot.commands.core import Caller
-
         caller = Caller(userid, userid in self.admins, True)
         reply = await self.core.handle(self._chat_ref(userid), caller, text)
         pieces = markdown_pieces(reply.as_blocks())  # WeCom has no buttons: the text says what to send
@@ -370,7 +371,7 @@ class WeComRobotChannel(_Worker):
                 await self.api.send_robot(robot.url, batch.content, "markdown")
             except WeComTooFast as exc:
                 log.warning("robot %s answered 130101 (too fast); waiting for the next minute", name)
-                window.block_until(self._now().timestamp() + seconds_to_next_minute(self._now()))
+                window.block_until(self._now().timestamp() + seconds_to_next_minute(self._now(), NEXT_MINUTE_MARGIN))
                 error = exc
                 break
             except WeComError as exc:
@@ -413,10 +414,20 @@ class _ApiClient:
         await self.api.aclose()
 
 
-def build_components(service: Any) -> list[Any]:
-    """The WeCom components for ``bot.service``: the app (when corp_id, agent_id, secret,
-    token and encoding_aes_key are set) and the robots (when any are configured)."""
-    settings = service.settings
+def build_components(
+    settings: Settings,
+    inbound: InboundLog,
+    core: CommandCore,
+    outbox: Outbox,
+    chats: ChatStore,
+    compose: Compose,
+    clock: Clock,
+    secrets: Sequence[str],
+    *,
+    serve: bool = True,
+) -> list[Any]:
+    """The WeCom components: the app (when corp_id, agent_id, secret, token and
+    encoding_aes_key are set) and the robots (when any are configured)."""
     wecom = settings.wecom
     if not (wecom.app_enabled or wecom.robots):
         return []
@@ -425,18 +436,15 @@ def build_components(service: Any) -> list[Any]:
         corp_id=wecom.corp_id,
         secret=wecom.secret.reveal() if wecom.secret else None,
         agent_id=wecom.agent_id,
-        secrets=service.secrets,
-        clock=service.clock,
+        secrets=secrets,
+        clock=clock,
         too_fast_retries=0,  # the robot channel holds the rows until the next minute instead of sleeping
     )
     components: list[Any] = [_ApiClient(api)]
     if wecom.app_enabled:
         components.append(
-            WeComAppChannel(
-                settings, service.engine, service.core, service.outbox, service.compose, api,
-                chats=service.chats, clock=service.clock, serve=not getattr(service, "deliver_only", False),
-            )
+            WeComAppChannel(settings, inbound, core, outbox, compose, api, chats=chats, clock=clock, serve=serve)
         )
     if wecom.robots:
-        components.append(WeComRobotChannel(settings, service.outbox, service.compose, api, chats=service.chats, clock=service.clock))
+        components.append(WeComRobotChannel(settings, outbox, compose, api, chats=chats, clock=clock))
     return components

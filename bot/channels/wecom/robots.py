@@ -24,7 +24,8 @@ from bot.core.quiet import bundle
 from bot.core.text import BLOCK_SEP, WECOM_MARKDOWN_LIMIT, utf8_len
 
 if TYPE_CHECKING:
-    from bot.store.chats import Chat, ChatStore
+    from bot.store.chats import ChatStore
+    from bot.core.model import Chat
     from config.model import Topic, WeComRobot
 
 log = logging.getLogger("shwatch.wecom.robots")
@@ -136,7 +137,7 @@ async def sync_robot_chats(
     lang. A robot chat no longer in the config is deactivated (its history stays). The
     digest itself is planned, rendered and queued by the digest job like any chat's.
     Returns the chats by robot name."""
-    from bot.store.chats import KEYWORD_MAX, same_keyword
+    from bot.core.model import KEYWORD_MAX, same_keyword
 
     out: dict[str, Chat] = {}
     for robot in robots:
