@@ -2,8 +2,14 @@
 
 - ``SystemClock``: the real time, always timezone-aware UTC.
 - ``FakeClock``: a clock a test moves by hand (``advance``/``set``); digest times, quiet
-  hours and backoff are tested with it, never with sleeps.
+  hours, backoff and send rates are tested with it, never with sleeps.
 - ``ShiftedClock``: the real time moved by a fixed offset; used by ``clock_from_env``.
+
+Besides the instant (``now()``), a clock has a monotonic second counter (``monotonic()``,
+for rate limits and deadlines) and its own ``sleep(seconds)``; ``wait_event(clock, event,
+timeout)`` waits for an ``asyncio.Event`` at most ``timeout`` seconds of that clock. On a
+``FakeClock`` a sleep ends when the test moves the clock past its deadline
+(``advance``/``set``/``advance_to_next``), so code that waits is tested without waiting.
 
 ``clock_from_env(env)`` is the one place the service's clock is chosen, at start-up (never
 at import). Two environment variables exist for end-to-end tests that must run the real
@@ -18,6 +24,9 @@ With neither set the service uses ``SystemClock``. A value that does not parse r
 
 from __future__ import annotations
 
+import asyncio
+import heapq
+import itertools
 import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
@@ -33,8 +42,26 @@ class Clock(Protocol):
         """The current instant, timezone-aware, in UTC."""
         ...
 
+    def monotonic(self) -> float:
+        """Seconds on a counter that never goes back (only differences mean anything)."""
+        ...
 
-class SystemClock:
+    async def sleep(self, seconds: float) -> None:
+        """Return after ``seconds`` of this clock."""
+        ...
+
+
+class _RealTime:
+    """The machine's monotonic counter and asyncio's sleep."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(seconds, 0.0))
+
+
+class SystemClock(_RealTime):
     def now(self) -> datetime:
         return datetime.now(timezone.utc)
 
@@ -49,13 +76,53 @@ def _aware_utc(when: datetime) -> datetime:
 
 
 class FakeClock:
-    """A clock that only moves when told to."""
+    """A clock that only moves when told to.
+
+    ``sleep`` waits until the clock has been moved past its deadline; ``next_deadline()``
+    says when the earliest sleeper wakes and ``advance_to_next()`` moves there. ``set`` may
+    move the instant back (a test going to another day); the monotonic counter only ever
+    moves forward.
+    """
 
     def __init__(self, start: datetime | None = None) -> None:
         self._now = _aware_utc(start) if start is not None else datetime(2026, 1, 1, tzinfo=timezone.utc)
+        self._mono = 0.0
+        self._sleepers: list[tuple[float, int, asyncio.Future]] = []
+        self._seq = itertools.count()
 
     def now(self) -> datetime:
         return self._now
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        wake = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self._mono + seconds, next(self._seq), wake))
+        try:
+            await wake
+        finally:
+            wake.cancel()  # a cancelled sleeper is dropped from the heap lazily
+
+    def next_deadline(self) -> float | None:
+        """The monotonic time the earliest sleeper wakes at (None: nobody sleeps)."""
+        while self._sleepers and self._sleepers[0][2].done():
+            heapq.heappop(self._sleepers)
+        return self._sleepers[0][0] if self._sleepers else None
+
+    def advance_to_next(self) -> float | None:
+        """Move to the earliest sleeper's deadline (if any) and wake it; returns the step."""
+        deadline = self.next_deadline()
+        if deadline is None:
+            return None
+        step = max(deadline - self._mono, 0.0)
+        self._now += timedelta(seconds=step)
+        self._mono = max(self._mono, deadline)  # exactly the deadline: no rounding short of it
+        self._wake_due()
+        return step
 
     def advance(self, seconds: float = 0.0, **delta: float) -> datetime:
         """Move forward by ``seconds`` (and/or timedelta keywords: minutes=, hours=, days=)."""
@@ -63,17 +130,28 @@ class FakeClock:
         if step < timedelta(0):
             raise ValueError("a clock does not go backwards")
         self._now += step
+        self._mono += step.total_seconds()
+        self._wake_due()
         return self._now
 
     def set(self, when: datetime) -> datetime:
-        self._now = _aware_utc(when)
+        when = _aware_utc(when)
+        self._mono += max((when - self._now).total_seconds(), 0.0)
+        self._now = when
+        self._wake_due()
         return self._now
+
+    def _wake_due(self) -> None:
+        while self._sleepers and self._sleepers[0][0] <= self._mono:
+            _, _, wake = heapq.heappop(self._sleepers)
+            if not wake.done():
+                wake.set_result(None)
 
     def __repr__(self) -> str:
         return f"FakeClock({self._now.isoformat()})"
 
 
-class ShiftedClock:
+class ShiftedClock(_RealTime):
     """Real time plus a fixed offset (real seconds still pass at the real rate)."""
 
     def __init__(self, offset: timedelta) -> None:
@@ -111,6 +189,28 @@ def clock_from_env(env: Mapping[str, str]) -> Clock:
             raise ValueError(f"{CLOCK_OFFSET_ENV}={offset!r} is not a number of seconds") from None
         return ShiftedClock(timedelta(seconds=seconds))
     return SystemClock()
+
+
+async def wait_event(clock: Clock, event: asyncio.Event, timeout: float | None) -> bool:
+    """Wait until ``event`` is set or ``timeout`` seconds of ``clock`` have passed (None: no
+    limit); True when the event is set. A cancellation of the caller is never swallowed
+    (``asyncio.wait_for`` on Python 3.11 can lose one that lands as the event fires)."""
+    if event.is_set():
+        return True
+    if timeout is None:
+        await event.wait()
+        return True
+    if timeout <= 0:
+        await asyncio.sleep(0)
+        return event.is_set()
+    waiter = asyncio.ensure_future(event.wait())
+    sleeper = asyncio.ensure_future(clock.sleep(timeout))
+    try:
+        await asyncio.wait((waiter, sleeper), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        sleeper.cancel()
+    return event.is_set()
 
 
 def seconds_to_next_minute(now: datetime, offset: float = 0.0) -> float:
