@@ -221,3 +221,36 @@ def test_a_blocked_urgent_chat_does_not_hold_up_ready_chats():
     assert s.take(0.0) == "q"
     assert s.next_at(0.0) == 3.0
     assert s.take(3.0) == "p"
+
+
+def _late_drain(limits: RateLimits, n: int, late: float, stall_at: int, stall: float) -> list[float]:
+    """Take n chats from a loop that always wakes ``late`` after the scheduler's time and
+    stalls once for ``stall`` seconds (a claim being composed, say)."""
+    s = SendScheduler(limits)
+    for chat in range(n):
+        s.want(chat)
+    times: list[float] = []
+    now = 0.0
+    while len(times) < n:
+        if s.take(now) is not None:
+            times.append(now)
+            if len(times) == stall_at:
+                now += stall
+            continue
+        now = s.next_at(now) + late
+    return times
+
+
+def test_late_sends_are_made_up_but_no_window_ever_holds_more_than_the_limit():
+    even = RateLimits(margin=0.03)
+    caught_up = RateLimits(margin=0.03, catch_up=0.1)
+    slow = _late_drain(even, 300, late=0.001, stall_at=100, stall=0.08)
+    fast = _late_drain(caught_up, 300, late=0.001, stall_at=100, stall=0.08)
+    rate = lambda times: (len(times) - 1) / (times[-1] - times[0])  # noqa: E731
+    ideal = 30 / 1.03
+    assert rate(slow) < 0.975 * ideal  # every late wake-up pushed all later sends back
+    assert rate(fast) > 0.995 * ideal  # the schedule was kept
+    for times in (slow, fast):
+        assert max_in_window(times, 1.03) <= 30
+        assert len(times) == 300
+    assert RateLimits.telegram().catch_up > 0

@@ -38,6 +38,7 @@ class RateLimits:
     minute: float = 60.0
     margin: float = 0.0  # added to every window
     smooth: bool = True  # spread the overall limit evenly (one send every (second+margin)/per_second)
+    catch_up: float = 0.0  # seconds of late sends the even spacing may make up (never past the window rule)
 
     @property
     def spacing(self) -> float:
@@ -48,8 +49,10 @@ class RateLimits:
     def telegram(cls, per_second: int = 30) -> "RateLimits":
         """Telegram's published limits with a small safety margin for network jitter.
 
-        ``per_second`` below 30 gives one of several delivery workers its share."""
-        return cls(per_second=per_second, margin=0.03)
+        ``per_second`` below 30 gives one of several delivery workers its share. A send that
+        left a little late (a busy event loop) does not push every later one back: up to
+        0.1 s is made up, while no window of 1.03 s ever holds more than ``per_second``."""
+        return cls(per_second=per_second, margin=0.03, catch_up=0.1)
 
 
 @dataclass
@@ -66,7 +69,7 @@ class SendScheduler:
     def __init__(self, limits: RateLimits | None = None) -> None:
         self.limits = limits or RateLimits()
         self._sent: deque[float] = deque()  # send times within the global window
-        self._last: float | None = None  # the latest send to any chat
+        self._slot: float | None = None  # the even spacing's next send time (smooth limits)
         self._chats: dict[Hashable, _Chat] = {}
         self._heap: list[tuple[float, int, Hashable]] = []  # waiting chats by ready time
         self._urgent: list[tuple[float, int, Hashable]] = []  # the same, for urgent chats
@@ -90,8 +93,8 @@ class SendScheduler:
         """The earliest time the overall limit allows another send."""
         self._expire(now)
         ready = now
-        if self._last is not None and self.limits.smooth:
-            ready = max(ready, self._last + self.limits.spacing)
+        if self._slot is not None and self.limits.smooth:
+            ready = max(ready, self._slot)
         if len(self._sent) >= self.limits.per_second:
             ready = max(ready, self._sent[-self.limits.per_second] + self.limits.second + self.limits.margin)
         return ready
@@ -150,7 +153,10 @@ class SendScheduler:
             state.group = state.group or group
         self._expire(now)
         self._sent.append(now)
-        self._last = now if self._last is None else max(self._last, now)
+        if self.limits.smooth:
+            # the slot after this send: late sends keep the schedule up to ``catch_up``
+            base = now if self._slot is None else max(self._slot, now - self.limits.catch_up)
+            self._slot = base + self.limits.spacing
         state.last_sent = now
         if state.group:
             state.group_sent.append(now)
