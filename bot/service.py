@@ -149,7 +149,9 @@ class Service:
             )
         else:
             components.append(
-                ConsoleChannel(stores.outbox, stores.chats, compose, [t.id for t in settings.topics], lang=_console_lang())
+                ConsoleChannel(
+                    stores.outbox, stores.chats, compose, [t.id for t in settings.topics], clock, lang=_console_lang()
+                )
             )
         if settings.wecom.app_enabled or settings.wecom.robots:
             from bot.channels.wecom.channel import build_components as wecom_components

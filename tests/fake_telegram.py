@@ -18,6 +18,9 @@ shortened by ``slack`` seconds to tolerate network jitter). A request over a lim
 recorded in ``violations`` and answered with 429 like the real API; a test asserts
 ``fake.violations == []``.
 
+``clock`` (seconds) puts the limits and every message's ``at`` on a test's clock (e.g.
+``FakeClock.monotonic``), so a sender driven by a fake clock is checked in its own time.
+
 Programmable failures per chat: ``fail_next(chat_id, "429"|"403"|"parse"|"500", count)``,
 ``block(chat_id)`` (403 for good), ``migrate(chat_id, new_id)`` (400 migrate_to_chat_id for
 good). Group administrators: ``set_admins(chat_id, {user_id, ...})``.
@@ -112,10 +115,12 @@ class FakeTelegram:
         *,
         slack: float = 0.05,
         enforce: bool = True,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.token = token
         self.slack = slack
         self.enforce = enforce
+        self.clock = clock  # None: real time (time.monotonic for the limits, time.time for ``at``)
         self._lock = threading.Lock()
         self._state = _State()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -479,7 +484,7 @@ class FakeTelegram:
         if len(text) > 4096:
             return _error(400, "Bad Request: message is too long")
         parse_mode = params.get("parse_mode") or None
-        now = time.monotonic()
+        now = self.clock() if self.clock is not None else time.monotonic()
         with self._lock:
             st = self._state
             over = self._check_limits(chat_id, now) if self.enforce else None
@@ -531,7 +536,8 @@ class FakeTelegram:
             else:
                 message_id = st.next_message_id
                 st.next_message_id += 1
-            st.sent.append(SentMessage(message_id, chat_id, text, parse_mode, markup, time.time(), method))
+            at = now if self.clock is not None else time.time()
+            st.sent.append(SentMessage(message_id, chat_id, text, parse_mode, markup, at, method))
             chat_type = st.chat_types.get(chat_id, "private" if chat_id > 0 else "group")
         chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
         if chat_type == "private":

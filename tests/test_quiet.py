@@ -197,11 +197,18 @@ def test_bundle_alerts_groups_held_alerts_per_chat_in_claim_order():
     assert render_plain(two[0][1][0]) == "🔕 2 alerts arrived during your quiet hours:"
 
 
-async def test_held_alerts_leave_as_one_message_through_the_telegram_feed(engine):
+async def test_held_alerts_leave_as_one_message_through_telegram(engine):
+    """The worker bundles a chat's held alerts; the Telegram channel sends them as one
+    message (the fake Bot API, on the test's clock)."""
+    import asyncio
+
+    import fake_telegram
+    from bot.channels.telegram.sender import TelegramSender, delivery_worker, make_bot
+    from bot.core.text import Block, Bold
+    from bot.delivery.worker import Sent
     from bot.store.chats import ChatStore
     from bot.store.outbox import Outbox
-    from bot.channels.telegram.sender import OutboxFeed
-    from bot.core.text import Block, Bold
+    from virtual_time import drive
 
     clock = FakeClock(at(23, 0))
     store = ChatStore(engine, clock)
@@ -219,15 +226,33 @@ async def test_held_alerts_leave_as_one_message_through_the_telegram_feed(engine
     async def compose(deliveries) -> dict[int, list[Block]]:
         return {d.id: [[(Bold(f"alert for item {d.item_id}"),)]] for d in deliveries}
 
-    feed = OutboxFeed(outbox, store, compose, clock=clock)
-    loud = await feed.claim(50)  # the chat without quiet hours: three separate messages
-    assert [o.chat_id for o in loud] == [502, 502, 502]
-    clock.set(at(7, 30, day=15))
-    [out] = await feed.claim(50)
-    assert out.chat_id == 501 and len(out.parts) == 1
-    text = out.parts[0]
+    with fake_telegram.FakeTelegram(clock=lambda: clock.now().timestamp()) as tg:
+        bot = make_bot(tg.token, tg.base_url)
+        await bot.initialize()
+        sender = TelegramSender(bot, clock, secrets=[tg.token])
+        worker = delivery_worker(outbox, store, compose, sender, clock)
+        await sender.start()
+
+        async def one_round():
+            round_ = asyncio.ensure_future(worker.run_once())
+            await drive(clock, round_.done, busy=lambda: sender.requests_in_flight > 0)
+            return round_.result()
+
+        try:
+            loud = await one_round()  # the chat without quiet hours: three separate messages
+            assert [r.unit.address for r in loud] == ["502", "502", "502"]
+            assert [len(tg.messages_to(502)), tg.messages_to(501)] == [3, []]
+            clock.set(at(7, 30, day=15))
+            [held] = await one_round()
+        finally:
+            await sender.stop()
+            await worker.stop()
+            await bot.shutdown()
+        assert held.unit.address == "501" and len(held.unit.members) == 3 and held.outcome == Sent()
+        [message] = tg.messages_to(501)
+        assert tg.violations == []
+    text = message.text
     assert text.startswith("🔕 3 alerts arrived during your quiet hours:")
     assert [text.index(f"alert for item {i}") for i in ids] == sorted(text.index(f"alert for item {i}") for i in ids)
-    await feed.sent(out.delivery)
     assert await outbox.pending_for_chat(chat.id) == []
-    assert (await outbox.counts())["sent"] == 3
+    assert (await outbox.counts())["sent"] == 6

@@ -1,4 +1,8 @@
-"""TelegramSender against the fake Bot API (a real HTTP server) and a real outbox.
+"""TelegramSender (through the service's OutboxWorker) against the fake Bot API (a real HTTP
+server) and a real outbox, on a FakeClock: the sender, the outbox and the fake's limit checks
+all read the same clock, which moves to the next deadline whenever no request is in flight
+(tests/virtual_time.py), so Telegram's 1 msg/s per chat and 30 msg/s overall are kept and
+checked without waiting for them.
 
 Deliveries here carry their text in the payload and a small renderer turns it into blocks;
 the real alert formatting is exercised end to end in test_telegram_e2e.py.
@@ -7,22 +11,29 @@ the real alert formatting is exercised end to end in test_telegram_e2e.py.
 from __future__ import annotations
 
 import asyncio
-import time
+from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import select
 
 import fake_telegram
-from bot.store.chats import ChatStore
-from bot.store.schema import deliveries
-from bot.store.outbox import Outbox
-from bot.channels.telegram.sender import Outgoing, OutboxFeed, TelegramSender, html_to_plain, make_bot
+from bot.channels.telegram.sender import Outgoing, TelegramSender, delivery_worker, html_to_plain, make_bot
+from bot.core.clock import FakeClock, SystemClock
 from bot.core.text import Bold, Link, Plain
+from bot.store.chats import ChatStore
+from bot.store.outbox import Outbox
+from bot.store.schema import deliveries
+from virtual_time import drive, pass_time
 
 
 @pytest.fixture
-def fake():
-    server = fake_telegram.FakeTelegram().start()
+def clock():
+    return FakeClock(datetime(2026, 6, 14, 9, 0, tzinfo=timezone.utc))
+
+
+@pytest.fixture
+def fake(clock):
+    server = fake_telegram.FakeTelegram(clock=lambda: clock.now().timestamp()).start()
     yield server
     server.stop()
 
@@ -39,50 +50,69 @@ async def compose_payloads(deliveries):
 
 
 class Env:
-    def __init__(self, engine, fake):
+    def __init__(self, engine, fake, clock):
         self.engine = engine
         self.fake = fake
-        self.chats = ChatStore(engine)
-        self.outbox = Outbox(engine)
+        self.clock = clock
+        self.chats = ChatStore(engine, clock)
+        self.outbox = Outbox(engine, clock)
         self.bot = make_bot(fake.token, fake.base_url)
-        self.sender = TelegramSender(
-            self.bot,
-            OutboxFeed(self.outbox, self.chats, compose_payloads),
-            secrets=[fake.token],
-            claim_interval=0.2,
-            part_retry_delay=0.2,
-        )
+        # the service's waiting periods: on a FakeClock they cost no real time
+        self.sender = TelegramSender(self.bot, clock, secrets=[fake.token])
+        self.worker = delivery_worker(self.outbox, self.chats, compose_payloads, self.sender, clock)
+
+    def busy(self) -> bool:
+        """Requests in flight or the worker claiming/recording: the clock waits for them."""
+        return self.sender.requests_in_flight > 0 or self.worker.working
+
+    async def start(self) -> None:
+        await self.bot.initialize()
+        await self.sender.start()
+        await self.worker.start()
+
+    async def stop(self) -> None:
+        self.worker.halt()
+        await self.sender.stop()
+        await self.worker.stop()
+        await self.bot.shutdown()
 
     async def chat(self, address: int, kind: str = "private"):
         return await self.chats.get_or_create("telegram", str(address), kind=kind)
 
     async def enqueue(self, chat, ref: str, **payload) -> None:
         await self.outbox.enqueue([{"chat_id": chat.id, "kind": "alert", "ref": ref, "payload": payload}])
-        self.sender.wake()
+        self.worker.wake()
 
     async def rows(self):
         async with self.engine.connect() as conn:
             return (await conn.execute(select(deliveries).order_by(deliveries.c.id))).all()
 
-    async def wait_rows(self, predicate, timeout: float = 15.0):
-        deadline = time.monotonic() + timeout
-        while True:
+    async def wait_rows(self, predicate, limit: float = 120.0):
+        """Let the clock run until the outbox rows satisfy ``predicate``; the rows."""
+
+        async def reached():
             rows = await self.rows()
-            if predicate(rows):
-                return rows
-            if time.monotonic() > deadline:
-                raise AssertionError(f"outbox never reached the expected state: {[(r.id, r.status, r.last_error) for r in rows]}")
-            await asyncio.sleep(0.05)
+            return rows if predicate(rows) else None
+
+        try:
+            return await drive(self.clock, reached, busy=self.busy, limit=limit)
+        except AssertionError as exc:
+            rows = await self.rows()
+            raise AssertionError(f"outbox never reached the expected state ({exc}): {[(r.id, r.status, r.last_error) for r in rows]}") from None
+
+    async def until(self, done, limit: float = 60.0):
+        return await drive(self.clock, done, busy=self.busy, limit=limit)
+
+    async def pass_time(self, seconds: float) -> None:
+        await pass_time(self.clock, seconds, busy=self.busy)
 
 
 @pytest.fixture
-async def env(engine, fake):
-    e = Env(engine, fake)
-    await e.bot.initialize()
-    await e.sender.start()
+async def env(engine, fake, clock):
+    e = Env(engine, fake, clock)
+    await e.start()
     yield e
-    await e.sender.stop()
-    await e.bot.shutdown()
+    await e.stop()
 
 
 async def test_fanout_delivers_each_delivery_once_within_limits(env):
@@ -105,7 +135,8 @@ async def test_flood_wait_on_one_chat_does_not_stall_the_others(env):
     env.fake.fail_next(2001, "429", retry_after=2)
     await env.enqueue(flooded, "a", title="first")
     await env.wait_rows(lambda rows: any(r.status == "sending" for r in rows))
-    await asyncio.sleep(0.3)
+    await env.until(lambda: env.fake.rejected)  # the 429 came back
+    await env.pass_time(0.3)
     for chat in others:
         await env.enqueue(chat, "a", title="other")
     rows = await env.wait_rows(lambda rows: len(rows) == 6 and all(r.status == "sent" for r in rows))
@@ -117,6 +148,19 @@ async def test_flood_wait_on_one_chat_does_not_stall_the_others(env):
     flooded_row = next(r for r in rows if r.chat_id == flooded.id)
     assert flooded_row.attempts == 0  # a flood wait is not a failed attempt
     assert env.fake.violations == []
+
+
+async def test_long_flood_wait_hands_the_delivery_back_until_it_ends(env):
+    chat = await env.chat(2501)
+    env.fake.fail_next(2501, "429", retry_after=45)  # over the sender's long_wait (30 s)
+    start = env.clock.now()
+    await env.enqueue(chat, "a", title="later")
+    [row] = await env.wait_rows(lambda rows: rows and rows[0].status == "pending" and rows[0].not_before is not None)
+    assert row.attempts == 0 and 45 <= (row.not_before - start).total_seconds() <= 47
+    rows = await env.wait_rows(lambda rows: rows[0].status == "sent")
+    [message] = env.fake.messages_to(2501)
+    assert message.at >= row.not_before.timestamp()
+    assert rows[0].attempts == 0
 
 
 async def test_blocked_user_is_deactivated_and_its_pending_deliveries_dropped(env):
@@ -133,10 +177,11 @@ async def test_blocked_user_is_deactivated_and_its_pending_deliveries_dropped(en
     assert (await env.chats.get_by_id(gone.id)).active is False
     assert len([r for r in env.fake.rejected if r[0] == 3001]) == 1  # one try, then no more sends
     assert all("forbidden" in (r.last_error or "").lower() for r in rows if r.chat_id == gone.id)
-    # a later delivery to the inactive chat is never claimed
+    # a later delivery to the inactive chat is never claimed (three claim intervals pass)
     await env.enqueue(gone, "c", title="later")
-    await asyncio.sleep(0.6)
+    await env.pass_time(3 * env.worker.claim_interval)
     assert [m for m in env.fake.sent if m.chat_id == 3001] == []
+    assert [r.status for r in await env.rows() if r.chat_id == gone.id] == ["dropped", "dropped", "pending"]
 
 
 async def test_migrated_group_gets_the_message_at_its_new_id(env):
@@ -162,20 +207,24 @@ async def test_html_refused_is_resent_as_plain_text(env):
 async def test_server_error_goes_back_to_the_outbox_with_a_reason(env):
     chat = await env.chat(6001)
     env.fake.fail_next(6001, "500")
+    start = env.clock.now()
     await env.enqueue(chat, "a", title="x")
     rows = await env.wait_rows(lambda rows: rows and rows[0].attempts == 1)
     row = rows[0]
     assert row.status == "pending"
-    assert row.not_before is not None
+    assert 5 <= (row.not_before - start).total_seconds() <= 7  # the first backoff, after the start-up pause
     assert "Internal Server Error" in row.last_error
     assert env.fake.token not in row.last_error
+    # due again after the backoff: sent then
+    rows = await env.wait_rows(lambda rows: rows[0].status == "sent")
+    assert rows[0].sent_at >= row.not_before
 
 
 async def test_long_delivery_goes_in_ordered_parts_and_is_sent_after_the_last(env):
     chat = await env.chat(7001)
     paragraphs = [f"Paragraph {i}: " + "word " * 300 for i in range(8)]  # ~12,000 characters
     await env.enqueue(chat, "long", paragraphs=paragraphs)
-    rows = await env.wait_rows(lambda rows: rows and rows[0].status == "sent", timeout=20)
+    rows = await env.wait_rows(lambda rows: rows and rows[0].status == "sent")
     parts = env.fake.messages_to(7001)
     assert len(parts) >= 3
     assert all(len(p.text) <= 4096 for p in parts)
@@ -187,18 +236,29 @@ async def test_long_delivery_goes_in_ordered_parts_and_is_sent_after_the_last(en
     assert env.fake.violations == []
 
 
+async def test_one_chats_deliveries_leave_in_order(env):
+    chat = await env.chat(7501)
+    for i in range(4):
+        await env.enqueue(chat, f"r{i}", title=f"number {i}")
+    await env.wait_rows(lambda rows: len(rows) == 4 and all(r.status == "sent" for r in rows))
+    texts = [m.text for m in env.fake.messages_to(7501)]
+    assert [next(i for i in range(4) if f"number {i}" in t) for t in texts] == [0, 1, 2, 3]
+    assert env.fake.violations == []
+
+
 async def test_replies_go_in_order_ahead_of_a_fanout(env):
     chats = [await env.chat(8000 + i) for i in range(60)]
     for chat in chats:
         await env.enqueue(chat, "fan", title="fan-out")
     await env.wait_rows(lambda rows: sum(r.status == "sent" for r in rows) >= 5)
-    started = time.time()
+    started = env.clock.now().timestamp()
     first = env.sender.send(Outgoing(chat_id=9001, parts=["<b>one</b>"]))
     second = env.sender.send(Outgoing(chat_id=9001, parts=["two", "three"]))
-    message = await asyncio.wait_for(first, 5)
+    await env.until(first.done, limit=5)
+    message = first.result()
     assert message.text == "<b>one</b>"
     assert message.chat.id == 9001
-    await asyncio.wait_for(second, 5)
+    await env.until(second.done, limit=5)
     replies = env.fake.messages_to(9001)
     assert [m.text for m in replies] == ["<b>one</b>", "two", "three"]
     # answered long before the 60-chat fan-out (2 s at 30/s) could have finished in front of it
@@ -215,25 +275,23 @@ async def test_reply_with_keyboard_and_edit(env):
             self.label, self.data = label, data
 
     markup = keyboard_markup([[Button("A", "t:a"), Button("B", "t:b")]])
-    msg = await asyncio.wait_for(env.sender.send(Outgoing(chat_id=9101, parts=["pick"], keyboard=markup)), 5)
+    sent = env.sender.send(Outgoing(chat_id=9101, parts=["pick"], keyboard=markup))
+    msg = await env.until(lambda: sent.done() and sent.result(), limit=5)
     assert env.fake.messages_to(9101)[0].buttons == [("A", "t:a"), ("B", "t:b")]
-    await asyncio.wait_for(
-        env.sender.send(Outgoing(chat_id=9101, parts=["picked"], keyboard=markup, edit_message_id=msg.message_id)), 5
-    )
+    edited = env.sender.send(Outgoing(chat_id=9101, parts=["picked"], keyboard=markup, edit_message_id=msg.message_id))
+    await env.until(edited.done, limit=5)
     edits = [m for m in env.fake.sent if m.method == "editMessageText"]
     assert [(e.chat_id, e.message_id, e.text) for e in edits] == [(9101, msg.message_id, "picked")]
 
 
-async def test_stop_hands_unsent_deliveries_back(engine, fake):
-    e = Env(engine, fake)
-    await e.bot.initialize()
+async def test_stop_hands_unsent_deliveries_back(engine, fake, clock):
+    e = Env(engine, fake, clock)
     group = await e.chat(-9201, kind="group")
     for i in range(5):
         await e.enqueue(group, f"r{i}", title=f"n{i}")
-    await e.sender.start()
+    await e.start()
     await e.wait_rows(lambda rows: any(r.status == "sent" for r in rows))
-    await e.sender.stop()
-    await e.bot.shutdown()
+    await e.stop()
     rows = await e.rows()
     assert {r.status for r in rows} <= {"sent", "pending"}
     assert "pending" in {r.status for r in rows}
@@ -246,7 +304,7 @@ def test_html_to_plain_keeps_link_targets_and_unescapes():
 
 
 def test_errors_are_redacted(fake):
-    sender = TelegramSender(make_bot(fake.token, fake.base_url), secrets=[fake.token])
+    sender = TelegramSender(make_bot(fake.token, fake.base_url), SystemClock(), secrets=[fake.token])
     text = sender._redact(RuntimeError(f"POST {fake.base_url}{fake.token}/sendMessage failed"))
     assert fake.token not in text
     assert "***" in text

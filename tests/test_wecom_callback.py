@@ -355,47 +355,47 @@ async def enqueue_alert(engine, app, userid: str, title: str) -> int:
     [item] = await ItemStore(engine).insert_items(
         [Item("xwfb", f"https://www.example.invalid/{title}.html", title, NOW, summary="工业互联网平台建设。", first_seen_at=NOW)]
     )
-    await app.outbox.enqueue([{"chat_id": chat.id, "kind": "alert", "ref": str(item.id), "item_id": item.id, "payload": {"keywords": ["工业互联网"]}}])
+    await app.worker.outbox.enqueue([{"chat_id": chat.id, "kind": "alert", "ref": str(item.id), "item_id": item.id, "payload": {"keywords": ["工业互联网"]}}])
     async with engine.connect() as conn:
         return (await conn.execute(select(deliveries.c.id).where(deliveries.c.item_id == item.id))).scalar_one()
 
 
 async def test_app_delivers_alerts_as_markdown(engine, app, app_wecom):
     delivery_id = await enqueue_alert(engine, app, "zhangsan", "工业互联网新政发布")
-    assert await app.run_once()
+    assert await app.worker.run_once()
     [message] = app_wecom.messages_to("zhangsan")
     assert message.msgtype == "markdown" and "**工业互联网**" in message.content and "工业互联网新政发布" in message.content
-    assert (await app.outbox.get(delivery_id)).status == "sent"
+    assert (await app.worker.outbox.get(delivery_id)).status == "sent"
 
 
 async def test_app_busy_errcode_is_retried_later(engine, app, app_wecom, clock):
     delivery_id = await enqueue_alert(engine, app, "zhangsan", "忙碌重试")
     app_wecom.fail_next("send", 45009)
-    await app.run_once()
-    row = await app.outbox.get(delivery_id)
+    await app.worker.run_once()
+    row = await app.worker.outbox.get(delivery_id)
     assert row.status == "pending" and row.attempts == 1 and "45009" in row.last_error and row.not_before > clock.now()
-    await app.run_once()
+    await app.worker.run_once()
     assert app_wecom.messages_to("zhangsan") == []  # not due yet
     clock.advance(600)
-    await app.run_once()
-    assert len(app_wecom.messages_to("zhangsan")) == 1 and (await app.outbox.get(delivery_id)).status == "sent"
+    await app.worker.run_once()
+    assert len(app_wecom.messages_to("zhangsan")) == 1 and (await app.worker.outbox.get(delivery_id)).status == "sent"
 
 
 async def test_app_member_gone_deactivates_the_chat(engine, app, app_wecom):
     delivery_id = await enqueue_alert(engine, app, "left-the-company", "人员离职")
     app_wecom.fail_next("send", 81013)
-    await app.run_once()
-    assert (await app.outbox.get(delivery_id)).status == "dropped"
+    await app.worker.run_once()
+    assert (await app.worker.outbox.get(delivery_id)).status == "dropped"
     assert not (await app.store.get("wecom", "left-the-company")).active
 
 
 async def test_app_token_refresh_during_delivery(engine, app, app_wecom):
     first = await enqueue_alert(engine, app, "zhangsan", "第一条")
-    await app.run_once()
+    await app.worker.run_once()
     app_wecom.invalidate_tokens(42001)
     second = await enqueue_alert(engine, app, "zhangsan", "第二条")
-    await app.run_once()
-    assert [(await app.outbox.get(i)).status for i in (first, second)] == ["sent", "sent"]
+    await app.worker.run_once()
+    assert [(await app.worker.outbox.get(i)).status for i in (first, second)] == ["sent", "sent"]
     assert app_wecom.token_requests == 2 and len(app_wecom.messages_to("zhangsan")) == 2
 
 
@@ -403,21 +403,21 @@ async def test_alerts_held_by_quiet_hours_arrive_together_in_one_message(engine,
     chat = await app.store.get_or_create("wecom", "nightowl", "private", lang="zh")
     await app.store.set_quiet(chat.id, "16:00", "18:00")  # NOW is 17:00 in Shanghai
     ids = [await enqueue_alert(engine, app, "nightowl", f"夜间通知{i}") for i in range(4)]
-    assert await app.run_once() is False  # all held: nothing due
+    assert await app.worker.run_once() == []  # all held: nothing due
     assert app_wecom.messages_to("nightowl") == []
     clock.advance(hours=1, minutes=1)  # 18:01: the window is over
-    assert await app.run_once()
+    assert await app.worker.run_once()
     [message] = app_wecom.messages_to("nightowl")
     assert message.content.startswith(t("quiet.held", "zh", count=4))
     assert [message.content.index(f"**夜间通知{i}**") for i in range(4)] == sorted(message.content.index(f"**夜间通知{i}**") for i in range(4))
     assert markdown_problems(message.content) == [], message.content
-    assert [(await app.outbox.get(i)).status for i in ids] == ["sent"] * 4
+    assert [(await app.worker.outbox.get(i)).status for i in ids] == ["sent"] * 4
 
 
 async def test_one_members_alerts_leave_in_order(engine, app, app_wecom):
     for i in range(6):
         await enqueue_alert(engine, app, "reader", f"顺序{i}")
-    await app.run_once()
+    await app.worker.run_once()
     sent = [m.content for m in app_wecom.messages_to("reader")]
     assert [next(i for i in range(6) if f"顺序{i}" in c) for c in sent] == list(range(6))
 
@@ -635,17 +635,17 @@ async def test_retried_message_gets_one_reply(running_app, app_wecom, http, cryp
 
 async def test_app_compose_failure_puts_the_rows_back(engine, app, app_wecom):
     delivery_id = await enqueue_alert(engine, app, "zhangsan", "渲染失败")
-    good = app.compose
+    good = app.worker.compose
 
     async def broken(claimed):
         raise RuntimeError("renderer bug")
 
-    app.compose = broken
-    assert await app.run_once() is False  # the loop waits a poll interval, no busy spin
-    assert (await app.outbox.get(delivery_id)).status == "pending"
-    app.compose = good
-    await app.run_once()
-    assert (await app.outbox.get(delivery_id)).status == "sent" and len(app_wecom.messages_to("zhangsan")) == 1
+    app.worker.compose = broken
+    assert await app.worker.run_once() == []  # nothing went out: the loop waits a claim interval, no busy spin
+    assert (await app.worker.outbox.get(delivery_id)).status == "pending"
+    app.worker.compose = good
+    await app.worker.run_once()
+    assert (await app.worker.outbox.get(delivery_id)).status == "sent" and len(app_wecom.messages_to("zhangsan")) == 1
 
 
 async def test_app_delivery_with_nothing_to_render_fails_with_a_reason(engine, app, app_wecom):
@@ -654,9 +654,9 @@ async def test_app_delivery_with_nothing_to_render_fails_with_a_reason(engine, a
     async def nothing(claimed):
         return {}
 
-    app.compose = nothing
-    await app.run_once()
-    row = await app.outbox.get(delivery_id)
+    app.worker.compose = nothing
+    await app.worker.run_once()
+    row = await app.worker.outbox.get(delivery_id)
     assert row.status == "failed" and "nothing to send" in row.last_error
     assert app_wecom.messages_to("zhangsan") == []
 

@@ -208,7 +208,7 @@ async def test_a_burst_of_alerts_is_batched_within_twenty_a_minute(engine, robot
     await outbox.enqueue({"chat_id": chat.id, "kind": "alert", "ref": str(it.id), "item_id": it.id, "payload": {"keywords": ["工业互联网"]}} for it in items)
     rounds = 0
     while (await statuses(engine)).get("sent", 0) < 70:
-        await channel.run_once()
+        await channel.worker.run_once()
         fclock.advance(1)
         rounds += 1
         assert rounds < 400, await statuses(engine)
@@ -227,7 +227,7 @@ async def test_a_few_alerts_go_one_per_message(engine, robot_wecom, fclock):
     channel, outbox, chat, api = await robot_channel(engine, robot_wecom, fclock)
     items = await publish(engine, 3)
     await outbox.enqueue({"chat_id": chat.id, "kind": "alert", "ref": str(it.id), "item_id": it.id, "payload": {}} for it in items)
-    await channel.run_once()
+    await channel.worker.run_once()
     await api.aclose()
     messages = robot_wecom.robot_messages(KEY)
     assert [("第0号通知" in m.content, "第1号通知" in m.content, "第2号通知" in m.content) for m in messages] == [
@@ -244,13 +244,13 @@ async def test_robot_130101_from_elsewhere_waits_for_the_next_minute(engine, rob
     await outbox.enqueue([{"chat_id": chat.id, "kind": "alert", "ref": str(item.id), "item_id": item.id, "payload": {}}])
     robot_wecom.fail_next("webhook", 130101)
     fclock.advance(seconds=25)  # 08:00:25
-    await channel.run_once()
+    await channel.worker.run_once()
     row = await outbox.get((await statuses_ids(engine))[0])
     assert row.status == "pending" and row.attempts == 0 and row.not_before >= datetime(2026, 6, 14, 8, 1, tzinfo=timezone.utc)
-    await channel.run_once()  # not due yet: nothing sent
+    await channel.worker.run_once()  # not due yet: nothing sent
     assert robot_wecom.robot_messages(KEY) == []
     fclock.set(datetime(2026, 6, 14, 8, 1, 2, tzinfo=timezone.utc))
-    await channel.run_once()
+    await channel.worker.run_once()
     await api.aclose()
     assert len(robot_wecom.robot_messages(KEY)) == 1 and await statuses(engine) == {"sent": 1}
 
@@ -265,7 +265,7 @@ async def test_robot_with_a_bad_key_fails_the_delivery_with_a_reason(engine, rob
     [item] = await publish(engine, 1)
     await outbox.enqueue([{"chat_id": chat.id, "kind": "alert", "ref": str(item.id), "item_id": item.id, "payload": {}}])
     robot_wecom.fail_next("webhook", 93000)
-    await channel.run_once()
+    await channel.worker.run_once()
     await api.aclose()
     row = await outbox.get((await statuses_ids(engine))[0])
     assert row.status == "failed" and "93000" in row.last_error and KEY not in row.last_error
@@ -297,7 +297,7 @@ async def test_robot_digest_at_its_digest_time(engine, robot_wecom, fclock):
     assert await job.tick() == 0
     fclock.set(datetime(2026, 6, 14, 1, 30, 5, tzinfo=timezone.utc))  # 09:30:05
     assert await job.tick() == 1
-    await channel.run_once()
+    await channel.worker.run_once()
     await api.aclose()
     [message] = robot_wecom.robot_messages(KEY)
     assert message.msgtype == "markdown"

@@ -5,9 +5,10 @@ ID is a Telegram chat id (``123456``, ``-100123``) or ``channel:address`` (``wec
 message after another, and nothing is stored.
 
 With ``--send`` it becomes an outbox delivery like /digest now (the chat's next scheduled
-digest then starts from here), and that one delivery is sent at once through the chat's
-channel: Telegram through the Bot API sender (the same limits, 429/403/HTML fallbacks as the
-service), the console chat by printing it. What happened is reported; when the channel cannot
+digest then starts from here), and that one delivery is sent at once by the service's
+``OutboxWorker`` restricted to that row, through the chat's channel: Telegram through the
+Bot API sender (the same limits, 429/403/HTML fallbacks as the service), the console chat by
+printing it. What happened is reported; when the channel cannot
 be reached the command says so, exits 1 and leaves the delivery pending, so the running
 service sends it later. WeCom deliveries are left to the service (its workers own the
 token cache and the robots' per-minute budget).
@@ -22,11 +23,12 @@ import os
 import re
 import sys
 
-from bot.channels.console import console_text
+from bot.channels.console import ConsolePrinter
 from bot.core.clock import clock_from_env
 from bot.core.digest import nothing_new_blocks
 from bot.core.text import TELEGRAM_LIMIT, render_plain
 from bot.delivery.compose import DeliveryComposer
+from bot.delivery.worker import Fail, Gone, Hold, OutboxWorker, Result, Retry, Sent
 from bot.jobs.digests import DigestJob
 from bot.logs import redact, secrets_of
 from bot.store.chats import ChatStore
@@ -121,32 +123,60 @@ def _composer(engine, settings, job):
     return compose
 
 
-async def _send_console(settings, engine, outbox, job, delivery) -> int:
-    claimed = await outbox.claim_one(_worker(), delivery.id)
-    if claimed is None:
-        print(f"delivery {delivery.id} was taken by a running service meanwhile; it sends it")
-        return 0
-    blocks = (await _composer(engine, settings, job)([claimed])).get(claimed.id)
-    if not blocks:
-        await outbox.fail(claimed.id, "nothing to print")
-        print(f"shwatch digest: delivery {claimed.id} could not be rendered", file=sys.stderr)
-        return 1
-    print(f"── digest ──\n{console_text(blocks)}\n")
-    await outbox.mark_sent(claimed.id)
-    print(f"digest for {_who(claimed)} printed (delivery {claimed.id} recorded as sent)")
-    return 0
-
-
 def _worker() -> str:
     return f"digest-cli-{os.getpid()}"
+
+
+def _one_row_worker(settings, engine, outbox, job, channel, delivery) -> OutboxWorker:
+    """The service's delivery worker, restricted to the one row just queued."""
+    return OutboxWorker(
+        outbox, ChatStore(engine, outbox.clock), _composer(engine, settings, job), channel, outbox.clock,
+        only=delivery.id, worker_id=_worker(),
+    )
+
+
+async def _what_happened(outbox, delivery_id: int, results: list[Result]) -> tuple[str, str]:
+    """The one row's fate as (outcome, detail)."""
+    if not results:  # not claimed (a running service has it), or composing failed (back to pending)
+        row = await outbox.get(delivery_id)
+        if row is not None and row.status == "pending":
+            return "retry", "composing the digest failed"
+        return "gone", ""
+    outcome = results[0].outcome
+    if isinstance(outcome, Sent):
+        return "sent", ""
+    if isinstance(outcome, Retry):
+        return "retry", outcome.error
+    if isinstance(outcome, Hold):
+        return "hold", outcome.reason
+    if isinstance(outcome, Gone):
+        return "blocked", outcome.reason
+    if isinstance(outcome, Fail):
+        return "failed", outcome.error
+    return "timeout", "stopped before it was sent"
+
+
+async def _send_console(settings, engine, outbox, job, delivery) -> int:
+    worker = _one_row_worker(settings, engine, outbox, job, ConsolePrinter(), delivery)
+    try:
+        outcome, detail = await _what_happened(outbox, delivery.id, await worker.run_once())
+    finally:
+        await worker.stop()
+    if outcome == "sent":
+        print(f"digest for {_who(delivery)} printed (delivery {delivery.id} recorded as sent)")
+        return 0
+    if outcome == "gone":
+        print(f"delivery {delivery.id} was taken by a running service meanwhile; it sends it")
+        return 0
+    print(f"shwatch digest: delivery {delivery.id} could not be printed: {detail}", file=sys.stderr)
+    return 1
 
 
 async def _send_telegram(settings, engine, outbox, job, delivery) -> int:
     # the Telegram library is loaded only when a digest goes to Telegram
     from telegram.error import InvalidToken, TelegramError
 
-    from bot.channels.telegram.one import OneDeliveryFeed
-    from bot.channels.telegram.sender import TelegramSender, make_bot
+    from bot.channels.telegram.sender import TelegramDelivery, TelegramSender, make_bot
 
     secrets = secrets_of(settings)
     left = f"the digest stays queued (delivery {delivery.id}); the running service sends it"
@@ -163,25 +193,23 @@ async def _send_telegram(settings, engine, outbox, job, delivery) -> int:
         reason = redact(f"{type(exc).__name__}: {exc}", secrets)
         print(f"shwatch digest: cannot reach the Telegram Bot API ({reason}); {left}", file=sys.stderr)
         return 1
-    feed = OneDeliveryFeed(outbox, ChatStore(engine, outbox.clock), _composer(engine, settings, job), delivery.id)
-    # One claim at start-up is all this sender needs (no periodic re-claims).
-    sender = TelegramSender(bot, feed, secrets=secrets, claim_interval=3600.0)
+    sender = TelegramSender(bot, outbox.clock, secrets=secrets)
+    worker = _one_row_worker(settings, engine, outbox, job, TelegramDelivery(sender), delivery)
     try:
         await sender.start()
         try:
-            await asyncio.wait_for(feed.done.wait(), SEND_TIMEOUT)
-        except asyncio.TimeoutError:
-            feed.outcome = ("timeout", f"no answer from Telegram within {SEND_TIMEOUT:.0f} s")
-        # Let the sender's loops settle on the outcome before they are cancelled: on Python
-        # 3.11 a cancel that lands as an awaited event fires is swallowed by asyncio.wait_for.
-        await asyncio.sleep(0.2)
+            async with asyncio.timeout(SEND_TIMEOUT):
+                outcome, detail = await _what_happened(outbox, delivery.id, await worker.run_once())
+        except TimeoutError:
+            outcome, detail = "timeout", f"no answer from Telegram within {SEND_TIMEOUT:.0f} s"
     finally:
-        await sender.stop()  # a row not yet sent goes back to pending
+        worker.halt()
+        await sender.stop()
+        await worker.stop()  # a row not yet sent goes back to pending
         try:
             await bot.shutdown()
         except TelegramError:
             pass
-    outcome, detail = feed.outcome or ("timeout", "")
     if outcome == "sent":
         print(f"digest sent to {_who(delivery)} (delivery {delivery.id})")
         return 0
@@ -196,5 +224,3 @@ async def _send_telegram(settings, engine, outbox, job, delivery) -> int:
         return 1
     print(f"shwatch digest: Telegram refused the digest for {_who(delivery)}: {detail}", file=sys.stderr)
     return 1
-
-

@@ -12,8 +12,8 @@ Group chats: settings change only for the group's administrators, asked with get
 
 ``TelegramChannel`` is the service component: ``start()`` connects in the background
 (retrying while the Bot API is unreachable, so the rest of the service keeps running),
-``stop()`` ends polling and sending within a few seconds, ``wake()`` makes the sender claim
-new deliveries now.
+``stop()`` ends polling and sending within a few seconds, ``wake()`` makes its
+``OutboxWorker`` claim new deliveries now (``TelegramDelivery`` renders and sends them).
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 from telegram.request import HTTPXRequest
 
+from bot.channels.telegram.limits import RateLimits
+from bot.channels.telegram.sender import TELEGRAM_LIMIT, Outgoing, TelegramSender, delivery_worker, keyboard_markup
 from bot.commands.core import CommandCore
 from bot.core.clock import Clock
 from bot.delivery.compose import Compose
@@ -37,8 +39,6 @@ from bot.logs import redact
 from bot.store.chats import ChatStore
 from bot.store.outbox import Outbox
 from config.model import Settings
-from bot.channels.telegram.limits import RateLimits
-from bot.channels.telegram.sender import TELEGRAM_LIMIT, OutboxFeed, Outgoing, TelegramSender, keyboard_markup
 
 log = logging.getLogger("shwatch.telegram")
 
@@ -265,16 +265,22 @@ class TelegramChannel:
         *,
         receive: bool = True,
         retry_cap: float = 60.0,
+        batch: int = 100,
+        claim_interval: float = 2.0,
+        startup_pause: float = 1.05,
     ) -> None:
         self.settings = settings
+        self.clock = clock
         self.secrets = list(secrets)
         self.retry_cap = retry_cap
         self.app = build_application(self.settings.telegram.token.reveal(), self.settings.telegram.api_base_url)
-        feed = OutboxFeed(outbox, chats, compose, worker_id=_worker_id(), clock=clock)
         self.receive = receive  # False in a delivery worker: it only sends
         self.sender = TelegramSender(
-            self.app.bot, feed, secrets=self.secrets,
+            self.app.bot, clock, secrets=self.secrets, startup_pause=startup_pause,
             limits=RateLimits.telegram(self.settings.telegram.messages_per_second),
+        )
+        self.worker = delivery_worker(
+            outbox, chats, compose, self.sender, clock, batch=batch, claim_interval=claim_interval, worker_id=_worker_id()
         )
         self.handlers = TelegramHandlers(core, self.sender, self.secrets)
         self.handlers.install(self.app)
@@ -284,10 +290,11 @@ class TelegramChannel:
     async def start(self) -> None:
         # deliveries go out even while the updates side is still connecting
         await self.sender.start()
+        await self.worker.start()
         self._task = asyncio.create_task(self._connect(), name="telegram-connect")
 
     def wake(self) -> None:
-        self.sender.wake()
+        self.worker.wake()
 
     async def _connect(self) -> None:
         delay = 1.0
@@ -304,7 +311,7 @@ class TelegramChannel:
                     redact(f"{type(exc).__name__}: {exc}", self.secrets),
                     delay,
                 )
-            await asyncio.sleep(delay)
+            await self.clock.sleep(delay)
             delay = min(delay * 2, self.retry_cap)
         if not self.receive:
             log.info("Telegram delivery worker ready (no updates polled here)")
@@ -342,7 +349,9 @@ class TelegramChannel:
             except (TelegramError, RuntimeError) as exc:
                 log.warning("stopping Telegram polling: %s", redact(str(exc), self.secrets))
             self._polling = False
-        await self.sender.stop()
+        self.worker.halt()  # no new unit reaches the sender from here on
+        await self.sender.stop()  # in-flight sends finish; queued ones answer Interrupted
+        await self.worker.stop()  # records those outcomes; claimed, unsent rows go back
         try:
             await (self.app.shutdown() if self.receive else self.app.bot.shutdown())
         except (TelegramError, RuntimeError) as exc:

@@ -15,7 +15,7 @@ reply) goes ahead of every ready non-urgent chat, so a person talking to the bot
 fan-out to thousands of chats is answered at once, not after the fan-out. A chat is handed out at most once per
 ``want``; the sender calls ``want`` again for the chat's next message, after the previous
 one finished, which keeps the parts of one message in order. Time is a float in seconds
-(``time.monotonic()`` in the sender, a plain number in tests).
+(the injected clock's ``monotonic()`` in the sender, a plain number in tests).
 """
 
 from __future__ import annotations

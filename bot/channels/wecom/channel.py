@@ -1,43 +1,42 @@
-"""WeCom service components, each with ``start()``/``stop()``:
+"""WeCom service components, each with ``start()``/``stop()``/``wake()``:
 
 - ``WeComAppChannel``: the self-built app. Serves the callback URL (``CallbackServer``),
   runs each member's text through ``CommandCore.handle`` and sends the reply with
-  message/send; delivers the outbox rows of channel "wecom" (alerts, digests) as markdown.
-- ``WeComRobotChannel``: group robots. Syncs the robot chats from the config at start-up
-  and delivers the outbox rows of channel "robot" within 20 messages/min per robot,
-  batching several pending alerts into one markdown message when they come faster.
+  message/send; its ``OutboxWorker`` delivers the outbox rows of channel "wecom" (alerts,
+  digests) as markdown through ``AppDelivery``, within 30 messages/min per member.
+- ``WeComRobotChannel``: group robots. Syncs the robot chats from the config at start-up;
+  its ``OutboxWorker`` delivers the outbox rows of channel "robot" through
+  ``RobotDelivery`` within 20 messages/min per robot, batching several pending alerts into
+  one markdown message when they come faster (``plan``).
 
-How a delivery reads is not decided here: a ``Compose`` callable (the same one the other
-channels use) turns claimed deliveries into ``bot.core.text`` blocks; ``bot.channels.wecom.render`` makes
-them WeCom markdown messages of at most 4096 bytes.
+Claiming, composing, quiet-hours bundling and recording are the worker's
+(``bot.delivery.worker``); ``bot.channels.wecom.render`` makes the blocks WeCom markdown
+messages of at most 4096 bytes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.commands.core import CommandCore
-from bot.core.clock import Clock, SystemClock, seconds_to_next_minute
-from bot.core.model import Caller, ChatRef, Delivery
-from bot.delivery.compose import Compose
-from bot.store.chats import ChatStore
-from bot.store.inbound import InboundLog
-from bot.store.outbox import Outbox
-from config.model import Settings
-from bot.core.quiet import bundle_alerts
-from bot.core.text import Block, render_plain
 from bot.channels.wecom.api import NEXT_MINUTE_MARGIN, WeComApi, WeComError, WeComTooFast
 from bot.channels.wecom.callback import CallbackServer, InboundMessage
 from bot.channels.wecom.crypto import WeComCrypto
 from bot.channels.wecom.render import markdown_pieces
 from bot.channels.wecom.robots import CHANNEL as ROBOT_CHANNEL
 from bot.channels.wecom.robots import Batch, SendWindow, plan_batches, sync_robot_chats
+from bot.commands.core import CommandCore
+from bot.core.clock import Clock, seconds_to_next_minute
+from bot.core.model import Caller, ChatRef
+from bot.core.text import render_plain
+from bot.delivery.compose import Compose
+from bot.delivery.worker import Fail, Gone, Hold, Outcome, OutboxWorker, Retry, Sent, Unit
+from bot.store.chats import ChatStore
+from bot.store.inbound import InboundLog
+from bot.store.outbox import Outbox
+from config.model import Settings, WeComRobot
 
 log = logging.getLogger("shwatch.wecom")
 
@@ -47,90 +46,53 @@ APP_CHANNEL = "wecom"
 GONE_ERRCODES = frozenset({60111, 81013, 40031, 60103})
 MEMBER_LANG = "zh"  # WeCom tells us no member language: new members start in Chinese (语言 English switches)
 APP_PER_USER_LIMIT = 30  # WeCom drops app messages beyond 30/min to one member
-
-
-def backoff(attempts: int, base: float = 5.0, cap: float = 600.0) -> float:
-    return min(cap, base * (2 ** max(0, attempts)))
-
-
-class _Worker:
-    """A claim loop over one outbox channel: wakes on ``wake()`` or every ``poll_interval``."""
-
-    channel = ""
-
-    def __init__(self, outbox: Outbox, compose: Compose, clock: Clock | None, poll_interval: float, batch: int) -> None:
-        self.outbox = outbox
-        self.compose = compose
-        self.clock = clock or SystemClock()
-        self.poll_interval = poll_interval
-        self.batch = batch
-        self.worker_id = f"{self.channel}-{uuid.uuid4().hex[:8]}"
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
-        self._stopping = False
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def _now(self) -> datetime:
-        return self.clock.now()
-
-    async def _loop(self) -> None:
-        while not self._stopping:
-            try:
-                busy = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("%s delivery round failed", self.channel)
-                busy = False
-            if busy and not self._stopping:
-                continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
-            except asyncio.TimeoutError:
-                pass
-            self._wake.clear()
-
-    async def run_once(self) -> bool:
-        raise NotImplementedError
-
-    async def _start_loop(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(self._loop(), name=f"{self.channel}-deliveries")
-
-    async def _stop_loop(self, grace: float = 3.0) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout=grace)
-            except asyncio.TimeoutError:
-                self._task.cancel()
-                try:
-                    await self._task
-                except asyncio.CancelledError:
-                    pass
-            self._task = None
-
-    async def _compose(self, claimed: Sequence[Delivery]) -> Mapping[int, Sequence[Block]] | None:
-        """Blocks per delivery id (a delivery whose item is gone is absent); None when
-        composing failed, and then the rows go back to the queue."""
-        try:
-            return await self.compose(claimed)
-        except Exception:
-            log.exception("composing %d %s deliveries failed", len(claimed), self.channel)
-            await self.outbox.release([d.id for d in claimed])
-            return None
+EMPTY = "nothing to send (empty message)"
 
 
 # ---------------------------------------------------------------------------- the app
 
 
-class WeComAppChannel(_Worker):
+class AppDelivery:
+    """The outbox channel "wecom": a unit as markdown messages to one member, within the
+    member's 30/min window (shared with the command replies)."""
+
+    name = APP_CHANNEL
+
+    def __init__(self, api: WeComApi, clock: Clock, windows: Mapping[str, SendWindow]) -> None:
+        self.api = api
+        self.clock = clock
+        self.windows = windows
+
+    def _ts(self) -> float:
+        return self.clock.now().timestamp()
+
+    async def send(self, unit: Unit) -> Outcome:
+        pieces = list(unit.parts) or markdown_pieces(unit.blocks)
+        if not pieces:
+            return Fail(EMPTY)
+        userid = unit.address
+        window = self.windows[userid]
+        now = self._ts()
+        if window.remaining(now) < len(pieces) and len(pieces) <= window.limit:
+            return Hold(window.free_at(now) + 1 - now, f"WeCom takes {window.limit} messages a minute to one member")
+        try:
+            for piece in pieces:
+                await self.api.send_app_message(userid, piece, "markdown")
+                window.record(self._ts())
+        except WeComError as exc:
+            if exc.errcode in GONE_ERRCODES:
+                return Gone(str(exc))
+            if exc.retryable:
+                return Retry(exc.retry_after or None, str(exc))
+            return Fail(str(exc))
+        except ValueError as exc:  # over the size limit: a formatting bug, not worth retrying
+            return Fail(str(exc))
+        return Sent()
+
+
+class WeComAppChannel:
     """Callback server + command replies + delivery worker for channel "wecom"."""
 
-    channel = APP_CHANNEL
     name = "wecom-app"
 
     def __init__(
@@ -142,28 +104,33 @@ class WeComAppChannel(_Worker):
         compose: Compose,
         api: WeComApi,
         *,
-        chats: Any = None,
-        clock: Clock | None = None,
-        poll_interval: float = 1.0,
+        clock: Clock,
+        chats: ChatStore | None = None,
+        claim_interval: float = 1.0,
         batch: int = 50,
         concurrency: int = 8,
+        reply_retry_cap: float = 5.0,
         serve: bool = True,
     ) -> None:
-        super().__init__(outbox, compose, clock, poll_interval, batch)
         wecom = settings.wecom
         self.serve = serve  # False in a delivery worker: the full service answers the callback URL
         self.settings = settings
         self.core = core
         self.api = api
-        self.chats = chats
+        self.clock = clock
+        self.reply_retry_cap = reply_retry_cap
         self.admins = frozenset(getattr(wecom, "admin_users", ()) or ())
         self.crypto = WeComCrypto(wecom.token.reveal(), wecom.encoding_aes_key.reveal(), wecom.corp_id)
         self.server = CallbackServer(
             self.crypto, self.handle_message, inbound, host=wecom.host, port=wecom.port, path=wecom.path,
-            agent_id=wecom.agent_id, clock=self.clock,
+            agent_id=wecom.agent_id, clock=clock,
         )
-        self._limit = asyncio.Semaphore(concurrency)
         self._windows: dict[str, SendWindow] = defaultdict(lambda: SendWindow(APP_PER_USER_LIMIT, 60.0))
+        # one member's messages in order, members side by side (at most ``concurrency``)
+        self.worker = OutboxWorker(
+            outbox, chats, compose, AppDelivery(api, clock, self._windows), clock,
+            batch=batch, claim_interval=claim_interval, concurrency=concurrency,
+        )
 
     @property
     def port(self) -> int | None:
@@ -172,12 +139,15 @@ class WeComAppChannel(_Worker):
     async def start(self) -> None:
         if self.serve:
             await self.server.start()
-        await self._start_loop()
+        await self.worker.start()
 
     async def stop(self) -> None:
         if self.serve:
             await self.server.stop()
-        await self._stop_loop()
+        await self.worker.stop()
+
+    def wake(self) -> None:
+        self.worker.wake()
 
     # -- members' messages -------------------------------------------------------------------
 
@@ -211,90 +181,101 @@ class WeComAppChannel(_Worker):
             for attempt in range(attempts):
                 try:
                     await self.api.send_app_message(userid, part, msgtype)
-                    self._windows[userid].record(self._now().timestamp())
+                    self._windows[userid].record(self.clock.now().timestamp())
                     break
                 except WeComError as exc:
                     if not exc.retryable or attempt == attempts - 1:
                         log.warning("reply to a WeCom member failed: %s", exc)
                         return False
-                    await asyncio.sleep(min(5.0, 0.5 * 2**attempt))
+                    await self.clock.sleep(min(self.reply_retry_cap, 0.5 * 2**attempt))
         return True
-
-    # -- deliveries ---------------------------------------------------------------------------
-
-    async def run_once(self) -> bool:
-        claimed = await self.outbox.claim(self.worker_id, self.batch, [APP_CHANNEL])
-        if not claimed:
-            return False
-        composed = await self._compose(claimed)
-        if composed is None:
-            return False  # wait a poll interval before trying again
-        # alerts held through a member's quiet hours leave together, in one message where they fit
-        units = bundle_alerts(claimed, composed)
-        bundled = {d.id for members, _ in units for d in members}
-        for d in claimed:
-            if d.id not in bundled:
-                await self.outbox.fail(d.id, "nothing to send (empty message)")
-        by_member: dict[str, list[tuple[list[Delivery], list]]] = defaultdict(list)
-        for members, blocks in units:
-            by_member[members[0].address].append((members, blocks))
-        # one member's messages in order, one after the other; members side by side
-        await asyncio.gather(*(self._deliver_member(userid, member_units) for userid, member_units in by_member.items()))
-        return True
-
-    async def _deliver_member(self, userid: str, units: list[tuple[list[Delivery], list]]) -> None:
-        async with self._limit:
-            for members, blocks in units:
-                await self._deliver(userid, members, blocks)
-
-    async def _deliver(self, userid: str, members: list[Delivery], blocks: Sequence[Block]) -> None:
-        pieces = markdown_pieces(blocks)
-        if not pieces:
-            for d in members:
-                await self.outbox.fail(d.id, "nothing to send (empty message)")
-            return
-        window = self._windows[userid]
-        now = self._now().timestamp()
-        if window.remaining(now) < len(pieces) and len(pieces) <= window.limit:
-            until = datetime.fromtimestamp(window.free_at(now) + 1, timezone.utc)
-            for d in members:
-                await self.outbox.hold(d.id, until)
-            return
-        try:
-            for piece in pieces:
-                await self.api.send_app_message(userid, piece, "markdown")
-                window.record(self._now().timestamp())
-        except WeComError as exc:
-            for d in members:
-                await self._failed(d, exc)
-            return
-        except ValueError as exc:  # over the size limit: a formatting bug, not worth retrying
-            for d in members:
-                await self.outbox.fail(d.id, str(exc))
-            return
-        for d in members:
-            await self.outbox.mark_sent(d.id)
-
-    async def _failed(self, delivery: Delivery, exc: WeComError) -> None:
-        if exc.errcode in GONE_ERRCODES:
-            log.info("WeCom member is unreachable (errcode %s): chat %s deactivated", exc.errcode, delivery.chat_id)
-            if self.chats is not None:
-                await self.chats.deactivate(delivery.chat_id)
-            await self.outbox.drop_chat(delivery.chat_id, str(exc))
-        elif exc.retryable:
-            delay = exc.retry_after or backoff(delivery.attempts)
-            await self.outbox.retry(delivery.id, str(exc), self._now() + timedelta(seconds=delay))
-        else:
-            await self.outbox.fail(delivery.id, str(exc))
 
 
 # ---------------------------------------------------------------------------- robots
 
 
-class WeComRobotChannel(_Worker):
-    """Delivery worker for channel "robot": one window per robot, batching when busy."""
+class RobotDelivery:
+    """The outbox channel "robot": one 20/min window per robot; when alerts come faster than
+    the window allows, several are packed into one message (``plan``)."""
 
-    channel = ROBOT_CHANNEL
+    name = ROBOT_CHANNEL
+
+    def __init__(self, robots: Mapping[str, WeComRobot], api: WeComApi, clock: Clock) -> None:
+        self.robots = robots
+        self.api = api
+        self.clock = clock
+        self.windows: dict[str, SendWindow] = {name: SendWindow() for name in robots}
+
+    def _ts(self) -> float:
+        return self.clock.now().timestamp()
+
+    def plan(self, units: Sequence[Unit]) -> list[Unit]:
+        """One robot's waiting units as the messages to send now: one per alert while the
+        window has room, else packed (``plan_batches``); what does not fit waits (``send``
+        holds it) and a unit is never sent in part."""
+        window = self.windows.get(units[0].address) if units else None
+        if window is None:
+            return list(units)
+        pieces = {i: list(u.parts) or markdown_pieces(u.blocks) for i, u in enumerate(units)}
+        pending = [(i, p) for i, p in pieces.items() if p]
+        now = self._ts()
+        batches, _ = plan_batches(pending, window.remaining(now))
+        if not batches and pending and window.remaining(now) >= window.limit:
+            # one delivery longer than a whole minute's allowance: paced, part by part
+            i, parts = pending[0]
+            log.warning("robot %s: one message needs %d parts, more than a minute allows", units[0].address, len(parts))
+            batches = [Batch(part, (i,)) for part in parts]
+        last = {ref: n for n, batch in enumerate(batches) for ref in batch.refs}
+        out: list[Unit] = []
+        group: list[Batch] = []
+        reach = -1
+        for n, batch in enumerate(batches):
+            group.append(batch)
+            reach = max(reach, *(last[ref] for ref in batch.refs))
+            if n == reach:  # every unit in the group is complete: one unit of these messages
+                refs = list(dict.fromkeys(ref for b in group for ref in b.refs))
+                out.append(Unit.merged([units[ref] for ref in refs], [b.content for b in group]))
+                group = []
+        planned = set(last)
+        out.extend(u for i, u in enumerate(units) if i not in planned)
+        return out
+
+    async def send(self, unit: Unit) -> Outcome:
+        name = unit.address
+        robot = self.robots.get(name)
+        if robot is None:
+            return Fail(f"robot {name!r} is not in the config")
+        pieces = list(unit.parts) or markdown_pieces(unit.blocks)
+        if not pieces:
+            return Fail(EMPTY)
+        window = self.windows[name]
+        now = self._ts()
+        room = window.remaining(now)
+        if len(pieces) > room and not (len(pieces) > window.limit and room >= window.limit):
+            return Hold(window.free_at(now) + 0.5 - now, f"robot {name} is at its {window.limit} messages a minute")
+        try:
+            for piece in pieces:
+                wait = window.free_at(self._ts()) - self._ts()
+                if wait > 0:
+                    await self.clock.sleep(wait)
+                await self.api.send_robot(robot.url, piece, "markdown")
+                window.record(self._ts())
+        except WeComTooFast:
+            log.warning("robot %s answered 130101 (too fast); waiting for the next minute", name)
+            window.block_until(self._ts() + seconds_to_next_minute(self.clock.now(), NEXT_MINUTE_MARGIN))
+            now = self._ts()
+            return Hold(window.free_at(now) + 0.5 - now, "robot answered 130101 (too fast)")
+        except WeComError as exc:
+            log.warning("robot %s: send failed: %s", name, exc)
+            return Retry(None, str(exc)) if exc.retryable else Fail(str(exc))
+        except ValueError as exc:  # over the size limit: a formatting bug, not worth retrying
+            return Fail(str(exc))
+        return Sent()
+
+
+class WeComRobotChannel:
+    """Group robots: their chats follow the config; their deliveries go through a worker."""
+
     name = "wecom-robots"
 
     def __init__(
@@ -304,96 +285,35 @@ class WeComRobotChannel(_Worker):
         compose: Compose,
         api: WeComApi,
         *,
-        chats: Any = None,
-        clock: Clock | None = None,
-        poll_interval: float = 1.0,
+        clock: Clock,
+        chats: ChatStore | None = None,
+        claim_interval: float = 1.0,
         batch: int = 500,
+        concurrency: int = 8,
     ) -> None:
-        super().__init__(outbox, compose, clock, poll_interval, batch)
         self.settings = settings
-        self.api = api
         self.chats = chats
         self.robots = {robot.name: robot for robot in settings.wecom.robots}
-        self.windows: dict[str, SendWindow] = {name: SendWindow() for name in self.robots}
+        self.delivery = RobotDelivery(self.robots, api, clock)
+        self.worker = OutboxWorker(
+            outbox, chats, compose, self.delivery, clock,
+            batch=batch, claim_interval=claim_interval, concurrency=concurrency,
+        )
+
+    @property
+    def windows(self) -> dict[str, SendWindow]:
+        return self.delivery.windows
 
     async def start(self) -> None:
         if self.chats is not None:
             await sync_robot_chats(self.chats, list(self.robots.values()), self.settings.topics, self.settings.timezone)
-        await self._start_loop()
+        await self.worker.start()
 
     async def stop(self) -> None:
-        await self._stop_loop()
+        await self.worker.stop()
 
-    async def run_once(self) -> bool:
-        claimed = await self.outbox.claim(self.worker_id, self.batch, [ROBOT_CHANNEL])
-        if not claimed:
-            return False
-        composed = await self._compose(claimed)
-        if composed is None:
-            return False
-        by_robot: dict[str, list[Delivery]] = defaultdict(list)
-        for delivery in claimed:
-            by_robot[delivery.address].append(delivery)
-        await asyncio.gather(*(self._deliver_robot(name, rows, composed) for name, rows in by_robot.items()))
-        return False  # held rows are due later; the poll interval brings us back
-
-    async def _deliver_robot(self, name: str, rows: list[Delivery], composed: Mapping[int, Sequence[Block]]) -> None:
-        robot = self.robots.get(name)
-        if robot is None:
-            for d in rows:
-                await self.outbox.fail(d.id, f"robot {name!r} is not in the config")
-            return
-        window = self.windows[name]
-        by_id = {d.id: d for d in rows}
-        pending: list[tuple[int, list[str]]] = []
-        for d in rows:
-            pieces = markdown_pieces(composed.get(d.id) or ())
-            if pieces:
-                pending.append((d.id, pieces))
-            else:
-                await self.outbox.fail(d.id, "nothing to send (empty message)")
-        if not pending:
-            return
-        now = self._now().timestamp()
-        batches, _ = plan_batches(pending, window.remaining(now))
-        if not batches and window.remaining(now) >= window.limit:
-            # one delivery longer than a whole minute's allowance: paced, part by part
-            ref, pieces = pending[0]
-            log.warning("robot %s: one message needs %d parts, more than a minute allows", name, len(pieces))
-            batches = [Batch(piece, (ref,)) for piece in pieces]
-        done: set[int] = set()
-        error: WeComError | None = None
-        for batch in batches:
-            wait = window.free_at(self._now().timestamp()) - self._now().timestamp()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            try:
-                await self.api.send_robot(robot.url, batch.content, "markdown")
-            except WeComTooFast as exc:
-                log.warning("robot %s answered 130101 (too fast); waiting for the next minute", name)
-                window.block_until(self._now().timestamp() + seconds_to_next_minute(self._now(), NEXT_MINUTE_MARGIN))
-                error = exc
-                break
-            except WeComError as exc:
-                log.warning("robot %s: send failed: %s", name, exc)
-                error = exc
-                break
-            window.record(self._now().timestamp())
-            done.update(batch.refs)
-        for ref in done:
-            await self.outbox.mark_sent(ref)
-        rest = [by_id[ref] for ref, _ in pending if ref not in done]
-        if error is not None and not isinstance(error, WeComTooFast):
-            for d in rest:
-                if error.retryable:
-                    await self.outbox.retry(d.id, str(error), self._now() + timedelta(seconds=backoff(d.attempts)))
-                else:
-                    await self.outbox.fail(d.id, str(error))
-            return
-        if rest:
-            until = datetime.fromtimestamp(window.free_at(self._now().timestamp()) + 0.5, timezone.utc)
-            for d in rest:
-                await self.outbox.hold(d.id, until)
+    def wake(self) -> None:
+        self.worker.wake()
 
 
 # ---------------------------------------------------------------------------- wiring
@@ -438,6 +358,7 @@ def build_components(
         agent_id=wecom.agent_id,
         secrets=secrets,
         clock=clock,
+        sleep=clock.sleep,
         too_fast_retries=0,  # the robot channel holds the rows until the next minute instead of sleeping
     )
     components: list[Any] = [_ApiClient(api)]
