@@ -242,15 +242,19 @@ def _late_drain(limits: RateLimits, n: int, late: float, stall_at: int, stall: f
 
 
 def test_late_sends_are_made_up_but_no_window_ever_holds_more_than_the_limit():
-    even = RateLimits(margin=0.03)
-    caught_up = RateLimits(margin=0.03, catch_up=0.1)
-    slow = _late_drain(even, 300, late=0.001, stall_at=100, stall=0.08)
-    fast = _late_drain(caught_up, 300, late=0.001, stall_at=100, stall=0.08)
+    strict = RateLimits(margin=0.03)  # the spacing is the window: every late send is lost for good
+    telegram = RateLimits.telegram()
     rate = lambda times: (len(times) - 1) / (times[-1] - times[0])  # noqa: E731
-    ideal = 30 / 1.03
-    assert rate(slow) < 0.975 * ideal  # every late wake-up pushed all later sends back
-    assert rate(fast) > 0.995 * ideal  # the schedule was kept
-    for times in (slow, fast):
-        assert max_in_window(times, 1.03) <= 30
+    slow = _late_drain(strict, 300, late=0.001, stall_at=100, stall=0.04)
+    assert rate(slow) < 0.975 * (30 / 1.03)
+    fast = _late_drain(telegram, 300, late=0.001, stall_at=100, stall=0.04)
+    assert rate(fast) > 0.995 * (1 / telegram.spacing)  # the schedule was kept
+    assert rate(fast) > 0.97 * 30
+    # a stall longer than catch_up costs at most its excess
+    stalled = _late_drain(telegram, 300, late=0.001, stall_at=100, stall=0.2)
+    assert stalled[-1] - stalled[0] <= fast[-1] - fast[0] + 0.2 - telegram.catch_up + 1e-9
+    window = telegram.second + telegram.margin
+    for times in (slow, fast, stalled):
         assert len(times) == 300
-    assert RateLimits.telegram().catch_up > 0
+    assert max_in_window(slow, 1.03) <= 30
+    assert max_in_window(fast, window) <= 30 and max_in_window(stalled, window) <= 30

@@ -37,22 +37,25 @@ class RateLimits:
     group_per_minute: int = 20  # messages into one group within ``minute``
     minute: float = 60.0
     margin: float = 0.0  # added to every window
-    smooth: bool = True  # spread the overall limit evenly (one send every (second+margin)/per_second)
-    catch_up: float = 0.0  # seconds of late sends the even spacing may make up (never past the window rule)
+    smooth: bool = True  # spread the overall limit evenly: one send every ``spacing`` seconds
+    pace_margin: float = 0.0  # the even spacing spreads per_second sends over second + margin + pace_margin
+    catch_up: float = 0.0  # seconds of late sends the even spacing may make up (never past the window)
 
     @property
     def spacing(self) -> float:
         """Minimum gap between two sends to any chats (0 when bursts are allowed)."""
-        return (self.second + self.margin) / self.per_second if self.smooth else 0.0
+        return (self.second + self.margin + self.pace_margin) / self.per_second if self.smooth else 0.0
 
     @classmethod
     def telegram(cls, per_second: int = 30) -> "RateLimits":
         """Telegram's published limits with a small safety margin for network jitter.
 
-        ``per_second`` below 30 gives one of several delivery workers its share. A send that
-        left a little late (a busy event loop) does not push every later one back: up to
-        0.1 s is made up, while no window of 1.03 s ever holds more than ``per_second``."""
-        return cls(per_second=per_second, margin=0.03, catch_up=0.1)
+        ``per_second`` below 30 gives one of several delivery workers its share. Sends are
+        spread evenly over 1.02 s; one that left a little late (a busy event loop) does not
+        push every later one back: up to 0.05 s is made up, and because the spacing is a
+        little wider than the overall window (1.01 s), making up never runs into that
+        window: no 1.01 s ever holds more than ``per_second`` sends."""
+        return cls(per_second=per_second, margin=0.01, pace_margin=0.01, catch_up=0.05)
 
 
 @dataclass
