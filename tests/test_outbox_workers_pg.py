@@ -26,6 +26,8 @@ from monitors.db import create_engine
 async def main(url, worker, go):
     engine = create_engine(url)
     outbox = Outbox(engine)
+    await outbox.counts()  # connected
+    open(f"{go}.{worker}.ready", "w").close()
     while not os.path.exists(go):
         time.sleep(0.01)
     claimed, idle = [], 0
@@ -85,7 +87,10 @@ def test_three_worker_processes_claim_each_delivery_exactly_once(postgres_url, t
         subprocess.Popen([sys.executable, "-c", WORKER, postgres_url, f"w{n}", str(go)], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for n in range(3)
     ]
-    time.sleep(1.0)  # let the three processes import and connect
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"go.w{n}.ready").exists() for n in range(3)):  # imported and connected
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "a worker did not start"
+        time.sleep(0.01)
     go.write_text("go")
     claimed: list[list[int]] = []
     for p in procs:
