@@ -286,9 +286,10 @@ class OutboxWorker:
 
     @property
     def working(self) -> bool:
-        """A claim (with its composing) or a recording is under way: the worker is busy with
-        the store, not waiting for time or for the channel."""
-        return self._working > 0
+        """A claim (with its composing) or a recording is under way, or a claim is about to
+        start (woken): the worker is busy, not waiting for time or for the channel."""
+        woken = self._kick.is_set() and self._task is not None and not self._stopping
+        return self._working > 0 or woken
 
     async def run_once(self) -> list[Result]:
         """One claim round, sent to the end: what became of each unit (tests, ``digest --send``)."""
