@@ -10,7 +10,6 @@ the real alert formatting is exercised end to end in test_telegram_e2e.py.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timezone
 
 import pytest
