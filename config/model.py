@@ -52,7 +52,11 @@ class Selectors:
 
 @dataclass(frozen=True)
 class Source:
-    """One watched list page (or feed) of an official site."""
+    """One watched list page (or feed) of an official site.
+
+    ``allow_hosts``: hosts outside the source's own site (its registrable domain) that its
+    pages may redirect to; lowercase, IDNA (``xn--``) form. Any other such redirect is refused.
+    """
 
     id: str
     name: str
@@ -62,6 +66,7 @@ class Source:
     interval: int = 600
     encoding: str | None = None
     selectors: Selectors | None = None
+    allow_hosts: tuple[str, ...] = ()
 
     @property
     def host(self) -> str:

@@ -7,6 +7,7 @@ one line and turns into exit code 2.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -29,6 +30,7 @@ from config.model import (
     WeComRobot,
     WeComSettings,
 )
+from monitors.urls import host_name
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/shwatch.db"
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -128,7 +130,7 @@ def _positive(reader: _Reader, name: str, default: float, kind: type | tuple[typ
 
 def parse_source(raw: Mapping[str, Any], file: str, index: int) -> Source:
     r = _Reader(raw, file, f"sources[{index}].")
-    r.unknown({"id", "name", "url", "kind", "lang", "interval", "encoding", "selectors"})
+    r.unknown({"id", "name", "url", "kind", "lang", "interval", "encoding", "selectors", "allow_hosts"})
     source_id = r.get("id", str, required=True)
     if not _ID.match(source_id):
         raise r.fail("id", f"{source_id!r} must be lowercase letters, digits, '_', '-' or '.'")
@@ -172,7 +174,34 @@ def parse_source(raw: Mapping[str, Any], file: str, index: int) -> Source:
         interval=interval,
         encoding=encoding,
         selectors=selectors,
+        allow_hosts=_hosts(r, "allow_hosts"),
     )
+
+
+_HOST_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
+
+
+def _hosts(reader: _Reader, name: str) -> tuple[str, ...]:
+    """Host names (``www.example.gov.cn``, an IP address): no scheme, port or path."""
+    hosts = []
+    for value in reader.str_list(name):
+        host = host_name(value)
+        if not _is_host(host):
+            raise reader.fail(
+                name, f"{value!r} is not a host name; write the host alone, like \"www.example.gov.cn\" (no scheme, port or path)"
+            )
+        hosts.append(host)
+    return tuple(dict.fromkeys(hosts))
+
+
+def _is_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    labels = host.split(".")
+    return len(host) <= 253 and all(_HOST_LABEL.match(label) for label in labels)
 
 
 def _css(reader: _Reader, name: str, default: str | None, *, required: bool = False) -> str | None:

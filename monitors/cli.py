@@ -234,7 +234,7 @@ async def cmd_sources(settings: Settings, check: bool, source_id: str | None) ->
 async def check_source(fetcher: Fetcher, source: Source) -> CheckResult:
     """Fetch a list page unconditionally and say what it shows; nothing is stored."""
     try:
-        page = await fetcher.fetch(source.url)
+        page = await fetcher.fetch(source.url, allow_hosts=source.allow_hosts)
     except FetchError as exc:
         return CheckResult(source, 0, problem=exc.reason)
     entries = parse_list(page.content, page.final_url, source, page.charset)

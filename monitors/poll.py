@@ -28,12 +28,13 @@ from config.model import Settings, Source
 from monitors.article import extract_article
 from monitors.db import utcnow
 from monitors.encoding import looks_like_html
-from monitors.fetch import Fetcher, FetchError, FetchResult, host_of
+from monitors.fetch import Fetcher, FetchError, FetchResult
 from monitors.model import Item, ListEntry
 from monitors.parse import parse_list
 from monitors.store import ItemStore, SourceState
 from monitors.summary import bound_abstract, summarize
 from monitors.tagger import Tagger
+from monitors.urls import same_site  # one site rule for article fetches and redirects
 
 log = logging.getLogger(__name__)
 
@@ -71,21 +72,6 @@ class _Problem(Exception):
         super().__init__(reason)
         self.reason = reason
         self.kind = kind
-
-
-def same_site(url: str, source_url: str) -> bool:
-    """Whether an article link belongs to the source's own site (and so is worth fetching).
-
-    The same host, or sibling hosts under a shared suffix of three or more labels
-    (wsjkw.sh.gov.cn and www.sh.gov.cn); mp.weixin.qq.com and other portals are foreign.
-    """
-    a, b = host_of(url), host_of(source_url)
-    if not a or not b:
-        return False
-    if a == b:
-        return True
-    a_rest, b_rest = a.partition(".")[2], b.partition(".")[2]
-    return bool(a_rest) and a_rest == b_rest and a_rest.count(".") >= 2
 
 
 def zero_items_reason(previous_count: int | None, page: FetchResult) -> str:
@@ -191,7 +177,9 @@ class Poller:
         return report
 
     async def _poll(self, source: Source, state: SourceState, now: datetime) -> SourceReport:
-        page = await self.fetcher.fetch(source.url, etag=state.etag, last_modified=state.last_modified)
+        page = await self.fetcher.fetch(
+            source.url, etag=state.etag, last_modified=state.last_modified, allow_hosts=source.allow_hosts
+        )
         if page.not_modified:
             record_success(state, now, page, item_count=state.last_item_count, article_problem=None, articles_checked=False)
             return SourceReport(source.id, seen=state.last_item_count or 0, not_modified=True)
@@ -234,7 +222,7 @@ class Poller:
         if not same_site(entry.url, source.url):
             return list_item(source, entry, self.tagger, now), None
         try:
-            page = await self.fetcher.fetch(entry.url)
+            page = await self.fetcher.fetch(entry.url, allow_hosts=source.allow_hosts)
         except FetchError as exc:
             log.info("source %s: article %s not fetched: %s", source.id, entry.url, exc.reason)
             return list_item(source, entry, self.tagger, now, problem=f"article not fetched: {exc.reason}"), None
