@@ -85,9 +85,10 @@ class RedirectRefused(FetchError):
 
     kind = "http"
 
-    def __init__(self, host: str, url: str = "") -> None:
+    def __init__(self, host: str, url: str = "", target: str = "") -> None:
         super().__init__(f"redirected to another site: {host}", url)
         self.host = host
+        self.target = target  # the address the redirect pointed to
 
 
 class HTTPStatusError(FetchError):
@@ -295,7 +296,7 @@ class Fetcher:
                 return outcome if current == url else replace(outcome, url=url)  # the URL asked for
             refused = refused_host(url, outcome, allow_hosts)
             if refused is not None:
-                raise RedirectRefused(refused, url)
+                raise RedirectRefused(refused, url, outcome)
             current = outcome
         raise TooManyRedirects(f"too many redirects (>{self.settings.max_redirects})", url)
 
