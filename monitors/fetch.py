@@ -47,7 +47,7 @@ import certifi
 import httpx
 
 from config.model import FetchSettings
-from monitors.urls import same_site, url_host
+from monitors.urls import url_host, within_site
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -129,17 +129,6 @@ class FetchResult:
 def host_of(url: str) -> str:
     parts = urlsplit(url)
     return (parts.hostname or "").lower() + (f":{parts.port}" if parts.port else "")
-
-
-def refused_host(origin: str, target: str, allow_hosts: Collection[str] = ()) -> str | None:
-    """The host a redirect from ``origin`` to ``target`` must not go to, or None when it may:
-    within ``origin``'s site, or to a host in ``allow_hosts``."""
-    if same_site(target, origin):
-        return None
-    host = url_host(target)
-    if host and host in allow_hosts:
-        return None
-    return host or target
 
 
 def conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
@@ -294,9 +283,8 @@ class Fetcher:
                 outcome = await self._request(host, current, headers)
             if isinstance(outcome, FetchResult):
                 return outcome if current == url else replace(outcome, url=url)  # the URL asked for
-            refused = refused_host(url, outcome, allow_hosts)
-            if refused is not None:
-                raise RedirectRefused(refused, url, outcome)
+            if not within_site(outcome, url, allow_hosts):
+                raise RedirectRefused(url_host(outcome) or outcome, url, outcome)
             current = outcome
         raise TooManyRedirects(f"too many redirects (>{self.settings.max_redirects})", url)
 

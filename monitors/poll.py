@@ -34,7 +34,7 @@ from monitors.parse import parse_list
 from monitors.store import ItemStore, SourceState
 from monitors.summary import bound_abstract, summarize
 from monitors.tagger import Tagger
-from monitors.urls import same_site  # one site rule for article fetches and redirects
+from monitors.urls import within_site
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ class Poller:
             results = await self._articles(source, fresh, now)
             candidates = [item for item, _ in results]
             warnings = [problem for _, problem in results if problem]
-            checked = any(same_site(e.url, source.url) for e in fresh)
+            checked = any(within_site(e.url, source.url, source.allow_hosts) for e in fresh)
         inserted = await self.store.insert_items(candidates)
         record_success(
             state, now, page, item_count=len(entries),
@@ -219,7 +219,7 @@ class Poller:
 
     async def article_item(self, source: Source, entry: ListEntry, now: datetime) -> tuple[Item, str | None]:
         """The item for a new entry, and an article layout problem if its body came out empty."""
-        if not same_site(entry.url, source.url):
+        if not within_site(entry.url, source.url, source.allow_hosts):  # mp.weixin.qq.com stays a list item
             return list_item(source, entry, self.tagger, now), None
         try:
             page = await self.fetcher.fetch(entry.url, allow_hosts=source.allow_hosts)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+from collections.abc import Collection
 from datetime import date
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -167,6 +168,12 @@ def same_site(url: str, other: str) -> bool:
     if not a or not b:
         return False
     return a == b or site_of(a) == site_of(b)
+
+
+def within_site(url: str, site_url: str, allow_hosts: Collection[str] = ()) -> bool:
+    """Whether ``url`` is on ``site_url``'s site or on a host in ``allow_hosts`` (``host_name``
+    form): the rule for following a redirect and for fetching a source's article."""
+    return same_site(url, site_url) or url_host(url) in allow_hosts
 
 
 def url_host(url: str) -> str:

@@ -62,12 +62,21 @@ def test_a_list_redirected_to_another_site_is_refused_unless_its_host_is_allowed
     assert all(i["url"].startswith(f"http://localhost:{site.port}/") for i in items if "weixin" not in i["url"])
     assert site.hits("/xwfb/index.html") == before + 1  # asked once, for the allowed source only
 
+    # a new article on the allowed host is the source's own: fetched, its text read
+    url = site.publish("xwfb", "本市互联网医院服务再扩容", "全市互联网医院新增在线复诊服务。", "2026-06-13 09:00")
+    path = url.removeprefix(f"http://127.0.0.1:{site.port}")
+    again = _shwatch(config, "poll", "--once", "--json")
+    (item,) = [json.loads(line) for line in again.stdout.splitlines() if line.strip()]
+    assert item["url"] == site.other_host_url(path) and item["source"] == "allowed"
+    assert item["summary"] == "全市互联网医院新增在线复诊服务。" and item["topics"] == ["online_healthcare"]
+    assert site.hits(path) == 1
+
     health = _shwatch(config, "sources")
     assert health.returncode == 0, health.stderr
     rows = {line.split("│")[1].strip(): line for line in health.stdout.splitlines() if line.count("│") >= 8}
     assert "redirected to another site: localhost" in rows["refused"] and "failing" in rows["refused"]
     assert rows["refused"].split("│")[6].strip() == "0"  # no items stored under it
-    assert "ok" in rows["allowed"] and rows["allowed"].split("│")[6].strip() == "3"
+    assert "ok" in rows["allowed"] and rows["allowed"].split("│")[6].strip() == "4"  # 3 + the new one
 
 
 async def test_an_article_redirected_to_another_site_is_not_fetched_and_stays_a_list_item(site, engine):

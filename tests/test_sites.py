@@ -7,8 +7,7 @@ from datetime import date
 
 import pytest
 
-from monitors.fetch import refused_host
-from monitors.urls import same_site, site_of, url_date, url_has_date
+from monitors.urls import same_site, site_of, url_date, url_has_date, within_site
 
 
 @pytest.mark.parametrize(
@@ -41,12 +40,13 @@ def test_site_of_is_the_registrable_domain():
     assert site_of("127.0.0.1") == "127.0.0.1"
 
 
-def test_refused_host_names_the_host_unless_same_site_or_allowed():
+def test_within_site_is_the_same_site_or_an_allowed_host():
     origin = "https://www.shanghai.gov.cn/nw4411/index.html"
-    assert refused_host(origin, "https://shanghai.gov.cn/nw4411/index.html") is None
-    assert refused_host(origin, "https://fgw.sh.gov.cn/x.html") == "fgw.sh.gov.cn"
-    assert refused_host(origin, "https://fgw.sh.gov.cn/x.html", ("fgw.sh.gov.cn",)) is None
-    assert refused_host(origin, "https://www.fgw.sh.gov.cn/x.html", ("fgw.sh.gov.cn",)) == "www.fgw.sh.gov.cn"
+    assert within_site("https://shanghai.gov.cn/nw4411/index.html", origin)
+    assert not within_site("https://fgw.sh.gov.cn/x.html", origin)
+    assert within_site("https://fgw.sh.gov.cn/x.html", origin, ("fgw.sh.gov.cn",))
+    assert not within_site("https://www.fgw.sh.gov.cn/x.html", origin, ("fgw.sh.gov.cn",))  # hosts, not domains
+    assert not within_site("https://mp.weixin.qq.com/s/x", origin, ("fgw.sh.gov.cn",))
 
 
 @pytest.mark.parametrize(
