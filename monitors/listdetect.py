@@ -18,8 +18,8 @@ Navigation falls away by itself: menus, pagers and footers have no dates, a very
 (``更多``, ``2``) or a title that is only a date is no item, and a URL is counted once.
 
 The group with the most dated items wins (ties: more dates read from the text, then the
-larger item, which holds the abstract, then the earlier group); at least ``MIN_ITEMS`` are
-needed. Its dated items are the entries, in page order.
+larger item, which holds the abstract, then the group with more items, then the earlier in
+the page); at least ``MIN_ITEMS`` are needed. Its dated items are the entries, in page order.
 
 Lists written into the page by script from Hanweb's ``<datastore>`` (``<script
 type="text/xml">`` holding ``<record><![CDATA[<li>...</li>]]></record>``) are read too.
@@ -75,11 +75,11 @@ class _Found:
 
 def detect_list(soup: BeautifulSoup, base: str) -> list[ListEntry]:
     """The entries of the page's main list of dated links; ``[]`` when there is none."""
-    best = best_list(soup, base)
+    best = _best_list(soup, base)
     return [_to_entry(found) for found in best]
 
 
-def best_list(soup: BeautifulSoup, base: str) -> list[_Found]:
+def _best_list(soup: BeautifulSoup, base: str) -> list[_Found]:
     groups = _Groups(base)
     root = soup.body or soup
     groups.add_links(root)
