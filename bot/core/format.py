@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 from bot.core.i18n import join, t
 from bot.core.text import Block, Bold, Link, Mark, Paragraph, Plain, Span
-from monitors.model import SourceStatus
+from bot.core.model import Match
+from monitors.model import Item, SourceStatus
 from monitors.model import SourceState
 
 DEFAULT_TZ = "Asia/Shanghai"
@@ -90,9 +91,9 @@ def _sep(spans: list[Span], lang: str) -> None:
 
 
 def alert_blocks(
-    item: Any,
+    item: Item,
     source_name: str,
-    match: Any,
+    match: Match,
     lang: str,
     *,
     topics: Any = None,
@@ -102,19 +103,19 @@ def alert_blocks(
     """One block for one item: title (bold), source and date, summary, the matched fields
     and keywords (highlighted), and the link. ``match`` has ``.topics`` and ``.keywords``."""
     names = _topic_names(topics)
-    matched: Mapping[str, Sequence[str]] = getattr(item, "matched", None) or {}
-    m_topics = tuple(getattr(match, "topics", ()) or ())
-    m_keywords = tuple(getattr(match, "keywords", ()) or ())
+    matched: Mapping[str, Sequence[str]] = item.matched or {}
+    m_topics = tuple(match.topics)
+    m_keywords = tuple(match.keywords)
     marks = list(m_keywords) + [term for tid in m_topics for term in matched.get(tid, ())]
 
     block: Block = []
     block.append(tuple(highlight(item.title or item.url, marks, Bold)))
-    when = getattr(item, "published", None)
+    when = item.published
     meta = source_name
     if when is not None:
         meta = f"{source_name} · {format_time(when, tz)}"
     block.append((Plain(meta),))
-    summary = shorten(getattr(item, "summary", "") or "", summary_max)
+    summary = shorten(item.summary or "", summary_max)
     if summary:
         block.append(tuple(highlight(summary, marks)))
     if m_topics:
@@ -195,7 +196,7 @@ def sources_paragraphs(
         elif status == "failing":
             line = t(
                 "sources.failing", lang,
-                count=state.consecutive_failures, error=_error_text(getattr(state, "error_kind", None), lang),
+                count=state.consecutive_failures, error=_error_text(state.error_kind, lang),
             )
         else:
             line = t("sources.never", lang)

@@ -20,6 +20,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.core.model import Delivery
+from bot.core.quiet import hold_until
 from bot.store.schema import chats, deliveries, insert_ignoring_duplicates
 from monitors.db import utcnow
 
@@ -77,8 +78,6 @@ class Outbox:
     async def _hold_quiet(self, conn: AsyncConnection, values: list[dict], now: datetime) -> None:
         """Instant alerts for a chat inside its quiet hours wait until the window ends
         (``not_before``); they are then released together (bot.core.quiet)."""
-        from bot.core.quiet import hold_until
-
         alert_chats = sorted({v["chat_id"] for v in values if v["kind"] == "alert" and v["not_before"] is None})
         if not alert_chats:
             return
