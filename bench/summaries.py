@@ -30,6 +30,7 @@ BASELINE_COMMIT = "038e71b"  # the branch point: the summarizer before issue 4
 TARGET = 0.9
 ZH_BUDGET = 120  # characters, as the issue states them (the ellipsis not counted)
 EN_BUDGET = 60  # words
+_SENTENCE_END = ("。", "！", "？", "；", ".", "!", "?", ";", "…", "”", "’", '"', "'", "」", "』")
 _CLEAN_END = ("。", "！", "？", "；", ".", "!", "?", ";", "…", "”", "’", '"', "'", ")", "）", "」", "』")
 
 Summarizer = Callable[[str, str, str | None], str]
@@ -90,9 +91,12 @@ def problems(article: GoldenArticle, summary: str) -> list[str]:
 
 
 def _glued_paragraphs(text: str, flat_summary: str) -> str | None:
-    """The end of one paragraph run straight into the start of the next, if the summary has it."""
+    """The end of one paragraph that does not close its sentence run straight into the start
+    of the next, if the summary has it (complete sentences may follow each other)."""
     lines = [_flat(line) for line in text.splitlines() if line.strip()]
     for first, second in zip(lines, lines[1:]):
+        if first.endswith(_SENTENCE_END):
+            continue
         joint = first[-6:] + second[:6]
         if len(first) >= 6 and len(second) >= 6 and joint in flat_summary and joint not in _flat(text.replace("\n", "")):
             return joint

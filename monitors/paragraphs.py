@@ -34,12 +34,19 @@ def _break_for(match: re.Match[str], text: str) -> str:
     after = text[match.end():]
     if breaks >= 2 or not before or not after or _SENTENCE_END.search(before):
         return "\n"
-    if re.match(_CJK_CHAR, before[-1]) and re.match(_CJK_CHAR, after[0]):
-        return ""  # a soft wrap inside a Chinese sentence
-    return " "
+    return _soft_wrap(before[-1], after[0])
 
 
-_SOFT_NEWLINE = re.compile(r"[ \t\r]*\n\s*")
+def _soft_wrap(before: str, after: str) -> str:
+    """What a line wrapped between these two characters reads as: a space, or nothing inside
+    Chinese text (next to a Chinese character, unless the other side is a Latin letter or digit)."""
+    if not (re.match(_CJK_CHAR, before) or re.match(_CJK_CHAR, after)):
+        return " "
+    latin = (before.isascii() and before.isalnum()) or (after.isascii() and after.isalnum())
+    return " " if latin else ""
+
+
+_SOFT_NEWLINE = re.compile(r"[ \t\r]*\n[ \t\r\n]*")
 _INDENT_BREAK = re.compile(r"(?<=[。！？!?”」])[ \xa0]*\u3000{2,}")  # 。　　 : a new indented paragraph
 
 
@@ -58,9 +65,7 @@ def _soft_break(match: re.Match[str], text: str) -> str:
     if after.startswith("\u3000\u3000") or match.group(0).count("\n") >= 2:
         return "\n"
     before = text[: match.start()]
-    if before and after and re.match(_CJK_CHAR, before[-1]) and re.match(_CJK_CHAR, after[0]):
-        return ""
-    return " "
+    return _soft_wrap(before[-1], after[0]) if before and after else " "
 
 
 def paragraphs(text: str) -> list[str]:
