@@ -236,8 +236,8 @@ def test_literal_escape_sequences_become_spaces_and_breaks():
 
 
 def test_literal_breaks_inside_chinese_join_without_a_space():
-    assert summarize(r"上海市统计局今天发布,全市生产\r\n总值完成16409.94亿元。\n\n比去年同期增长5.9%。", "zh") == (
-        "上海市统计局今天发布,全市生产总值完成16409.94亿元。比去年同期增长5.9%。"
+    assert summarize(r"上海市统计局今天发布,\t全市生产\r\n总值完成16409.94亿元。\n\n比去年同期增长5.9%。", "zh") == (
+        "上海市统计局今天发布, 全市生产总值完成16409.94亿元。比去年同期增长5.9%。"
     )
 
 
