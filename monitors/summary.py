@@ -8,7 +8,8 @@ bylines, photo captions and credits, date/source/editor lines, subheads, menus).
    ending in a question is a hook, not news) - it says who did what;
 2. the key figure: when the lead holds no figure (5.9%, 16409.94亿元, 1,700 beds), the first
    sentence with one in the next few paragraphs, if there is room;
-3. then the sentences that follow the lead, in order, while they fit.
+3. then the sentences that follow the lead, in order, while they fit; a summary still under
+   half the budget takes the first clauses of the next sentence, ending with '…'.
 
 At most about 120 Chinese characters or 60 English words, in the text's order. A lead too
 long on its own is cut at a clause boundary and ends with '…'; a sentence that does not
