@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from config.settings import load_default_topics
+from config.settings import load_default_relevance, load_default_topics
 from monitors.tagger import Tagger
 
 DATA = Path(__file__).resolve().parent / "data" / "tagging.jsonl"
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     langs = {lang: sum(p.lang == lang for p in passages) for lang in ("zh", "en")}
     print(f"{args.data.name}: {len(passages)} passages ({langs['zh']} zh, {langs['en']} en), "
           f"{sum(not p.about and not p.mentions for p in passages)} touching no field")
-    result = evaluate(Tagger(load_default_topics()), passages)
+    result = evaluate(Tagger(load_default_topics(), rules=load_default_relevance()), passages)
     print(report(result, errors=args.errors))
     return 0 if result.passed else 1
 

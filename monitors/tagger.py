@@ -29,8 +29,9 @@ from typing import Generic, TypeVar
 
 import ahocorasick
 
-from config.model import Topic
+from config.model import RelevanceRules, Topic
 from monitors.model import TopicMatch
+from monitors.relevance import ContextRule, assess, layout
 
 P = TypeVar("P", bound=Hashable)
 
@@ -157,26 +158,39 @@ class TermIndex(Generic[P]):
 
     def scan_normalized(self, text: str) -> dict[P, set[str]]:
         """Like ``scan`` for a text that already went through ``normalize``."""
+        found: dict[P, set[str]] = {}
+        for _, _, payload, term in self._hits(text):
+            terms = found.get(payload)
+            if terms is None:
+                found[payload] = {term}
+            else:
+                terms.add(term)
+        return found
+
+    def locate_normalized(self, text: str) -> dict[P, list[tuple[int, int, str]]]:
+        """Payload -> every (start, end, configured term) found in a normalised ``text``
+        (``text[start:end]`` is the occurrence), in order of their ends."""
+        found: dict[P, list[tuple[int, int, str]]] = {}
+        for start, end, payload, term in self._hits(text):
+            found.setdefault(payload, []).append((start, end, term))
+        return found
+
+    def _hits(self, text: str) -> Iterator[tuple[int, int, P, str]]:
         automaton = self._automaton
         if automaton is None:
             raise RuntimeError("TermIndex.build() must be called before scanning")
-        found: dict[P, set[str]] = {}
         if not text or len(automaton) == 0:
-            return found
+            return
         size = len(text)
         word = _WORD_CHARS
         for end, (length, check_start, check_end, hits) in automaton.iter(text):
-            if check_start and end >= length and text[end - length] in word:
+            start = end - length + 1
+            if check_start and start > 0 and text[start - 1] in word:
                 continue
             if check_end and end + 1 < size and text[end + 1] in word:
                 continue
             for payload, term in hits:
-                terms = found.get(payload)
-                if terms is None:
-                    found[payload] = {term}
-                else:
-                    terms.add(term)
-        return found
+                yield start, end + 1, payload, term
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +198,11 @@ class TopicRef:
     """The payload a topic's terms carry in a shared index (never equal to a caller's own)."""
 
     topic_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListCue:
+    """The payload of the words that announce a list of fields (relevance.list_cues)."""
 
 
 def topic_terms(topics: Iterable[Topic]) -> Iterator[tuple[str, TopicRef]]:
@@ -200,31 +219,59 @@ def plan_order(topics: Sequence[Topic]) -> tuple[str, ...]:
 
 
 class Tagger:
-    """Tags a title and body with the topics whose terms they contain.
+    """Tags an item (title, body, optional lead) with the topics it is about and the topics
+    it only mentions (``monitors.relevance``), with the terms and places that show it.
 
     ``extra`` adds other (term, payload) pairs (e.g. every chat's alert keywords with the
     alert rule id as payload) to the same automaton; ``scan`` then answers both in one pass.
+    Keyword payloads stay literal: any occurrence anywhere counts.
     """
 
-    def __init__(self, topics: Sequence[Topic], extra: Iterable[tuple[str, Hashable]] = ()) -> None:
+    def __init__(
+        self,
+        topics: Sequence[Topic],
+        extra: Iterable[tuple[str, Hashable]] = (),
+        rules: RelevanceRules | None = None,
+    ) -> None:
         self.topics = tuple(topics)
         self.order = plan_order(self.topics)
+        self.rules = rules if rules is not None else RelevanceRules()
         index: TermIndex[Hashable] = TermIndex()
         for term, ref in topic_terms(self.topics):
             index.add(term, ref)
+        for cue in self.rules.list_cues:
+            index.add(cue, ListCue())
         for term, payload in extra:
             index.add(term, payload)
         self.index = index.build()
+        self._weak = frozenset((t.id, term) for t in self.topics for term in t.weak)
+        contexts: dict[tuple[str, str], list[str]] = {}
+        for topic in self.topics:
+            for exclusion in topic.exclusions:
+                words = [normalize(w) for w in exclusion.context]
+                contexts.setdefault((topic.id, exclusion.term), []).extend(w for w in words if w)
+        self._exclusions = {key: ContextRule(words) for key, words in contexts.items() if words}
 
-    def tag(self, title: str, body: str) -> TopicMatch:
-        return self.scan(title, body)[0]
+    def tag(self, title: str, body: str, lead: str | None = None) -> TopicMatch:
+        return self.scan(title, body, lead)[0]
 
-    def scan(self, title: str, body: str) -> tuple[TopicMatch, dict[Hashable, set[str]]]:
-        """(the topics matched, the extra payloads matched -> their terms)."""
-        # Title and body are normalised apart and joined by a newline, which no normalised
-        # term contains: a term never spans the two.
-        found = self.index.scan_normalized(normalize(title or "") + "\n" + normalize(body or ""))
-        by_topic = {p.topic_id: terms for p, terms in found.items() if isinstance(p, TopicRef)}
-        extra = {p: terms for p, terms in found.items() if not isinstance(p, TopicRef)}
-        ids = tuple(i for i in self.order if i in by_topic)
-        return TopicMatch(topics=ids, matched={i: sorted(by_topic[i]) for i in ids}), extra
+    def scan(
+        self, title: str, body: str, lead: str | None = None
+    ) -> tuple[TopicMatch, dict[Hashable, set[str]]]:
+        """(the topic match, the extra payloads matched -> their terms)."""
+        # Title, lead and body paragraphs are normalised apart and joined by newlines, which
+        # no normalised term contains: a term never spans two of them.
+        doc = layout(title, body, lead, self.rules.lead_chars, normalize)
+        found = self.index.locate_normalized(doc.text)
+        by_topic: dict[str, list[tuple[int, int, str]]] = {}
+        cues: list[int] = []
+        extra: dict[Hashable, set[str]] = {}
+        for payload, hits in found.items():
+            if isinstance(payload, TopicRef):
+                by_topic[payload.topic_id] = hits
+            elif isinstance(payload, ListCue):
+                cues = [start for start, _, _ in hits]
+            else:
+                extra[payload] = {term for _, _, term in hits}
+        match = assess(doc, by_topic, self.topics, self.rules, self._exclusions, self._weak, cues)
+        return match, extra
