@@ -39,6 +39,7 @@ from monitors.model import PLACES, Place, TermEvidence, TopicMatch
 # a Latin full stop followed by a space, and paragraph breaks. Semicolons and colons do not
 # end a sentence: list items are separated by them.
 _SENTENCE_END = re.compile(r"[。!?\n]|\.(?= )")
+_NEWLINE = re.compile("\n")
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Layout:
 
     def paragraph_starts(self) -> list[int]:
         """Start offsets of the title (0), the lead and body paragraphs."""
-        return [0] + [i + 1 for i, c in enumerate(self.text) if c == "\n"]
+        return [0] + [m.end() for m in _NEWLINE.finditer(self.text)]
 
 
 def paragraphs(text: str, normalize) -> list[str]:
@@ -170,7 +171,7 @@ def assess(
         if kinds[o.topic_id] == "field":
             fields_by_sentence.setdefault(o.sentence, set()).add(o.topic_id)
     listed_sentences = {s for s, ids in fields_by_sentence.items() if len(ids) >= rules.enumeration_fields}
-    starts = doc.paragraph_starts()
+    starts = doc.paragraph_starts() if cues else []
     listed_paragraphs: set[int] = set()
     for cue in cues:
         paragraph = bisect_right(starts, cue) - 1

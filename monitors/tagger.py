@@ -16,7 +16,10 @@ of terms (100,000+ alert keywords are fine). Rules:
   match are not ASCII letters or digits), with its plural forms (+s, +es, y -> ies); a
   multi-word term matches across any run of whitespace.
 
-``Tagger`` puts a list of ``Topic``s in such an index and answers ``TopicMatch``es.
+``Tagger`` puts a list of ``Topic``s in such an index (with anyone's keywords beside them)
+and answers ``TopicMatch``es: one pass finds where each topic's terms occur, then
+``monitors.relevance`` decides which topics the item is about and which it only mentions.
+Keyword payloads stay literal.
 """
 
 from __future__ import annotations
@@ -158,39 +161,60 @@ class TermIndex(Generic[P]):
 
     def scan_normalized(self, text: str) -> dict[P, set[str]]:
         """Like ``scan`` for a text that already went through ``normalize``."""
+        # The keyword-alert hot path: the loop is spelled out (no per-hit generator or
+        # list), with the same boundary rule as ``split_normalized``.
+        automaton = self._ready()
         found: dict[P, set[str]] = {}
-        for _, _, payload, term in self._hits(text):
-            terms = found.get(payload)
-            if terms is None:
-                found[payload] = {term}
-            else:
-                terms.add(term)
-        return found
-
-    def locate_normalized(self, text: str) -> dict[P, list[tuple[int, int, str]]]:
-        """Payload -> every (start, end, configured term) found in a normalised ``text``
-        (``text[start:end]`` is the occurrence), in order of their ends."""
-        found: dict[P, list[tuple[int, int, str]]] = {}
-        for start, end, payload, term in self._hits(text):
-            found.setdefault(payload, []).append((start, end, term))
-        return found
-
-    def _hits(self, text: str) -> Iterator[tuple[int, int, P, str]]:
-        automaton = self._automaton
-        if automaton is None:
-            raise RuntimeError("TermIndex.build() must be called before scanning")
         if not text or len(automaton) == 0:
-            return
+            return found
         size = len(text)
         word = _WORD_CHARS
         for end, (length, check_start, check_end, hits) in automaton.iter(text):
-            start = end - length + 1
-            if check_start and start > 0 and text[start - 1] in word:
+            if check_start and end >= length and text[end - length] in word:
                 continue
             if check_end and end + 1 < size and text[end + 1] in word:
                 continue
             for payload, term in hits:
-                yield start, end + 1, payload, term
+                terms = found.get(payload)
+                if terms is None:
+                    found[payload] = {term}
+                else:
+                    terms.add(term)
+        return found
+
+    def split_normalized(
+        self, text: str, located: type | tuple[type, ...]
+    ) -> tuple[dict[P, list[tuple[int, int, str]]], dict[P, set[str]]]:
+        """One pass over a normalised ``text``: for payloads that are instances of
+        ``located``, every (start, end, configured term) found (``text[start:end]`` is the
+        occurrence, in order of their ends); for the others, the set of terms found."""
+        automaton = self._ready()
+        where: dict[P, list[tuple[int, int, str]]] = {}
+        found: dict[P, set[str]] = {}
+        if not text or len(automaton) == 0:
+            return where, found
+        size = len(text)
+        word = _WORD_CHARS
+        for end, (length, check_start, check_end, hits) in automaton.iter(text):
+            if check_start and end >= length and text[end - length] in word:
+                continue
+            if check_end and end + 1 < size and text[end + 1] in word:
+                continue
+            for payload, term in hits:
+                if isinstance(payload, located):
+                    where.setdefault(payload, []).append((end - length + 1, end + 1, term))
+                    continue
+                terms = found.get(payload)
+                if terms is None:
+                    found[payload] = {term}
+                else:
+                    terms.add(term)
+        return where, found
+
+    def _ready(self) -> ahocorasick.Automaton:
+        if self._automaton is None:
+            raise RuntimeError("TermIndex.build() must be called before scanning")
+        return self._automaton
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,16 +286,13 @@ class Tagger:
         # Title, lead and body paragraphs are normalised apart and joined by newlines, which
         # no normalised term contains: a term never spans two of them.
         doc = layout(title, body, lead, self.rules.lead_chars, normalize)
-        found = self.index.locate_normalized(doc.text)
+        located, extra = self.index.split_normalized(doc.text, (TopicRef, ListCue))
         by_topic: dict[str, list[tuple[int, int, str]]] = {}
         cues: list[int] = []
-        extra: dict[Hashable, set[str]] = {}
-        for payload, hits in found.items():
+        for payload, hits in located.items():
             if isinstance(payload, TopicRef):
                 by_topic[payload.topic_id] = hits
-            elif isinstance(payload, ListCue):
-                cues = [start for start, _, _ in hits]
             else:
-                extra[payload] = {term for _, _, term in hits}
+                cues = [start for start, _, _ in hits]
         match = assess(doc, by_topic, self.topics, self.rules, self._exclusions, self._weak, cues)
         return match, extra
