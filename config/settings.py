@@ -258,25 +258,28 @@ def _exclusions(r: _Reader, terms: set[str]) -> tuple[Exclusion, ...]:
     return tuple(out)
 
 
+# Numbers of [relevance] that may be 0 (a weight or bonus switched off); the others must be > 0.
+_MAY_BE_ZERO = frozenset({"enumeration_weight", "distinct_bonus", "weak_weight", "dominance"})
+
+
 def parse_relevance(data: Mapping[str, Any], file: str) -> RelevanceRules:
     """The ``[relevance]`` table of a topics file (defaults for what it leaves out)."""
     r = _Reader(data.get("relevance", {}), file, "relevance.")
-    d = RelevanceRules()
     r.unknown({f.name for f in fields(RelevanceRules)})
+    defaults = RelevanceRules()
     values: dict[str, Any] = {"list_cues": r.str_list("list_cues")}
     for f in fields(RelevanceRules):
+        default = getattr(defaults, f.name)
         if f.name == "list_cues":
             continue
-        default = getattr(d, f.name)
-        kind: type | tuple[type, ...] = int if isinstance(default, int) else (int, float)
-        value = r.get(f.name, kind, default)
-        if value < 0 or (value == 0 and f.name not in ("enumeration_weight", "distinct_bonus", "weak_weight", "dominance")):
+        value = r.get(f.name, int if isinstance(default, int) else (int, float), default)
+        if value < 0 or (value == 0 and f.name not in _MAY_BE_ZERO):
             raise r.fail(f.name, f"must be positive, got {value!r}")
         values[f.name] = value
     if values["about"] >= 1:
         raise r.fail("about", f"is a relevance between 0 and 1, got {values['about']!r}")
     if values["dominance"] > 1:
-        raise r.fail("dominance", f"is a share of the strongest field (0 to 1), got {values['dominance']!r}")
+        raise r.fail("dominance", f"is a share of the strongest topic's evidence (0 to 1), got {values['dominance']!r}")
     return RelevanceRules(**values)
 
 

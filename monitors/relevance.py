@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from config.model import RelevanceRules, Topic
@@ -64,7 +64,7 @@ class Layout:
         return [0] + [m.end() for m in _NEWLINE.finditer(self.text)]
 
 
-def paragraphs(text: str, normalize) -> list[str]:
+def paragraphs(text: str, normalize: Callable[[str], str]) -> list[str]:
     """Non-empty normalised paragraphs of ``text`` (split on line breaks)."""
     out = []
     for line in text.splitlines():
@@ -74,7 +74,9 @@ def paragraphs(text: str, normalize) -> list[str]:
     return out
 
 
-def layout(title: str, body: str, lead: str | None, lead_chars: int, normalize) -> Layout:
+def layout(
+    title: str, body: str, lead: str | None, lead_chars: int, normalize: Callable[[str], str]
+) -> Layout:
     """Lay out an item. Without ``lead`` the lead is the first paragraph(s) of the body, up to
     ``lead_chars`` characters (at least one paragraph). An explicit ``lead`` (a standfirst,
     a list summary) comes first; paragraphs the body repeats from it are not counted twice."""

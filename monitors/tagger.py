@@ -161,26 +161,7 @@ class TermIndex(Generic[P]):
 
     def scan_normalized(self, text: str) -> dict[P, set[str]]:
         """Like ``scan`` for a text that already went through ``normalize``."""
-        # The keyword-alert hot path: the loop is spelled out (no per-hit generator or
-        # list), with the same boundary rule as ``split_normalized``.
-        automaton = self._ready()
-        found: dict[P, set[str]] = {}
-        if not text or len(automaton) == 0:
-            return found
-        size = len(text)
-        word = _WORD_CHARS
-        for end, (length, check_start, check_end, hits) in automaton.iter(text):
-            if check_start and end >= length and text[end - length] in word:
-                continue
-            if check_end and end + 1 < size and text[end + 1] in word:
-                continue
-            for payload, term in hits:
-                terms = found.get(payload)
-                if terms is None:
-                    found[payload] = {term}
-                else:
-                    terms.add(term)
-        return found
+        return self.split_normalized(text, ())[1]
 
     def split_normalized(
         self, text: str, located: type | tuple[type, ...]
