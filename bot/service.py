@@ -53,6 +53,7 @@ from config.model import Settings, Source
 from monitors.db import Engine, create_engine
 from monitors.fetch import Fetcher
 from monitors.poll import Poller
+from monitors.retag import retag
 from monitors.store import ItemStore
 from monitors.tagger import Tagger
 
@@ -119,6 +120,7 @@ class Service:
         self.deliver_only = deliver_only
         self.secrets = secrets_of(settings)
         self.stores = Stores.over(engine, clock)
+        self.tagger = Tagger(settings.topics, rules=settings.relevance)
         self.components: list[Any] = []
 
     def wake(self) -> None:
@@ -164,7 +166,7 @@ class Service:
             components.append(Maintenance(stores.outbox))
             return components
         fetcher = Fetcher(settings.fetch)
-        poller = Poller(settings, stores.items, fetcher, Tagger(settings.topics), clock=clock.now)
+        poller = Poller(settings, stores.items, fetcher, self.tagger, clock=clock.now)
         dispatcher = Dispatcher(
             stores.items, stores.dispatched, RuleIndexCache(stores.chats), clock, max_age_days=settings.max_age_days
         )
@@ -189,6 +191,9 @@ class Service:
 
     async def prepare_store(self) -> None:
         await upgrade_to_head(self.engine)  # Alembic: the schema at the newest revision
+        rescored = await retag(self.stores.items, self.tagger)  # items tagged by older rules
+        if rescored:
+            log.info("%d stored item(s) scored again with the current tagging rules", rescored)
         # A previous process killed mid-send left rows in 'sending': on SQLite only one
         # service runs, so all of them are stale; on PostgreSQL other workers may be alive.
         stale = timedelta(0) if self.engine.dialect.name == "sqlite" and not self.deliver_only else STALE_AFTER

@@ -62,6 +62,7 @@ class Source:
     interval: int = 600
     encoding: str | None = None
     selectors: Selectors | None = None
+    baseline_articles: int | None = None  # overrides [fetch] baseline_articles for this source
 
     @property
     def host(self) -> str:
@@ -135,6 +136,9 @@ class FetchSettings:
     max_redirects: int = 5
     user_agent: str = "shwatch/0.1 (official-news monitor; +https://example.invalid/shwatch)"
     article_concurrency: int = 8
+    # a source's first poll reads the articles of this many items of its first list page
+    # (same site only), so the first poll, /latest and the first digest carry summaries
+    baseline_articles: int = 20
 
 
 @dataclass(frozen=True)

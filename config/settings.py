@@ -128,9 +128,16 @@ def _positive(reader: _Reader, name: str, default: float, kind: type | tuple[typ
     return value
 
 
+def _non_negative(reader: _Reader, name: str, default: int | None) -> Any:
+    value = reader.get(name, int, default)
+    if value is not None and value < 0:
+        raise reader.fail(name, f"must be 0 or more, got {value!r}")
+    return value
+
+
 def parse_source(raw: Mapping[str, Any], file: str, index: int) -> Source:
     r = _Reader(raw, file, f"sources[{index}].")
-    r.unknown({"id", "name", "url", "kind", "lang", "interval", "encoding", "selectors"})
+    r.unknown({"id", "name", "url", "kind", "lang", "interval", "encoding", "selectors", "baseline_articles"})
     source_id = r.get("id", str, required=True)
     if not _ID.match(source_id):
         raise r.fail("id", f"{source_id!r} must be lowercase letters, digits, '_', '-' or '.'")
@@ -174,6 +181,7 @@ def parse_source(raw: Mapping[str, Any], file: str, index: int) -> Source:
         interval=interval,
         encoding=encoding,
         selectors=selectors,
+        baseline_articles=_non_negative(r, "baseline_articles", None),
     )
 
 
@@ -402,6 +410,7 @@ def _fetch(r: _Reader) -> FetchSettings:
         max_redirects=_positive(r, "max_redirects", d.max_redirects),
         user_agent=_user_agent(r, d.user_agent),
         article_concurrency=_positive(r, "article_concurrency", d.article_concurrency),
+        baseline_articles=_non_negative(r, "baseline_articles", d.baseline_articles),
     )
 
 

@@ -97,6 +97,12 @@ items = Table(
     Column("matched", JSON, nullable=False, default=dict),
     Column("baseline", Boolean, nullable=False, default=False),
     Column("extract_problem", Text),
+    Column("mentions", JSON, nullable=False, default=list),  # fields only mentioned
+    Column("scores", JSON, nullable=False, default=dict),  # field -> relevance 0..1
+    Column("evidence", JSON, nullable=False, default=dict),  # field -> [{term, places, count, listed}]
+    Column("article", String(8), nullable=False, default="pending"),  # fetched | pending | foreign | failed
+    Column("article_error", Text),
+    Column("tagging", String(40)),  # version of the tagging rules the fields come from
 )
 Index("ix_items_source_published", items.c.source_id, items.c.published)
 Index("ix_items_first_seen", items.c.first_seen_at)

@@ -66,6 +66,26 @@ class TopicMatch:
         """The configured terms found for a topic or a mention (sorted)."""
         return sorted(e.term for e in self.evidence.get(topic_id, ()))
 
+    def item_tags(self) -> dict:
+        """The tag fields of an ``Item`` (``matched`` for topics and mentions alike)."""
+        tagged = (*self.topics, *self.mentions)
+        return {
+            "topics": self.topics,
+            "mentions": self.mentions,
+            "matched": {t: self.matched.get(t) or self.terms(t) for t in tagged},
+            "scores": {t: self.scores[t] for t in tagged if t in self.scores},
+            "evidence": {t: self.evidence.get(t, ()) for t in tagged},
+        }
+
+
+class ArticleState(StrEnum):
+    """Whether an item's own article page was read."""
+
+    FETCHED = "fetched"  # fetched and extracted: the summary and fields come from its text
+    PENDING = "pending"  # not fetched yet (a later poll reads it)
+    FOREIGN = "foreign"  # on another site (e.g. mp.weixin.qq.com): never fetched
+    FAILED = "failed"  # fetching or extracting it failed (``article_error`` says why)
+
 
 @dataclass
 class Item:
@@ -79,12 +99,18 @@ class Item:
     body: str = ""
     organ: str | None = None
     lang: str = "zh"
-    topics: tuple[str, ...] = ()
-    matched: dict[str, list[str]] = field(default_factory=dict)
+    topics: tuple[str, ...] = ()  # the fields it is about (alerts, digests, filters)
+    matched: dict[str, list[str]] = field(default_factory=dict)  # terms, for topics and mentions
     baseline: bool = False
     extract_problem: str | None = None
     first_seen_at: datetime | None = None
     id: int | None = None
+    mentions: tuple[str, ...] = ()  # fields it only mentions
+    scores: dict[str, float] = field(default_factory=dict)  # relevance 0..1, topics and mentions
+    evidence: dict[str, tuple[TermEvidence, ...]] = field(default_factory=dict)  # where terms were found
+    article: ArticleState = ArticleState.PENDING
+    article_error: str | None = None
+    tagging: str | None = None  # the version of the tagging rules its fields come from
 
 
 class SourceStatus(StrEnum):

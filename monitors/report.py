@@ -30,7 +30,10 @@ STATUS_TEXT = {
     SourceStatus.FAILING: ("failing", "red"),
     SourceStatus.LAYOUT: ("layout problem", "red"),
 }
-JSON_KEYS = ("source", "url", "title", "published", "topics", "matched", "summary", "lang", "baseline")
+JSON_KEYS = (
+    "source", "url", "title", "published", "topics", "mentions", "matched", "scores",
+    "summary", "lang", "baseline", "article", "article_error",
+)
 
 
 def published_iso(moment: datetime | None, zone: tzinfo = SHANGHAI) -> str | None:
@@ -42,17 +45,22 @@ def published_iso(moment: datetime | None, zone: tzinfo = SHANGHAI) -> str | Non
 
 
 def item_record(item: Item, zone: tzinfo = SHANGHAI) -> dict:
-    """The JSON object of one item, with exactly ``JSON_KEYS``."""
+    """The JSON object of one item, with exactly ``JSON_KEYS``: the one item schema, used
+    wherever an item leaves the program (``poll --json``, the web API and feeds)."""
     return {
         "source": item.source_id,
         "url": item.url,
         "title": item.title,
         "published": published_iso(item.published, zone),
         "topics": list(item.topics),
+        "mentions": list(item.mentions),
         "matched": {topic: list(terms) for topic, terms in item.matched.items()},
+        "scores": {topic: round(score, 3) for topic, score in item.scores.items()},
         "summary": item.summary,
         "lang": item.lang,
         "baseline": item.baseline,
+        "article": str(item.article),
+        "article_error": item.article_error,
     }
 
 

@@ -14,13 +14,13 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.model import Source
 from monitors.db import items, source_state
-from monitors.model import Item, SourceState, SourceStatus
+from monitors.model import ArticleState, Item, SourceState, SourceStatus, TermEvidence
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -266,6 +266,30 @@ class ItemStore:
         async with self._gate, self.engine.connect() as conn:
             return int((await conn.execute(query)).scalar_one())
 
+    async def items_to_retag(self, version: str, limit: int) -> list[Item]:
+        """Items whose fields come from other tagging rules than ``version`` (oldest first)."""
+        query = (
+            select(items)
+            .where(or_(items.c.tagging.is_(None), items.c.tagging != version))
+            .order_by(items.c.id)
+            .limit(limit)
+        )
+        async with self._gate, self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_item(row) for row in rows]
+
+    async def save_tags(self, tagged: Sequence[Item]) -> None:
+        """Store the tag fields (topics, mentions, matched, scores, evidence, tagging) of items."""
+        if not tagged:
+            return
+        stmt = (
+            update(items)
+            .where(items.c.id == bindparam("b_id"))
+            .values({k: bindparam(f"b_{k}") for k in ("topics", "matched", "mentions", "scores", "evidence", "tagging")})
+        )
+        async with self._gate, self.engine.begin() as conn:
+            await conn.execute(stmt, [{"b_id": i.id, **{f"b_{k}": v for k, v in _tags(i).items()}} for i in tagged])
+
     async def counts(self, found_since: datetime) -> tuple[int, int, datetime | None]:
         """(all items, items first seen since ``found_since``, when the newest was found)."""
         query = select(
@@ -317,6 +341,31 @@ def _state_row(state: SourceState) -> dict:
     return {k: getattr(state, k) for k in _STATE_COLUMNS}
 
 
+def _evidence_json(evidence: dict[str, tuple[TermEvidence, ...]]) -> dict:
+    return {
+        field: [{"term": e.term, "places": list(e.places), "count": e.count, "listed": e.listed} for e in found]
+        for field, found in evidence.items()
+    }
+
+
+def _evidence(data: dict | None) -> dict[str, tuple[TermEvidence, ...]]:
+    return {
+        field: tuple(TermEvidence(e["term"], tuple(e["places"]), int(e["count"]), bool(e.get("listed"))) for e in found)
+        for field, found in (data or {}).items()
+    }
+
+
+def _tags(item: Item) -> dict:
+    return {
+        "topics": list(item.topics),
+        "matched": item.matched,
+        "mentions": list(item.mentions),
+        "scores": item.scores,
+        "evidence": _evidence_json(item.evidence),
+        "tagging": item.tagging,
+    }
+
+
 def _row(item: Item) -> dict:
     return {
         "url": item.url,
@@ -328,10 +377,11 @@ def _row(item: Item) -> dict:
         "body": item.body,
         "organ": item.organ,
         "lang": item.lang,
-        "topics": list(item.topics),
-        "matched": item.matched,
+        **_tags(item),
         "baseline": item.baseline,
         "extract_problem": item.extract_problem,
+        "article": str(item.article),
+        "article_error": item.article_error,
     }
 
 
@@ -351,4 +401,10 @@ def _item(row) -> Item:
         baseline=row.baseline,
         extract_problem=row.extract_problem,
         first_seen_at=row.first_seen_at,
+        mentions=tuple(row.mentions or ()),
+        scores=dict(row.scores or {}),
+        evidence=_evidence(row.evidence),
+        article=ArticleState(row.article),
+        article_error=row.article_error,
+        tagging=row.tagging,
     )

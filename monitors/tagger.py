@@ -24,6 +24,7 @@ Keyword payloads stay literal.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Hashable, Iterable, Iterator, Sequence
@@ -249,6 +250,7 @@ class Tagger:
         for term, payload in extra:
             index.add(term, payload)
         self.index = index.build()
+        self.version = hashlib.sha1(repr((self.topics, self.rules)).encode("utf-8")).hexdigest()[:16]
         self._weak = frozenset((t.id, term) for t in self.topics for term in t.weak)
         contexts: dict[tuple[str, str], list[str]] = {}
         for topic in self.topics:

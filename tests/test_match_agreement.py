@@ -63,6 +63,7 @@ def _items(rng: random.Random, n: int) -> list[Item]:
                 summary=summary,
                 body=body,
                 topics=tuple(rng.sample(FIELDS, rng.randint(0, 2))),
+                mentions=tuple(rng.sample(FIELDS, rng.randint(0, 1))),
                 first_seen_at=T0 + timedelta(minutes=item_id),
                 id=item_id,
             )
@@ -84,8 +85,13 @@ def test_alerts_latest_and_digests_pick_the_same_items_for_every_chat():
         digests = plan_digests(chats, items, FIELDS, until, lambda c: T0 - timedelta(days=1))
         for chat in chats:
             latest = {item.id for item, _ in RuleIndex.build([chat]).latest(newest_first, chat.id, len(items))}
-            digest = set(digests[chat.id].item_ids())
+            digest = set(digests[chat.id].matched_ids())
             assert alerts.get(chat.id, set()) == latest == digest, (seed, chat.id)
+            # the short "also mentioned" group holds only items that mention one of the
+            # chat's fields and are not for it otherwise
+            also = set(digests[chat.id].item_ids()) - digest
+            assert all(set(i.mentions) & chat.topics for i in items if i.id in also)
+            assert not also & digest
 
 
 def test_a_keyword_only_in_the_list_summary_reaches_the_alert_the_latest_and_the_digest():

@@ -19,6 +19,10 @@ import sys
 from collections.abc import Sequence
 
 from bot.store.migrate import StoreUnavailable, cmd_db_upgrade, probe_store, upgrade_to_head
+from monitors.db import create_engine
+from monitors.retag import retag
+from monitors.store import ItemStore
+from monitors.tagger import Tagger
 from config.settings import ConfigError, load_settings
 
 log = logging.getLogger("shwatch")
@@ -61,11 +65,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+async def prepare_store(settings) -> int:
+    """Every path builds the schema by the migrations, then items tagged by older rules are
+    scored again (``monitors.retag``); returns how many were."""
+    await upgrade_to_head(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        return await retag(ItemStore(engine), Tagger(settings.topics, rules=settings.relevance))
+    finally:
+        await engine.dispose()
+
+
 async def _dispatch(args: argparse.Namespace, settings) -> int:
     if args.command != "match":
         await probe_store(settings.database_url)
     if args.command in ("poll", "sources"):
-        await upgrade_to_head(settings.database_url)  # every path builds the schema by migrations
+        await prepare_store(settings)
     if args.command == "poll":
         from monitors.cli import cmd_poll
 
@@ -94,7 +109,11 @@ async def _dispatch(args: argparse.Namespace, settings) -> int:
 
         return await cmd_digest(settings, chat=args.chat, send=args.send)
     if args.command == "db":
-        return await cmd_db_upgrade(settings)
+        code = await cmd_db_upgrade(settings)
+        rescored = await prepare_store(settings)
+        if rescored:
+            print(f"{rescored} stored item(s) scored again with the current tagging rules")
+        return code
     raise AssertionError(args.command)
 
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from bot.core.i18n import join, t
 from bot.core.text import Block, Bold, Link, Mark, Paragraph, Plain, Span
 from bot.core.model import Match
-from monitors.model import Item, SourceStatus
+from monitors.model import PLACES, Item, SourceStatus
 from monitors.model import SourceState
 
 DEFAULT_TZ = "Asia/Shanghai"
@@ -86,6 +86,10 @@ def topic_label(topic_id: str, topics: Mapping[str, Any], lang: str) -> str:
     return topic.name(lang) if topic is not None else topic_id
 
 
+def _first_place(places: Sequence[str]) -> int:
+    return min((PLACES.index(p) for p in places if p in PLACES), default=len(PLACES))
+
+
 def _sep(spans: list[Span], lang: str) -> None:
     spans.append(Plain(t("list.sep", lang)))
 
@@ -125,8 +129,12 @@ def alert_blocks(
                 _sep(spans, lang)
             label = topic_label(tid, names, lang)
             spans.append(Plain(label))
-            # the words that matched, unless they only repeat the field's name
-            terms = [tm for tm in dict.fromkeys(matched.get(tid, ())) if tm.casefold() != label.casefold()][:3]
+            # the words that matched and where (title / lead / body), title first, so the
+            # reason a person sees first is never left out; a term that only repeats the
+            # field's name is shown by the name itself
+            places = {e.term: e.places for e in item.evidence.get(tid, ())}
+            found = [tm for tm in dict.fromkeys(matched.get(tid, ())) if tm.casefold() != label.casefold()]
+            terms = sorted(found, key=lambda tm: _first_place(places.get(tm, ())))[:3]
             if terms:
                 opening, closing = ("（", "）") if lang == "zh" else (" (", ")")
                 spans.append(Plain(opening))
@@ -134,6 +142,9 @@ def alert_blocks(
                     if j:
                         _sep(spans, lang)
                     spans.append(Mark(term))
+                    if places.get(term):
+                        where = t("list.sep", lang).join(t(f"place.{p}", lang) for p in places[term])
+                        spans.append(Plain(f"〔{where}〕" if lang == "zh" else f" [{where}]"))
                 spans.append(Plain(closing))
         block.append(tuple(spans))
     if m_keywords:

@@ -124,6 +124,9 @@ _CATALOGUE: dict[str, dict[str, str]] = {
     "alert.fields": {"zh": "领域：", "en": "Fields: "},
     "alert.keywords": {"zh": "关键词：", "en": "Keywords: "},
     "alert.open": {"zh": "阅读原文", "en": "Read the original"},
+    "place.title": {"zh": "标题", "en": "title"},
+    "place.lead": {"zh": "导语", "en": "lead"},
+    "place.body": {"zh": "正文", "en": "body"},
     "alert.no_summary": {"zh": "（无摘要）", "en": "(no summary)"},
     # ------------------------------------------------------------ /latest
     "latest.title": {"zh": "最近 {count} 条匹配内容：", "en": "Latest matching items ({count}):"},
@@ -193,6 +196,7 @@ _CATALOGUE: dict[str, dict[str, str]] = {
     "digest.header_one": {"zh": "📰 每日摘要（{date}）：1 条新内容", "en": "📰 Daily digest ({date}): 1 new item"},
     "digest.group_count": {"zh": "{name}：{count} 条", "en": "{name}: {count}"},
     "digest.keywords_group": {"zh": "关键词匹配", "en": "Keyword matches"},
+    "digest.mentioned_group": {"zh": "另有提及", "en": "Also mentioned"},
     "digest.nothing_new": {"zh": "自上次摘要以来没有新内容。", "en": "Nothing new since your last digest."},
     "digest.part": {"zh": "（第 {part}/{total} 部分）", "en": "(part {part} of {total})"},
     "quiet.set": {
