@@ -27,6 +27,7 @@ import contextlib
 import logging
 import os
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -99,8 +100,8 @@ class Stores:
     digests: DigestLedger
 
     @classmethod
-    def over(cls, engine: Engine, clock: Clock) -> "Stores":
-        outbox = Outbox(engine, clock)
+    def over(cls, engine: Engine, clock: Clock, secrets: Sequence[str] = ()) -> "Stores":
+        outbox = Outbox(engine, clock, secrets=secrets)
         return cls(
             items=ItemStore(engine),
             chats=ChatStore(engine, clock),
@@ -119,7 +120,7 @@ class Service:
         # A delivery worker: sends what the outbox holds, beside one full service (PostgreSQL).
         self.deliver_only = deliver_only
         self.secrets = secrets_of(settings)
-        self.stores = Stores.over(engine, clock)
+        self.stores = Stores.over(engine, clock, self.secrets)
         self.tagger = Tagger(settings.topics, rules=settings.relevance)
         self.components: list[Any] = []
 
