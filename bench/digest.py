@@ -8,7 +8,7 @@ render them as Telegram HTML and split them into messages of at most 4,096 chara
 
 Baseline, measured in the same run: the straightforward way, per chat a loop over every item
 checking its fields and `keyword in text` for each alert (and exclusions), then the same
-blocks rendered and split by `bot.text.split_blocks` with no sharing between chats. It runs
+blocks rendered and split by `bot.core.text.split_blocks` with no sharing between chats. It runs
 on a sample of chats and is scaled to all of them.
 
 Targets (issue 4): < 3 s wall time and < 300 MB peak memory (ru_maxrss) for 10,000 digests.
@@ -25,9 +25,9 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
-from bot.chats import AlertRule, Chat
-from bot.digest import Digest, DigestFormatter, DigestSection, plan_digests
-from bot.text import TELEGRAM_LIMIT, render_telegram_html, split_blocks
+from bot.core.model import AlertRule, Chat
+from bot.core.digest import Digest, DigestFormatter, DigestSection, plan_digests
+from bot.core.text import TELEGRAM_LIMIT, render_telegram_html, split_blocks
 from config.settings import load_default_sources, load_default_topics
 from monitors.model import Item
 from monitors.tagger import normalize, plan_order

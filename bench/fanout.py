@@ -1,6 +1,6 @@
 """Fan-out benchmark: one new item for 3,000 subscribed Telegram chats.
 
-The real pipeline from the outbox on: ``dispatch_new_items`` plans 3,000 alert deliveries,
+The real pipeline from the outbox on: ``Dispatcher.run`` plans 3,000 alert deliveries,
 ``TelegramSender`` claims, renders (``DeliveryComposer`` -> Telegram HTML) and sends them
 through PTB's Bot to the fake Bot API (tests/fake_telegram.py), which enforces Telegram's
 limits (30 msg/s overall, 1/s per chat, 20/min per group) and answers 429 when they are
@@ -30,12 +30,15 @@ sys.path.insert(0, str(ROOT / "tests"))
 import fake_telegram  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 
-from bot.alerts import IndexProvider, dispatch_new_items  # noqa: E402
-from bot.chats import ChatStore  # noqa: E402
-from bot.db import chats, deliveries, ensure_schema, subscriptions  # noqa: E402
-from bot.outbox import Outbox  # noqa: E402
-from bot.service import DeliveryComposer  # noqa: E402
-from bot.telegram.sender import OutboxFeed, TelegramSender, make_bot  # noqa: E402
+from bot.core.clock import SystemClock  # noqa: E402
+from bot.delivery.compose import DeliveryComposer  # noqa: E402
+from bot.jobs.alerts import Dispatcher, RuleIndexCache  # noqa: E402
+from bot.store.chats import ChatStore  # noqa: E402
+from bot.store.dispatch import DispatchLog  # noqa: E402
+from bot.store.migrate import upgrade_to_head  # noqa: E402
+from bot.store.schema import chats, deliveries, subscriptions  # noqa: E402
+from bot.store.outbox import Outbox  # noqa: E402
+from bot.channels.telegram.sender import OutboxFeed, TelegramSender, make_bot  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from monitors.db import create_engine  # noqa: E402
 from monitors.model import Item  # noqa: E402
@@ -68,7 +71,7 @@ async def run(n_chats: int, db_url: str | None) -> int:
     url = db_url or f"sqlite+aiosqlite:///{Path(tmp.name) / 'fanout.db'}"
     settings = dataclasses.replace(load_settings(None, env={}), database_url=url)
     engine = create_engine(url)
-    await ensure_schema(engine)
+    await upgrade_to_head(engine)
     await seed(engine, n_chats)
     source = settings.sources[0]
     [item] = await ItemStore(engine).insert_items(
@@ -87,14 +90,19 @@ async def run(n_chats: int, db_url: str | None) -> int:
         ]
     )
     chat_store = ChatStore(engine)
-    planned = await dispatch_new_items(engine, IndexProvider(chat_store), max_age_days=settings.max_age_days)
+    clock = SystemClock()
+    dispatcher = Dispatcher(
+        ItemStore(engine), DispatchLog(engine, Outbox(engine, clock)), RuleIndexCache(chat_store), clock,
+        max_age_days=settings.max_age_days,
+    )
+    planned = await dispatcher.run()
     print(f"planned {planned} deliveries for {n_chats} chats (item {item.id})")
 
     tg = fake_telegram.FakeTelegram().start()
     bot = make_bot(tg.token, tg.base_url)
     await bot.initialize()
     outbox = Outbox(engine)
-    sender = TelegramSender(bot, OutboxFeed(outbox, chat_store, DeliveryComposer(engine, settings)), secrets=[tg.token])
+    sender = TelegramSender(bot, OutboxFeed(outbox, chat_store, DeliveryComposer(ItemStore(engine), settings)), secrets=[tg.token])
     started = time.monotonic()
     await sender.start()
     sender.wake()

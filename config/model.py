@@ -67,6 +67,7 @@ class Source:
     encoding: str | None = None
     selectors: Selectors | None = None
     allow_hosts: tuple[str, ...] = ()
+    baseline_articles: int | None = None  # overrides [fetch] baseline_articles for this source
 
     @property
     def host(self) -> str:
@@ -76,8 +77,24 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Exclusion:
+    """An occurrence of ``term`` does not count when its sentence contains one of ``context``
+    (e.g. 无人驾驶 next to 码头 / AGV: a remote-controlled port vehicle, not new mobility)."""
+
+    term: str
+    context: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
 class Topic:
-    """A field of the Action Plan (or the plan-level group) and the terms that signal it."""
+    """A field of the Action Plan (or the plan-level group) and the terms that signal it.
+
+    ``weak`` terms (a subset of ``zh`` + ``en``) are generic words that point at the field
+    but are often used loosely (智能制造 as a strategy word): they count with the weak
+    weight of ``RelevanceRules``. ``exclusions`` drop a term's occurrence in a context
+    where it means something else.
+    """
 
     id: str
     name_zh: str
@@ -85,9 +102,33 @@ class Topic:
     zh: tuple[str, ...] = ()
     en: tuple[str, ...] = ()
     kind: Literal["field", "plan"] = "field"
+    weak: tuple[str, ...] = ()
+    exclusions: tuple[Exclusion, ...] = ()
 
     def name(self, lang: str) -> str:
         return self.name_zh if lang == "zh" else self.name_en
+
+
+@dataclass(frozen=True)
+class RelevanceRules:
+    """How much an item is about a topic: the ``[relevance]`` table of topics.toml, where
+    every number is explained. The numbers here are the shipped topics.toml values; the
+    shipped list cues are only in topics.toml."""
+
+    title_weight: float = 3.0
+    lead_weight: float = 1.5
+    body_weight: float = 1.0
+    lead_chars: int = 200
+    max_per_term: int = 3
+    distinct_bonus: float = 0.5
+    weak_weight: float = 0.3
+    enumeration_fields: int = 4
+    enumeration_weight: float = 0.1
+    list_cues: tuple[str, ...] = ()
+    recap_fields: int = 5
+    half: float = 1.5
+    about: float = 0.5
+    dominance: float = 0.4
 
 
 @dataclass(frozen=True)
@@ -100,6 +141,9 @@ class FetchSettings:
     max_redirects: int = 5
     user_agent: str = "shwatch/0.1 (official-news monitor; +https://example.invalid/shwatch)"
     article_concurrency: int = 8
+    # a source's first poll reads the articles of this many items of its first list page
+    # (same site only), so the first poll, /latest and the first digest carry summaries
+    baseline_articles: int = 20
 
 
 @dataclass(frozen=True)
@@ -158,6 +202,7 @@ class Settings:
     log_level: str = "INFO"
     sources: tuple[Source, ...] = ()
     topics: tuple[Topic, ...] = ()
+    relevance: RelevanceRules = field(default_factory=RelevanceRules)
     fetch: FetchSettings = field(default_factory=FetchSettings)
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     wecom: WeComSettings = field(default_factory=WeComSettings)

@@ -26,6 +26,8 @@ from config.model import (
     Settings,
     Source,
     TelegramSettings,
+    Exclusion,
+    RelevanceRules,
     Topic,
     WeComRobot,
     WeComSettings,
@@ -128,9 +130,16 @@ def _positive(reader: _Reader, name: str, default: float, kind: type | tuple[typ
     return value
 
 
+def _non_negative(reader: _Reader, name: str, default: int | None) -> Any:
+    value = reader.get(name, int, default)
+    if value is not None and value < 0:
+        raise reader.fail(name, f"must be 0 or more, got {value!r}")
+    return value
+
+
 def parse_source(raw: Mapping[str, Any], file: str, index: int) -> Source:
     r = _Reader(raw, file, f"sources[{index}].")
-    r.unknown({"id", "name", "url", "kind", "lang", "interval", "encoding", "selectors", "allow_hosts"})
+    r.unknown({"id", "name", "url", "kind", "lang", "interval", "encoding", "selectors", "allow_hosts", "baseline_articles"})
     source_id = r.get("id", str, required=True)
     if not _ID.match(source_id):
         raise r.fail("id", f"{source_id!r} must be lowercase letters, digits, '_', '-' or '.'")
@@ -175,6 +184,7 @@ def parse_source(raw: Mapping[str, Any], file: str, index: int) -> Source:
         encoding=encoding,
         selectors=selectors,
         allow_hosts=_hosts(r, "allow_hosts"),
+        baseline_articles=_non_negative(r, "baseline_articles", None),
     )
 
 
@@ -239,24 +249,75 @@ def parse_topics(data: Mapping[str, Any], file: str) -> tuple[Topic, ...]:
     topics = []
     for i, entry in enumerate(raw):
         r = _Reader(entry, file, f"topics[{i}].")
-        r.unknown({"id", "name_zh", "name_en", "zh", "en", "kind"})
+        r.unknown({"id", "name_zh", "name_en", "zh", "en", "kind", "weak", "exclude"})
         topic_id = r.get("id", str, required=True)
         if not _ID.match(topic_id):
             raise r.fail("id", f"{topic_id!r} must be lowercase letters, digits and '_'")
         kind = r.get("kind", str, "field")
         if kind not in ("field", "plan"):
             raise r.fail("kind", f"must be \"field\" or \"plan\", got {kind!r}")
+        zh, en = r.str_list("zh"), r.str_list("en")
+        terms = {*zh, *en}
+        weak = r.str_list("weak")
+        for term in weak:
+            if term not in terms:
+                raise r.fail("weak", f"{term!r} is not one of this topic's zh / en terms")
         topics.append(
             Topic(
                 id=topic_id,
                 name_zh=r.get("name_zh", str, required=True),
                 name_en=r.get("name_en", str, required=True),
-                zh=r.str_list("zh"),
-                en=r.str_list("en"),
+                zh=zh,
+                en=en,
                 kind=kind,
+                weak=weak,
+                exclusions=_exclusions(r, terms),
             )
         )
     return tuple(topics)
+
+
+def _exclusions(r: _Reader, terms: set[str]) -> tuple[Exclusion, ...]:
+    out = []
+    for j, raw in enumerate(r.get("exclude", list, [])):
+        er = _Reader(raw, r.file, f"{r.prefix}exclude[{j}].")
+        er.unknown({"term", "context", "reason"})
+        term = er.get("term", str, required=True)
+        if term not in terms:
+            raise er.fail("term", f"{term!r} is not one of this topic's zh / en terms")
+        context = er.str_list("context")
+        if not context:
+            raise er.fail("context", "must list at least one word")
+        reason = er.get("reason", str, required=True).strip()
+        if not reason:
+            raise er.fail("reason", "must say why the term misfires in that context")
+        out.append(Exclusion(term, context, reason))
+    return tuple(out)
+
+
+# Numbers of [relevance] that may be 0 (a weight or bonus switched off); the others must be > 0.
+_MAY_BE_ZERO = frozenset({"enumeration_weight", "distinct_bonus", "weak_weight", "dominance"})
+
+
+def parse_relevance(data: Mapping[str, Any], file: str) -> RelevanceRules:
+    """The ``[relevance]`` table of a topics file (defaults for what it leaves out)."""
+    r = _Reader(data.get("relevance", {}), file, "relevance.")
+    r.unknown({f.name for f in fields(RelevanceRules)})
+    defaults = RelevanceRules()
+    values: dict[str, Any] = {"list_cues": r.str_list("list_cues")}
+    for f in fields(RelevanceRules):
+        default = getattr(defaults, f.name)
+        if f.name == "list_cues":
+            continue
+        value = r.get(f.name, int if isinstance(default, int) else (int, float), default)
+        if value < 0 or (value == 0 and f.name not in _MAY_BE_ZERO):
+            raise r.fail(f.name, f"must be positive, got {value!r}")
+        values[f.name] = value
+    if values["about"] >= 1:
+        raise r.fail("about", f"is a relevance between 0 and 1, got {values['about']!r}")
+    if values["dominance"] > 1:
+        raise r.fail("dominance", f"is a share of the strongest topic's evidence (0 to 1), got {values['dominance']!r}")
+    return RelevanceRules(**values)
 
 
 def load_default_sources() -> tuple[Source, ...]:
@@ -265,6 +326,10 @@ def load_default_sources() -> tuple[Source, ...]:
 
 def load_default_topics() -> tuple[Topic, ...]:
     return parse_topics(_parse_toml(default_data_text("topics.toml"), "config/topics.toml"), "config/topics.toml")
+
+
+def load_default_relevance() -> RelevanceRules:
+    return parse_relevance(_parse_toml(default_data_text("topics.toml"), "config/topics.toml"), "config/topics.toml")
 
 
 def _hhmm(reader: _Reader, name: str, default: str | None) -> str | None:
@@ -374,6 +439,7 @@ def _fetch(r: _Reader) -> FetchSettings:
         max_redirects=_positive(r, "max_redirects", d.max_redirects),
         user_agent=_user_agent(r, d.user_agent),
         article_concurrency=_positive(r, "article_concurrency", d.article_concurrency),
+        baseline_articles=_non_negative(r, "baseline_articles", d.baseline_articles),
     )
 
 
@@ -428,9 +494,10 @@ def settings_from_mapping(data: Mapping[str, Any], file: str, env: Mapping[str, 
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise top.fail("topics_file", f"cannot read {path}: {exc.strerror}") from None
-        topics = parse_topics(_parse_toml(text, str(path)), str(path))
+        topic_data = _parse_toml(text, str(path))
+        topics, relevance = parse_topics(topic_data, str(path)), parse_relevance(topic_data, str(path))
     else:
-        topics = load_default_topics()
+        topics, relevance = load_default_topics(), load_default_relevance()
     return Settings(
         database_url=database_url,
         timezone=timezone,
@@ -438,6 +505,7 @@ def settings_from_mapping(data: Mapping[str, Any], file: str, env: Mapping[str, 
         log_level=log_level,
         sources=sources,
         topics=topics,
+        relevance=relevance,
         fetch=_fetch(_sub(data, "fetch", file)),
         telegram=_telegram(_sub(data, "telegram", file), env),
         wecom=_wecom(_sub(data, "wecom", file), env),

@@ -56,9 +56,7 @@ def _console(stderr: bool = False) -> Console:
 async def _store(settings: Settings) -> AsyncIterator[ItemStore]:
     engine = create_engine(settings.database_url)
     try:
-        store = ItemStore(engine)
-        await store.create_tables()
-        yield store
+        yield ItemStore(engine)  # the schema is the migrations' job (the bot's CLI runs them first)
     finally:
         await engine.dispose()
 
@@ -152,7 +150,7 @@ async def cmd_poll(settings: Settings, once: bool, as_json: bool) -> int:
         return 2
     output = _Output(settings, as_json)
     async with _store(settings) as store, Fetcher(settings.fetch) as fetcher:
-        poller = Poller(settings, store, fetcher, Tagger(settings.topics))
+        poller = Poller(settings, store, fetcher, Tagger(settings.topics, rules=settings.relevance))
         if once:
             return await _poll_once(poller, settings.sources, output)
         return await _poll_forever(poller, settings.sources, output)

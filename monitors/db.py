@@ -1,6 +1,6 @@
 """The monitor side of the schema (sources' state and items) and the engine factory.
 
-SQLAlchemy Core tables on one ``metadata``; ``bot.db`` adds the subscriber tables to the
+SQLAlchemy Core tables on one ``metadata``; ``bot.store.schema`` adds the subscriber tables to the
 same metadata, so one migration history covers both. Timestamps are stored in UTC and
 always come back timezone-aware, on SQLite as on PostgreSQL.
 """
@@ -36,6 +36,7 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 metadata = MetaData(naming_convention=NAMING)
+Engine = AsyncEngine  # what the composition roots pass around (only stores run SQL on it)
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -77,8 +78,6 @@ source_state = Table(
     Column("consecutive_failures", Integer, nullable=False, default=0),
     Column("last_item_count", Integer),
     Column("next_poll_at", UTCDateTime),
-    Column("problem_reported_at", UTCDateTime),  # when the admins were last told about a problem
-    Column("problem_reported_kind", String(32)),
 )
 
 items = Table(
@@ -98,11 +97,15 @@ items = Table(
     Column("matched", JSON, nullable=False, default=dict),
     Column("baseline", Boolean, nullable=False, default=False),
     Column("extract_problem", Text),
-    Column("dispatched_at", UTCDateTime),  # set by the bot once the item's deliveries are planned
+    Column("mentions", JSON, nullable=False, default=list),  # fields only mentioned
+    Column("scores", JSON, nullable=False, default=dict),  # field -> relevance 0..1
+    Column("evidence", JSON, nullable=False, default=dict),  # field -> [{term, places, count, listed}]
+    Column("article", String(8), nullable=False, default="pending"),  # fetched | pending | foreign | failed
+    Column("article_error", Text),
+    Column("tagging", String(40)),  # version of the tagging rules the fields come from
 )
 Index("ix_items_source_published", items.c.source_id, items.c.published)
 Index("ix_items_first_seen", items.c.first_seen_at)
-Index("ix_items_undispatched", items.c.baseline, items.c.dispatched_at)
 
 
 def _ensure_sqlite_dir(url: str) -> None:

@@ -29,7 +29,7 @@ from monitors.article import extract_article
 from monitors.db import utcnow
 from monitors.encoding import looks_like_html
 from monitors.fetch import Fetcher, FetchError, FetchResult
-from monitors.model import Item, ListEntry
+from monitors.model import ArticleState, Item, ListEntry
 from monitors.parse import parse_list
 from monitors.store import ItemStore, SourceState
 from monitors.summary import bound_abstract, summarize
@@ -100,6 +100,12 @@ def list_item(
     article is foreign (mp.weixin.qq.com) or could not be fetched (``problem`` says why).
     """
     match = tagger.tag(entry.title, entry.summary)
+    if problem is not None:
+        article = ArticleState.FAILED
+    elif not within_site(entry.url, source.url, source.allow_hosts):
+        article = ArticleState.FOREIGN
+    else:
+        article = ArticleState.PENDING
     return Item(
         source_id=source.id,
         url=entry.url,
@@ -107,11 +113,13 @@ def list_item(
         published=entry.published,
         summary=list_summary(entry, source.lang, entry.title),
         lang=source.lang,
-        topics=match.topics,
-        matched=match.matched,
+        **match.item_tags(),
         baseline=baseline,
         extract_problem=problem,
         first_seen_at=now,
+        article=article,
+        article_error=problem,
+        tagging=tagger.version,
     )
 
 
@@ -188,8 +196,9 @@ class Poller:
             raise _Problem(zero_items_reason(state.last_item_count, page), LAYOUT)
         warnings: list[str] = []
         if not state.baseline_done:
-            # the insert skips URLs already stored: no need to look them up first
-            candidates = [list_item(source, e, self.tagger, now, baseline=True) for e in entries]
+            # the baseline is recorded, never alerted; the articles of the first items (same
+            # site, politely, under the per-host limit) are read so it carries summaries
+            candidates, warnings = await self._baseline(source, entries, now)
             checked = False
         else:
             known = await self.store.known_urls(e.url for e in entries)
@@ -208,6 +217,20 @@ class Poller:
         return SourceReport(source.id, new_items=inserted, seen=len(entries), warnings=warnings)
 
     # ---- items --------------------------------------------------------------------------
+    async def _baseline(self, source: Source, entries: Sequence[ListEntry], now: datetime) -> tuple[list[Item], list[str]]:
+        """The baseline items: the first ``baseline_articles`` same-site entries read in full,
+        the rest from the list alone (their articles pending)."""
+        limit = source.baseline_articles if source.baseline_articles is not None else self.settings.fetch.baseline_articles
+        read = [e for e in entries if within_site(e.url, source.url, source.allow_hosts)][:limit]
+        results = {id(e): r for e, r in zip(read, await self._articles(source, read, now))}
+        items: list[Item] = []
+        for entry in entries:
+            found = results.get(id(entry))
+            item = found[0] if found is not None else list_item(source, entry, self.tagger, now)
+            item.baseline = True
+            items.append(item)
+        return items, [problem for _, problem in results.values() if problem]
+
     async def _articles(self, source: Source, entries: Sequence[ListEntry], now: datetime) -> list[tuple[Item, str | None]]:
         slots = asyncio.Semaphore(self.settings.fetch.article_concurrency)
 
@@ -241,10 +264,12 @@ class Poller:
             body=body,
             organ=article.organ,
             lang=source.lang,
-            topics=match.topics,
-            matched=match.matched,
+            **match.item_tags(),
             extract_problem=problem,
             first_seen_at=now,
+            article=ArticleState.FETCHED if body else ArticleState.FAILED,
+            article_error=problem,
+            tagging=self.tagger.version,
         )
         return item, problem
 

@@ -17,11 +17,23 @@ from rich.text import Text
 
 from config.model import Source, Topic
 from monitors.model import Item
+from monitors.model import SourceStatus
 from monitors.store import SourceHealth
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-STATUS_TEXT = {"layout": "layout problem"}  # SourceHealth.status as people read it
-JSON_KEYS = ("source", "url", "title", "published", "topics", "matched", "summary", "lang", "baseline")
+# SourceStatus as people read it at the terminal, and its colour
+STATUS_TEXT = {
+    SourceStatus.NEVER: ("never polled", "dim"),
+    SourceStatus.OK: ("ok", "green"),
+    SourceStatus.WARNING: ("warning", "yellow"),
+    SourceStatus.ARTICLE: ("article problem", "yellow"),
+    SourceStatus.FAILING: ("failing", "red"),
+    SourceStatus.LAYOUT: ("layout problem", "red"),
+}
+JSON_KEYS = (
+    "source", "url", "title", "published", "topics", "mentions", "matched", "scores",
+    "summary", "lang", "baseline", "article", "article_error",
+)
 
 
 def published_iso(moment: datetime | None, zone: tzinfo = SHANGHAI) -> str | None:
@@ -33,17 +45,22 @@ def published_iso(moment: datetime | None, zone: tzinfo = SHANGHAI) -> str | Non
 
 
 def item_record(item: Item, zone: tzinfo = SHANGHAI) -> dict:
-    """The JSON object of one item, with exactly ``JSON_KEYS``."""
+    """The JSON object of one item, with exactly ``JSON_KEYS``: the one item schema, used
+    wherever an item leaves the program (``poll --json``, the web API and feeds)."""
     return {
         "source": item.source_id,
         "url": item.url,
         "title": item.title,
         "published": published_iso(item.published, zone),
         "topics": list(item.topics),
+        "mentions": list(item.mentions),
         "matched": {topic: list(terms) for topic, terms in item.matched.items()},
+        "scores": {topic: round(score, 3) for topic, score in item.scores.items()},
         "summary": item.summary,
         "lang": item.lang,
         "baseline": item.baseline,
+        "article": str(item.article),
+        "article_error": item.article_error,
     }
 
 
@@ -122,12 +139,11 @@ def health_table(rows: Sequence[SourceHealth], zone: tzinfo = SHANGHAI) -> Table
         table.add_column(name, **kw)
     for row in rows:
         state = row.state
-        status = row.status
-        style = {"ok": "green", "never polled": "dim", "article problem": "yellow", "warning": "yellow"}.get(status, "red")
+        label, style = STATUS_TEXT[row.status]
         table.add_row(
             row.source.id,
             row.source.name,
-            Text(STATUS_TEXT.get(status, status), style=style),
+            Text(label, style=style),
             _when(state.last_attempt_at, zone, "%Y-%m-%d %H:%M:%S"),
             _when(state.last_success_at, zone, "%Y-%m-%d %H:%M:%S"),
             str(row.item_count),

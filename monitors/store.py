@@ -14,34 +14,17 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.model import Source
 from monitors.db import items, source_state
-from monitors.model import Item
+from monitors.model import ArticleState, Item, SourceState, SourceStatus, TermEvidence
 
 K = TypeVar("K")
 V = TypeVar("V")
 _CHUNK = 500  # URLs per IN (...) query; well under SQLite's parameter limit
-
-
-@dataclass
-class SourceState:
-    """What the store remembers about one source between polls."""
-
-    source_id: str
-    etag: str | None = None
-    last_modified: str | None = None
-    baseline_done: bool = False
-    last_attempt_at: datetime | None = None
-    last_success_at: datetime | None = None
-    last_error: str | None = None
-    error_kind: str | None = None
-    consecutive_failures: int = 0
-    last_item_count: int | None = None
-    next_poll_at: datetime | None = None
 
 
 _STATE_COLUMNS = tuple(f.name for f in fields(SourceState))
@@ -57,16 +40,8 @@ class SourceHealth:
     last_item_at: datetime | None
 
     @property
-    def status(self) -> str:
-        """never polled | ok | failing | layout | article problem."""
-        s = self.state
-        if s.last_attempt_at is None:
-            return "never polled"
-        if s.consecutive_failures > 0:
-            return "layout" if s.error_kind == "layout" else "failing"
-        if s.last_error:
-            return "article problem" if s.error_kind == "article" else "warning"
-        return "ok"
+    def status(self) -> SourceStatus:
+        return self.state.status
 
 
 class Coalescer(Generic[K, V]):
@@ -140,10 +115,10 @@ class ItemStore:
         self._find_urls = Coalescer(self._load_urls, keep="first")
         self._insert_items = Coalescer(self._store_items, keep="first")
 
-    async def create_tables(self) -> None:
-        """Create the monitor's tables if missing (the integrator's migrations replace this)."""
-        async with self._gate, self.engine.begin() as conn:
-            await conn.run_sync(lambda sync: items.metadata.create_all(sync, tables=[source_state, items]))
+    @property
+    def backend(self) -> str:
+        """The database in use: sqlite | postgresql."""
+        return self.engine.dialect.name
 
     def _insert(self, table):
         if self.engine.dialect.name == "postgresql":
@@ -237,7 +212,8 @@ class ItemStore:
         *,
         include_baseline: bool = True,
     ) -> list[Item]:
-        """Newest first by first-seen time (then publish time)."""
+        """The newest items: the latest found first; among items one poll found, the latest
+        published, then the list page's own order (top first, the order they were stored in)."""
         query = select(items)
         if since is not None:
             query = query.where(items.c.first_seen_at >= since)
@@ -245,18 +221,85 @@ class ItemStore:
             query = query.where(items.c.source_id == source_id)
         if not include_baseline:
             query = query.where(items.c.baseline.is_(False))
-        query = query.order_by(items.c.first_seen_at.desc(), items.c.published.desc(), items.c.id.desc()).limit(limit)
+        query = query.order_by(
+            items.c.first_seen_at.desc(), items.c.published.desc().nulls_last(), items.c.id.asc()
+        ).limit(limit)
         async with self._gate, self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_item(row) for row in rows]
 
-    async def items_by_id(self, ids: Iterable[int]) -> list[Item]:
-        wanted = list(ids)
-        if not wanted:
-            return []
+    async def items_by_id(self, ids: Iterable[int]) -> dict[int, Item]:
+        """Items by id (ids that do not exist are absent)."""
+        wanted = sorted({int(i) for i in ids if i is not None})
+        out: dict[int, Item] = {}
         async with self._gate, self.engine.connect() as conn:
-            rows = (await conn.execute(select(items).where(items.c.id.in_(wanted)).order_by(items.c.id))).all()
+            for i in range(0, len(wanted), _CHUNK):
+                rows = (await conn.execute(select(items).where(items.c.id.in_(wanted[i : i + _CHUNK])))).all()
+                out.update((row.id, _item(row)) for row in rows)
+        return out
+
+    async def items_after(self, after_id: int, limit: int) -> list[Item]:
+        """Non-baseline items with an id above ``after_id``, oldest id first (the bot's
+        dispatcher reads new items this way and keeps its own cursor)."""
+        query = (
+            select(items)
+            .where(items.c.id > after_id, items.c.baseline.is_(False))
+            .order_by(items.c.id)
+            .limit(limit)
+        )
+        async with self._gate, self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
         return [_item(row) for row in rows]
+
+    async def items_found_between(self, since: datetime, until: datetime) -> list[Item]:
+        """Non-baseline items first seen after ``since`` and up to ``until`` (digests)."""
+        query = select(items).where(
+            items.c.baseline.is_(False), items.c.first_seen_at > since, items.c.first_seen_at <= until
+        )
+        async with self._gate, self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_item(row) for row in rows]
+
+    async def count_after(self, after_id: int) -> int:
+        """How many non-baseline items have an id above ``after_id``."""
+        query = select(func.count()).select_from(items).where(items.c.id > after_id, items.c.baseline.is_(False))
+        async with self._gate, self.engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    async def items_to_retag(self, version: str, limit: int) -> list[Item]:
+        """Items whose fields come from other tagging rules than ``version`` (oldest first)."""
+        query = (
+            select(items)
+            .where(or_(items.c.tagging.is_(None), items.c.tagging != version))
+            .order_by(items.c.id)
+            .limit(limit)
+        )
+        async with self._gate, self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_item(row) for row in rows]
+
+    async def save_tags(self, tagged: Sequence[Item]) -> None:
+        """Store the tag fields (topics, mentions, matched, scores, evidence, tagging) of items."""
+        if not tagged:
+            return
+        stmt = (
+            update(items)
+            .where(items.c.id == bindparam("b_id"))
+            .values({k: bindparam(f"b_{k}") for k in ("topics", "matched", "mentions", "scores", "evidence", "tagging")})
+        )
+        async with self._gate, self.engine.begin() as conn:
+            await conn.execute(stmt, [{"b_id": i.id, **{f"b_{k}": v for k, v in _tags(i).items()}} for i in tagged])
+
+    async def counts(self, found_since: datetime) -> tuple[int, int, datetime | None]:
+        """(all items, items first seen since ``found_since``, when the newest was found)."""
+        query = select(
+            func.count(),
+            func.count().filter(items.c.first_seen_at >= found_since),
+            func.max(items.c.first_seen_at),
+        ).select_from(items)
+        async with self._gate, self.engine.connect() as conn:
+            total, recent, newest = (await conn.execute(query)).one()
+        return int(total), int(recent), _aware(newest)
 
     async def item_counts(self) -> dict[str, tuple[int, datetime | None]]:
         """source id -> (number of items, newest publish time)."""
@@ -298,6 +341,31 @@ def _state_row(state: SourceState) -> dict:
     return {k: getattr(state, k) for k in _STATE_COLUMNS}
 
 
+def _evidence_json(evidence: dict[str, tuple[TermEvidence, ...]]) -> dict:
+    return {
+        field: [{"term": e.term, "places": list(e.places), "count": e.count, "listed": e.listed} for e in found]
+        for field, found in evidence.items()
+    }
+
+
+def _evidence(data: dict | None) -> dict[str, tuple[TermEvidence, ...]]:
+    return {
+        field: tuple(TermEvidence(e["term"], tuple(e["places"]), int(e["count"]), bool(e.get("listed"))) for e in found)
+        for field, found in (data or {}).items()
+    }
+
+
+def _tags(item: Item) -> dict:
+    return {
+        "topics": list(item.topics),
+        "matched": item.matched,
+        "mentions": list(item.mentions),
+        "scores": item.scores,
+        "evidence": _evidence_json(item.evidence),
+        "tagging": item.tagging,
+    }
+
+
 def _row(item: Item) -> dict:
     return {
         "url": item.url,
@@ -309,10 +377,11 @@ def _row(item: Item) -> dict:
         "body": item.body,
         "organ": item.organ,
         "lang": item.lang,
-        "topics": list(item.topics),
-        "matched": item.matched,
+        **_tags(item),
         "baseline": item.baseline,
         "extract_problem": item.extract_problem,
+        "article": str(item.article),
+        "article_error": item.article_error,
     }
 
 
@@ -332,4 +401,10 @@ def _item(row) -> Item:
         baseline=row.baseline,
         extract_problem=row.extract_problem,
         first_seen_at=row.first_seen_at,
+        mentions=tuple(row.mentions or ()),
+        scores=dict(row.scores or {}),
+        evidence=_evidence(row.evidence),
+        article=ArticleState(row.article),
+        article_error=row.article_error,
+        tagging=row.tagging,
     )

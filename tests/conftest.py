@@ -73,7 +73,7 @@ def db_url(request, tmp_path: Path) -> str:
 
 async def _reset_pg(url: str) -> None:
     from monitors.db import create_engine, metadata
-    import bot.db  # noqa: F401  (registers the subscriber tables)
+    import bot.store.schema  # noqa: F401  (registers the subscriber tables)
 
     engine = create_engine(url)
     try:
@@ -88,11 +88,11 @@ async def _reset_pg(url: str) -> None:
 
 @pytest.fixture
 async def engine(db_url: str):
-    """An async engine on an empty store with the full schema."""
-    from bot.db import ensure_schema
+    """An async engine on an empty store with the full schema, built by the migrations."""
+    from bot.store.migrate import upgrade_to_head
     from monitors.db import create_engine
 
     eng = create_engine(db_url)
-    await ensure_schema(eng)
+    await upgrade_to_head(eng)
     yield eng
     await eng.dispose()

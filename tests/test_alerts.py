@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 
-from bot.alerts import AlertIndex, IndexProvider, Match, dispatch_new_items, items_by_id
-from bot.chats import AlertRule, Chat, ChatStore
-from bot.clock import FakeClock
-from bot.db import deliveries
-from bot.formatting import alert_blocks, format_time
-from bot.text import Bold, Link, Mark, Plain, render_telegram_html, render_wecom_markdown
+from bot.core.match import RuleIndex
+from bot.jobs.alerts import Dispatcher, RuleIndexCache
+from bot.store.dispatch import DispatchLog
+from bot.store.outbox import Outbox
+
+from bot.core.model import Match
+from bot.store.chats import ChatStore
+from bot.core.model import AlertRule, Chat
+from bot.core.clock import FakeClock
+from bot.store.schema import deliveries, dispatched_items
+from bot.core.format import alert_blocks, format_time
+from bot.core.text import Bold, Link, Mark, Plain, render_telegram_html, render_wecom_markdown
 from config.model import Topic
 from monitors.db import items
 from monitors.model import Item
+from monitors.store import ItemStore
 
 NOW = datetime(2026, 6, 14, 2, 0, tzinfo=timezone.utc)
 
@@ -31,7 +38,7 @@ def _item(title, body="", topics=(), **kw):
 
 
 def test_keywords_zh_and_en_with_excludes_and_topics():
-    index = AlertIndex.build([
+    index = RuleIndex.build([
         _chat(1, rules=[("人工智能", ["招聘"]), ("machine learning", [])]),
         _chat(2, topics=["online_education"], rules=[("AI", ["Adobe Illustrator"])]),
         _chat(3, rules=[("5G", [])], active=False),
@@ -59,11 +66,11 @@ def test_keywords_zh_and_en_with_excludes_and_topics():
 def test_matching_ten_thousand_chats_is_one_scan(monkeypatch):
     chats = [_chat(i, topics=["online_finance"] if i % 3 == 0 else (), rules=[(f"关键词{i}", []), (f"term{i}", [])])
              for i in range(1, 10_001)]
-    index = AlertIndex.build(chats)
+    index = RuleIndex.build(chats)
     assert index.rule_count == 20_000
     calls = []
-    real_scan = index._terms.scan
-    monkeypatch.setattr(index._terms, "scan", lambda text: calls.append(text) or real_scan(text))
+    real_scan = index._terms.scan_normalized
+    monkeypatch.setattr(index._terms, "scan_normalized", lambda text: calls.append(text) or real_scan(text))
     found = index.match(_item("关键词77 与 term9999", "在线金融", topics=["online_finance"]))
     assert len(calls) == 1
     by_chat = {m.chat_id: m for m in found}
@@ -87,6 +94,12 @@ async def _add_item(engine, url, title, body="", topics=(), baseline=False, publ
         return result.scalar_one()
 
 
+def _dispatcher(engine, cache, clock, max_age_days=3):
+    return Dispatcher(
+        ItemStore(engine), DispatchLog(engine, Outbox(engine, clock)), cache, clock, max_age_days=max_age_days
+    )
+
+
 async def _deliveries(engine):
     async with engine.connect() as conn:
         return [(r.chat_id, r.kind, r.ref, r.item_id, r.payload) for r in
@@ -104,7 +117,9 @@ async def test_dispatch_plans_instant_alerts_once_and_skips_baseline_old_and_dig
     await store.set_mode(both.id, "both")
     await store.add_topics(digest_only.id, ["online_healthcare"])
     await store.set_mode(digest_only.id, "digest")
-    provider = IndexProvider(store)
+    provider = RuleIndexCache(store)
+    dispatcher = _dispatcher(engine, provider, clock)
+    log = dispatcher.dispatched
 
     fresh = await _add_item(engine, "https://a/1", "互联网医院上线", topics=["online_healthcare"],
                             published=NOW - timedelta(hours=3))
@@ -114,30 +129,35 @@ async def test_dispatch_plans_instant_alerts_once_and_skips_baseline_old_and_dig
     old_unknown_date = await _add_item(engine, "https://a/4", "互联网医院", first_seen=NOW - timedelta(days=5))
     excluded = await _add_item(engine, "https://a/5", "互联网医院停诊通知", published=NOW)
 
-    assert await dispatch_new_items(engine, provider, clock, max_age_days=3) == 2
+    assert await dispatcher.run() == 2
     assert await _deliveries(engine) == [
         (instant.id, "alert", str(fresh), fresh, {"topics": ["online_healthcare"], "keywords": []}),
         (both.id, "alert", str(fresh), fresh, {"topics": [], "keywords": ["互联网医院"]}),
     ]
+    _cursor, done = await log.position()
+    assert baseline not in done
+    assert done == {fresh, old, old_unknown_date, excluded}
+    assert await log.backlog(ItemStore(engine)) == 0
     async with engine.connect() as conn:
-        marked = dict((await conn.execute(select(items.c.id, items.c.dispatched_at))).all())
-    assert marked[baseline] is None
+        marked = dict((await conn.execute(select(dispatched_items.c.item_id, dispatched_items.c.dispatched_at))).all())
+    assert baseline not in marked
     assert {marked[i] for i in (fresh, old, old_unknown_date, excluded)} == {NOW}
     # a second run has nothing to do; re-planning the same item is ignored by the outbox
-    assert await dispatch_new_items(engine, provider, clock, max_age_days=3) == 0
+    assert await dispatcher.run() == 0
     async with engine.begin() as conn:
-        await conn.execute(items.update().values(dispatched_at=None).where(items.c.id == fresh))
-    assert await dispatch_new_items(engine, provider, clock, max_age_days=3) == 0
+        await conn.execute(delete(dispatched_items).where(dispatched_items.c.item_id == fresh))
+    assert fresh not in (await log.position())[1]
+    assert await dispatcher.run() == 0
     assert len(await _deliveries(engine)) == 2
     assert provider.builds == 1
     # a new subscriber: the provider rebuilds once, and the next item reaches them too
     late = await store.get_or_create("telegram", "4")
     await store.add_rule(late.id, "互联网医院")
     newest = await _add_item(engine, "https://a/6", "互联网医院又一家", published=NOW)
-    assert await dispatch_new_items(engine, provider, clock, max_age_days=3) == 2
+    assert await dispatcher.run() == 2
     assert provider.builds == 2
     assert [d[0] for d in await _deliveries(engine) if d[2] == str(newest)] == [both.id, late.id]
-    assert (await items_by_id(engine, [newest, None]))[newest].title == "互联网医院又一家"
+    assert (await ItemStore(engine).items_by_id([newest, None]))[newest].title == "互联网医院又一家"
 
 
 def test_alert_block_has_bold_title_source_date_summary_highlights_and_link():
@@ -187,7 +207,7 @@ def test_a_matched_term_that_is_the_fields_name_is_not_repeated():
 
 def test_keywords_are_literal_never_patterns():
     keywords = ["C++", ".*", "[a-z]+", "5G (SA)", "a.b", "$100", "Covid-19", "人工*智能"]
-    index = AlertIndex.build([_chat(i + 1, rules=[(kw, [])]) for i, kw in enumerate(keywords)])
+    index = RuleIndex.build([_chat(i + 1, rules=[(kw, [])]) for i, kw in enumerate(keywords)])
 
     def hits(title):
         return sorted(kw for m in index.match(_item(title)) for kw in m.keywords)
@@ -202,7 +222,7 @@ def test_keywords_are_literal_never_patterns():
 
 def test_an_alert_with_an_absurd_title_splits_into_valid_telegram_messages():
     import fake_telegram
-    from bot.text import TELEGRAM_LIMIT, split_blocks
+    from bot.core.text import TELEGRAM_LIMIT, split_blocks
 
     topics = [Topic("online_healthcare", "在线医疗", "Online healthcare", ("互联网医院",), ())]
     item = Item(
@@ -232,5 +252,5 @@ async def test_a_batch_of_alerts_is_planned_oldest_first(engine):
     middle = await _add_item(engine, "https://a/mid", "互联网医院 2", published=NOW - timedelta(hours=1))
     bottom = await _add_item(engine, "https://a/bot", "互联网医院 1", published=NOW - timedelta(hours=5))
     earlier_poll = await _add_item(engine, "https://a/old", "互联网医院 0", first_seen=NOW - timedelta(minutes=5))
-    assert await dispatch_new_items(engine, IndexProvider(store), clock, max_age_days=3) == 4
+    assert await _dispatcher(engine, RuleIndexCache(store), clock).run() == 4
     assert [d[3] for d in await _deliveries(engine)] == [earlier_poll, bottom, middle, top]

@@ -7,9 +7,11 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import func, select
 
-from bot.chats import AlertRule, ChatStore, RuleLimitError
-from bot.clock import FakeClock
-from bot.db import alert_rules, chats, subscriptions
+from bot.store.chats import ChatStore, RuleLimitError
+
+from bot.core.model import AlertRule
+from bot.core.clock import FakeClock
+from bot.store.schema import alert_rules, chats, subscriptions
 
 T0 = datetime(2026, 6, 14, tzinfo=timezone.utc)
 

@@ -8,12 +8,14 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, insert, select
 
-from bot.chats import ChatStore
-from bot.clock import FakeClock
-from bot.commands import Caller, ChatRef, Command, CommandCore, CommandError, parse_command, tokenize
-from bot.db import alert_rules, chats, deliveries, subscriptions
-from bot.outbox import Outbox
-from bot.text import render_plain, render_telegram_html
+from bot.store.chats import ChatStore
+from bot.core.clock import FakeClock, SystemClock
+from bot.commands.core import Command, CommandCore, CommandError, parse_command, tokenize
+from bot.core.model import Caller, ChatRef
+from bot.store.schema import alert_rules, chats, deliveries, subscriptions
+from bot.store.outbox import Outbox
+from bot.core.text import render_plain, render_telegram_html
+from bot.service import Stores
 from config.settings import load_settings
 from monitors.db import items, source_state
 
@@ -39,9 +41,15 @@ def core(engine, settings, clock):
     async def digest_now(chat):
         queued.append(chat.id)
 
-    c = CommandCore(engine, settings, clock, digest_now=digest_now)
+    c = _core(engine, settings, clock, digest_now=digest_now)
     c.queued = queued
     return c
+
+
+def _core(engine, settings, clock, digest_now=None):
+    stores = Stores.over(engine, clock)
+    return CommandCore(settings, clock, chats=stores.chats, items=stores.items, outbox=stores.outbox,
+                       dispatched=stores.dispatched, digest_now=digest_now)
 
 
 ZH = ChatRef("telegram", "1001", "private", "张三", "zh-hans")
@@ -293,7 +301,7 @@ async def test_mode_digest_quiet_tz(core, engine):
 
 
 async def test_digest_now_without_a_digest_service(engine, settings):
-    core = CommandCore(engine, settings, FakeClock(NOW), digest_now=None)
+    core = _core(engine, settings, FakeClock(NOW), digest_now=None)
     assert await say(core, EN, "/digest now") == "Digests are not available right now; please try again later."
 
 
@@ -443,7 +451,7 @@ async def test_no_input_raises(core, engine):
     )
     assert await count(engine, alert_rules) == 0
     # a failure inside is logged and answered, never raised
-    broken = CommandCore(engine, load_settings(None, {}), digest_now=lambda chat: 1 / 0)
+    broken = _core(engine, load_settings(None, {}), SystemClock(), digest_now=lambda chat: 1 / 0)
     assert await say(broken, EN, "/digest now") == "Digests are not available right now; please try again later."
 
 
@@ -456,8 +464,8 @@ async def test_topics_on_wecom_say_what_to_send(core):
 
 @pytest.mark.parametrize("ref", [EN, ZH])
 async def test_help_lists_every_command_with_an_example(core, ref):
-    from bot.commands import COMMANDS, SLASH
-    from bot.text import Code
+    from bot.commands.core import COMMANDS, SLASH
+    from bot.core.text import Code
 
     reply = await core.handle(ref, USER, "/help")
     examples = [p[0].text for p in reply.paragraphs if p and isinstance(p[0], Code)]

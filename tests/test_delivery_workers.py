@@ -30,9 +30,12 @@ CHATS = [900_000 + n for n in range(400)]
 
 async def _seed(url: str) -> int:
     """400 subscribed chats and one new item, planned into 400 pending alert deliveries."""
-    from bot.alerts import IndexProvider, dispatch_new_items
-    from bot.chats import ChatStore
-    from bot.migrate import upgrade_to_head
+    from bot.core.clock import SystemClock
+    from bot.jobs.alerts import Dispatcher, RuleIndexCache
+    from bot.store.chats import ChatStore
+    from bot.store.dispatch import DispatchLog
+    from bot.store.outbox import Outbox
+    from bot.store.migrate import upgrade_to_head
     from monitors.db import create_engine
     from monitors.model import Item
     from monitors.store import ItemStore
@@ -50,7 +53,11 @@ async def _seed(url: str) -> int:
                  now, summary="The city adds online courses.", lang="en", topics=("online_education",),
                  matched={"online_education": ["online education"]}, first_seen_at=now)
         ])
-        return await dispatch_new_items(engine, IndexProvider(store), max_age_days=3)
+        clock = SystemClock()
+        dispatcher = Dispatcher(
+            ItemStore(engine), DispatchLog(engine, Outbox(engine, clock)), RuleIndexCache(store), clock, max_age_days=3
+        )
+        return await dispatcher.run()
     finally:
         await engine.dispose()
 
@@ -58,7 +65,7 @@ async def _seed(url: str) -> int:
 async def _statuses(url: str) -> Counter:
     from sqlalchemy import select
 
-    from bot.db import deliveries
+    from bot.store.schema import deliveries
     from monitors.db import create_engine
 
     engine = create_engine(url)

@@ -7,8 +7,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from bot.chats import AlertRule, Chat
-from bot.digest import (
+from bot.core.model import AlertRule, Chat
+from bot.core.digest import (
     Digest,
     DigestFormatter,
     DigestPlanner,
@@ -16,13 +16,13 @@ from bot.digest import (
     digest_now_ref,
     digest_ref,
     digest_slot,
-    keyword_hits,
     nothing_new_blocks,
     one_line,
     plan_digests,
     render_messages,
 )
-from bot.text import TELEGRAM_LIMIT, render_plain, render_telegram_html, utf8_len
+from bot.core.match import RuleIndex
+from bot.core.text import TELEGRAM_LIMIT, render_plain, render_telegram_html, utf8_len
 from config.settings import load_default_topics
 from monitors.model import Item
 from monitors.tagger import plan_order
@@ -105,7 +105,7 @@ def test_keyword_only_matches_form_the_last_group_with_exclusions():
 def test_keyword_hits_are_per_chat():
     items = [item(1, title="人工智能"), item(2, title="区块链")]
     a, b = chat(1, rules=[("人工智能", [])]), chat(2, rules=[("区块链", []), ("人工智能", [])])
-    hits = keyword_hits([a, b], items)
+    hits = RuleIndex.build([a, b]).keyword_hits(items)
     assert hits == {1: {1: ("人工智能",)}, 2: {1: ("人工智能",), 2: ("区块链",)}}
 
 
@@ -214,19 +214,19 @@ def test_long_digest_splits_at_item_boundaries_under_4096():
     for m in messages[1:]:
         assert m.startswith("<b>")  # each message starts at an item's title (or group heading)
     # same result as CORE's generic splitter
-    from bot.text import split_blocks
+    from bot.core.text import split_blocks
 
     assert messages == split_blocks(blocks, render_telegram_html, TELEGRAM_LIMIT)
     assert render_messages(blocks, render_telegram_html, TELEGRAM_LIMIT) == messages
 
 
 def test_utf8_limit_for_wecom():
-    from bot.text import render_wecom_markdown
+    from bot.core.text import render_wecom_markdown
 
     d, fmt, blocks = _digest_for("zh", n=60)
     messages = fmt.messages(d, "2026-06-14", "zh", "Asia/Shanghai", render_wecom_markdown, 4096, utf8_len)
     assert len(messages) > 1 and all(utf8_len(m) <= 4096 for m in messages)
-    from bot.text import split_blocks
+    from bot.core.text import split_blocks
 
     assert messages == split_blocks(blocks, render_wecom_markdown, 4096, utf8_len)
 
@@ -238,7 +238,7 @@ def test_an_item_longer_than_the_limit_is_split_by_the_generic_splitter():
     blocks = fmt.blocks(d, "2026-06-14", "zh", "Asia/Shanghai")
     messages = fmt.messages(d, "2026-06-14", "zh", "Asia/Shanghai", render_telegram_html, TELEGRAM_LIMIT)
     assert len(messages) >= 2 and all(len(m) <= TELEGRAM_LIMIT for m in messages)
-    from bot.text import split_blocks
+    from bot.core.text import split_blocks
 
     assert messages == split_blocks(blocks, render_telegram_html, TELEGRAM_LIMIT)
     assert all(m.count("<b>") == m.count("</b>") for m in messages)
@@ -248,7 +248,7 @@ def test_an_item_longer_than_the_limit_is_split_by_the_generic_splitter():
 def test_fast_messages_equal_the_generic_splitter_on_random_digests(seed):
     import random
 
-    from bot.text import render_plain, split_blocks
+    from bot.core.text import render_plain, split_blocks
 
     rng = random.Random(seed)
     fields = [t for t in ORDER if t != "plan"]
@@ -287,7 +287,7 @@ def test_one_line_summary():
 
 # ------------------------------------------------------------------------------ the digest job (store)
 
-from bot.clock import FakeClock  # noqa: E402
+from bot.core.clock import FakeClock  # noqa: E402
 from config.model import DigestSettings, Settings  # noqa: E402
 
 
@@ -302,7 +302,7 @@ async def _store_items(engine, rows):
 
 
 async def _chat_with_digest(engine, clock, address="1", topics=("online_education",), tz="Asia/Shanghai", time_="08:00"):
-    from bot.chats import ChatStore
+    from bot.store.chats import ChatStore
 
     store = ChatStore(engine, clock)
     c = await store.get_or_create("telegram", address, mode="digest", lang="zh")
@@ -315,7 +315,7 @@ async def _chat_with_digest(engine, clock, address="1", topics=("online_educatio
 async def _digest_rows(engine):
     from sqlalchemy import select
 
-    from bot.db import deliveries
+    from bot.store.schema import deliveries
 
     async with engine.connect() as conn:
         return (await conn.execute(select(deliveries).where(deliveries.c.kind == "digest").order_by(deliveries.c.id))).all()
@@ -326,13 +326,13 @@ def _new(i, topics=("online_education",), when=None, title=None):
 
 
 async def test_digest_goes_out_once_at_the_chats_time_and_restart_does_not_repeat(engine):
-    from bot.schedule import DigestJob
+    from bot.jobs.digests import DigestJob
 
     clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))  # chat created the day before
     chat_ = await _chat_with_digest(engine, clock)
     clock.set(datetime(2026, 6, 13, 20, 0, tzinfo=SH))
     await _store_items(engine, [_new(1, when=clock.now()), _new(2, topics=("remote_office",), when=clock.now())])
-    job = DigestJob(engine, _settings(), clock)
+    job = DigestJob.over(engine, _settings(), clock)
     clock.set(datetime(2026, 6, 14, 7, 59, 30, tzinfo=SH))
     assert await job.tick() == 0
     clock.set(datetime(2026, 6, 14, 8, 0, 20, tzinfo=SH))
@@ -340,7 +340,7 @@ async def test_digest_goes_out_once_at_the_chats_time_and_restart_does_not_repea
     # a second tick, or a new process's job ("restart at 08:00:30"), queues nothing more
     clock.advance(seconds=10)
     assert await job.tick() == 0
-    assert await DigestJob(engine, _settings(), clock).tick() == 0
+    assert await DigestJob.over(engine, _settings(), clock).tick() == 0
     [row] = await _digest_rows(engine)
     assert row.ref == "2026-06-14" and row.chat_id == chat_.id
     assert row.payload["sections"] == [["online_education", [1]]] and row.payload["tz"] == "Asia/Shanghai"
@@ -356,15 +356,15 @@ async def test_digest_goes_out_once_at_the_chats_time_and_restart_does_not_repea
 
 async def test_restart_before_the_commit_plans_the_same_digest_once(engine):
     """The enqueue and last_digest_at move together: replaying the slot is a no-op."""
-    from bot.chats import ChatStore
-    from bot.schedule import DigestJob
+    from bot.store.chats import ChatStore
+    from bot.jobs.digests import DigestJob
 
     clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))
     chat_ = await _chat_with_digest(engine, clock)
     clock.set(datetime(2026, 6, 13, 20, 0, tzinfo=SH))
     await _store_items(engine, [_new(1, when=clock.now())])
     clock.set(datetime(2026, 6, 14, 8, 0, 5, tzinfo=SH))
-    job = DigestJob(engine, _settings(), clock)
+    job = DigestJob.over(engine, _settings(), clock)
     assert await job.tick() == 1
     # simulate a process that planned from a stale read: last_digest_at put back, tick again
     await ChatStore(engine, clock).mark_digest(chat_.id, datetime(2026, 6, 13, 10, 0, tzinfo=SH))
@@ -374,25 +374,25 @@ async def test_restart_before_the_commit_plans_the_same_digest_once(engine):
 
 
 async def test_nothing_new_sends_nothing_unless_configured(engine):
-    from bot.schedule import DigestJob
+    from bot.jobs.digests import DigestJob
 
     clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))
     await _chat_with_digest(engine, clock)
     clock.set(datetime(2026, 6, 14, 8, 0, 5, tzinfo=SH))
-    assert await DigestJob(engine, _settings(), clock).tick() == 0
+    assert await DigestJob.over(engine, _settings(), clock).tick() == 0
     assert await _digest_rows(engine) == []
     clock.set(datetime(2026, 6, 15, 8, 0, 5, tzinfo=SH))
-    assert await DigestJob(engine, _settings(send_empty=True), clock).tick() == 1
+    assert await DigestJob.over(engine, _settings(send_empty=True), clock).tick() == 1
     [row] = await _digest_rows(engine)
     assert row.payload["sections"] == []
 
 
 async def test_digest_time_is_in_the_chats_zone(engine):
-    from bot.schedule import DigestJob
+    from bot.jobs.digests import DigestJob
 
     clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))
     await _chat_with_digest(engine, clock, address="1", tz="Europe/London", time_="08:00")
-    job = DigestJob(engine, _settings(), clock)
+    job = DigestJob.over(engine, _settings(), clock)
     clock.set(datetime(2026, 6, 13, 15, 0, 5, tzinfo=SH))  # 08:00 in London: nothing new yet
     assert await job.tick() == 0
     clock.set(datetime(2026, 6, 13, 20, 0, tzinfo=SH))
@@ -406,14 +406,14 @@ async def test_digest_time_is_in_the_chats_zone(engine):
 
 
 async def test_digest_now_and_rendering(engine):
-    from bot.outbox import Outbox
-    from bot.schedule import DigestJob
+    from bot.store.outbox import Outbox
+    from bot.jobs.digests import DigestJob
 
     clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))
     chat_ = await _chat_with_digest(engine, clock)
     clock.set(datetime(2026, 6, 13, 20, 0, tzinfo=SH))
     await _store_items(engine, [_new(1, when=clock.now()), _new(2, when=clock.now(), title="在线教育 <b>")])
-    job = DigestJob(engine, _settings(), clock)
+    job = DigestJob.over(engine, _settings(), clock)
     assert await job.send_now(chat_) == 1
     [row] = await _digest_rows(engine)
     assert row.ref == "now-20260613T120000"
@@ -434,9 +434,12 @@ async def test_digest_now_and_rendering(engine):
 
 async def test_old_items_get_no_instant_alert_but_appear_in_the_digest(engine):
     """max_age_days: dispatch skips items published long ago; the digest still lists them."""
-    from bot.alerts import IndexProvider, dispatch_new_items
-    from bot.chats import ChatStore
-    from bot.schedule import DigestJob
+    from bot.jobs.alerts import Dispatcher, RuleIndexCache
+    from bot.store.dispatch import DispatchLog
+    from bot.store.outbox import Outbox
+    from monitors.store import ItemStore
+    from bot.store.chats import ChatStore
+    from bot.jobs.digests import DigestJob
 
     clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))
     store = ChatStore(engine, clock)
@@ -447,17 +450,20 @@ async def test_old_items_get_no_instant_alert_but_appear_in_the_digest(engine):
     old = _new(2, when=clock.now())
     old.published = clock.now() - timedelta(days=4)
     await _store_items(engine, [fresh, old])
-    planned = await dispatch_new_items(engine, IndexProvider(store), clock, max_age_days=3)
+    dispatcher = Dispatcher(
+        ItemStore(engine), DispatchLog(engine, Outbox(engine, clock)), RuleIndexCache(store), clock, max_age_days=3
+    )
+    planned = await dispatcher.run()
     assert planned == 1
     from sqlalchemy import select
 
-    from bot.db import deliveries
+    from bot.store.schema import deliveries
 
     async with engine.connect() as conn:
         alerts = (await conn.execute(select(deliveries.c.item_id).where(deliveries.c.kind == "alert"))).scalars().all()
     assert alerts == [1]
     clock.set(datetime(2026, 6, 14, 8, 0, 5, tzinfo=SH))
-    assert await DigestJob(engine, _settings(), clock).tick() == 1
+    assert await DigestJob.over(engine, _settings(), clock).tick() == 1
     [row] = await _digest_rows(engine)
     assert sorted(row.payload["sections"][0][1]) == [1, 2]
 
@@ -473,8 +479,8 @@ def _cli_store(tmp_path, *, telegram: str = "", chats=(("telegram", "42", "en"),
     import sys
     from pathlib import Path
 
-    from bot.chats import ChatStore
-    from bot.migrate import upgrade_to_head
+    from bot.store.chats import ChatStore
+    from bot.store.migrate import upgrade_to_head
     from monitors.db import create_engine
 
     db = tmp_path / "cli.db"

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bot.i18n import CATALOGUE, count_key, join, lang_from_code, placeholders, t, t_count
+from bot.core.i18n import CATALOGUE, count_key, join, lang_from_code, placeholders, t, t_count
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 

@@ -1,6 +1,7 @@
 """Alembic migrations: an empty store upgrades to head on SQLite and PostgreSQL, the migrated
 schema is exactly the models' metadata (a column added without a migration fails here), a
-second upgrade is a no-op, a pre-migration store is adopted, and `shwatch db upgrade` works.
+second upgrade is a no-op, a store of an older revision is carried forward with its data,
+and `shwatch db upgrade` works.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, insert, select, text
 
-import bot.db  # noqa: F401  (registers the subscriber tables)
-from bot.migrate import current_revision, head_revision, upgrade_to_head
+import bot.store.schema  # noqa: F401  (registers the subscriber tables)
+from bot.store.migrate import current_revision, head_revision, upgrade_to_head
 from monitors.db import create_engine, metadata
 
 SHWATCH = Path(sys.executable).with_name("shwatch")
@@ -83,39 +84,65 @@ async def test_compare_detects_a_column_missing_from_migrations(db_url):
     assert diffs[0][3].name == "nickname"
 
 
-async def test_store_made_by_create_all_is_adopted(db_url):
+async def test_a_store_of_the_previous_schema_is_carried_forward_with_nothing_lost(db_url):
+    """A database made by revision 0001 (bot state inside the monitor's tables) moves to head:
+    which items were dispatched and what the admins were told about a source move to the
+    bot's tables, the old columns go, and the dispatcher neither repeats nor skips an item."""
+    from datetime import datetime, timezone
+
+    from bot.core.clock import FakeClock
+    from bot.jobs.alerts import Dispatcher, RuleIndexCache
+    from bot.service import Stores
+
+    await upgrade_to_head(db_url, "0001")
     engine = create_engine(db_url)
+    t0 = datetime(2026, 6, 1, 8, 0, tzinfo=timezone.utc)
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-            await conn.execute(insert(metadata.tables["source_state"]).values(source_id="old", baseline_done=True, consecutive_failures=2))
-        assert await current_revision(engine) is None
+            for n, (baseline, dispatched) in enumerate([(True, None), (False, t0), (False, None), (False, t0)], 1):
+                await conn.execute(
+                    text(
+                        "INSERT INTO items (id, url, source_id, title, first_seen_at, summary, body, lang, topics, matched, baseline, dispatched_at) "
+                        "VALUES (:id, :url, 's1', :title, :seen, '', '', 'zh', '[]', '{}', :baseline, :dispatched)"
+                    ),
+                    {"id": n, "url": f"https://x.invalid/{n}.html", "title": f"t{n}", "seen": t0, "baseline": baseline, "dispatched": dispatched},
+                )
+            await conn.execute(
+                text(
+                    "INSERT INTO chats (id, channel, address, kind, lang, mode, active, digest_enabled, digest_time, tz, created_at, updated_at) "
+                    "VALUES (1, 'telegram', '42', 'private', 'zh', 'instant', true, false, '08:00', 'Asia/Shanghai', :t, :t)"
+                ),
+                {"t": t0},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO deliveries (chat_id, kind, ref, item_id, payload, status, attempts, created_at) "
+                    "VALUES (1, 'alert', '2', 2, '{}', 'sent', 1, :t)"
+                ),
+                {"t": t0},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO source_state (source_id, baseline_done, consecutive_failures, problem_reported_at, problem_reported_kind) "
+                    "VALUES ('s1', true, 6, :at, 'failing'), ('s2', true, 0, NULL, NULL)"
+                ),
+                {"at": t0},
+            )
         before, after = await upgrade_to_head(engine)
-        assert before is None and after == head_revision()
-        async with engine.connect() as conn:
-            row = (await conn.execute(select(metadata.tables["source_state"]))).one()
-            assert row.source_id == "old" and row.consecutive_failures == 2
-    finally:
-        await engine.dispose()
-
-
-async def test_store_only_the_monitor_has_used_is_completed(db_url):
-    """`shwatch poll` creates just source_state and items; the upgrade adds the bot's tables
-    (with their indexes), keeps the items, and the result is exactly the metadata."""
-    from monitors.store import ItemStore
-
-    engine = create_engine(db_url)
-    try:
-        await ItemStore(engine).create_tables()
-        async with engine.begin() as conn:
-            await conn.execute(insert(metadata.tables["source_state"]).values(source_id="old", baseline_done=True, consecutive_failures=0))
-        assert await _tables(engine) == {"source_state", "items"}
-        before, after = await upgrade_to_head(engine)
-        assert before is None and after == head_revision()
-        assert await _tables(engine) == set(metadata.tables) | {"alembic_version"}
+        assert (before, after) == ("0001", head_revision())
         assert await _schema_diffs(engine) == []
+        stores = Stores.over(engine, FakeClock(t0))
+        cursor, done = await stores.dispatched.position()
+        assert cursor == 2 and done == {4}  # item 3 was never dispatched: the cursor stops below it
+        assert {k: (v.at, v.kind) for k, v in (await stores.notices.reported()).items()} == {"s1": (t0, "failing")}
+        assert await stores.dispatched.backlog(stores.items) == 1
+        dispatcher = Dispatcher(stores.items, stores.dispatched, RuleIndexCache(stores.chats), FakeClock(t0))
+        await dispatcher.run()
+        assert (await stores.dispatched.position())[1] == {3, 4}
+        assert await stores.dispatched.backlog(stores.items) == 0
         async with engine.connect() as conn:
-            assert (await conn.execute(select(metadata.tables["source_state"].c.source_id))).scalars().all() == ["old"]
+            assert [r[0] for r in (await conn.execute(text("SELECT id FROM items ORDER BY id"))).all()] == [1, 2, 3, 4]
+            assert (await conn.execute(text("SELECT item_id, status FROM deliveries"))).all() == [(2, "sent")]
     finally:
         await engine.dispose()
 
@@ -136,7 +163,7 @@ def test_shwatch_db_upgrade_command(tmp_path):
 def test_migrations_ship_with_the_package():
     from importlib import resources
 
-    root = resources.files("bot").joinpath("migrations")
+    root = resources.files("bot").joinpath("store", "migrations")
     assert root.joinpath("env.py").is_file()
     assert root.joinpath("script.py.mako").is_file()
     assert any(p.name.endswith(".py") for p in root.joinpath("versions").iterdir())

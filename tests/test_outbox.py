@@ -7,10 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from bot.chats import ChatStore
-from bot.clock import FakeClock
-from bot.db import deliveries
-from bot.outbox import Outbox
+from bot.store.chats import ChatStore
+from bot.core.clock import FakeClock
+from bot.store.schema import deliveries
+from bot.store.outbox import Outbox
 
 T0 = datetime(2026, 6, 14, 0, 0, tzinfo=timezone.utc)
 

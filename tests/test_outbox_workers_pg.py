@@ -20,7 +20,7 @@ pytestmark = pytest.mark.postgres
 
 WORKER = r"""
 import asyncio, json, os, sys, time
-from bot.outbox import Outbox
+from bot.store.outbox import Outbox
 from monitors.db import create_engine
 
 async def main(url, worker, go):
@@ -47,9 +47,9 @@ asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3]))
 
 
 async def _fill(url: str, chats_n: int, per_chat: int) -> None:
-    from bot.chats import ChatStore
-    from bot.migrate import upgrade_to_head
-    from bot.outbox import Outbox
+    from bot.store.chats import ChatStore
+    from bot.store.migrate import upgrade_to_head
+    from bot.store.outbox import Outbox
     from monitors.db import create_engine
 
     await upgrade_to_head(url)
@@ -64,7 +64,7 @@ async def _fill(url: str, chats_n: int, per_chat: int) -> None:
 
 
 async def _statuses(url: str) -> dict[str, int]:
-    from bot.outbox import Outbox
+    from bot.store.outbox import Outbox
     from monitors.db import create_engine
 
     engine = create_engine(url)

@@ -122,11 +122,15 @@ def test_baseline_then_exactly_the_new_items_then_nothing(press, tmp_path):
 
     started = time.monotonic()
     first = json_items(shwatch(config, "poll", "--once", "--json"))
-    assert all(set(item) == {"source", "url", "title", "published", "topics", "matched", "summary", "lang", "baseline"}
+    assert all(set(item) == {"source", "url", "title", "published", "topics", "mentions", "matched", "scores", "summary",
+                             "lang", "baseline", "article", "article_error"}
                for item in first)
     assert {i["url"] for i in first} == baseline_urls and len(first) == len(baseline_urls)
     assert all(i["baseline"] is True for i in first)
-    assert not any(p in press.paths() for p in article_paths(press))  # a baseline fetches no article
+    # the baseline reads its articles (same site, at most [fetch] baseline_articles per
+    # source), so the first poll already carries summaries; foreign links stay unfetched
+    assert all(press.paths().count(p) == 1 for p in article_paths(press))
+    assert all(i["article"] == "fetched" and i["summary"] for i in first if i["article"] != "foreign")
     by_title = {i["title"]: i for i in first}
     assert by_title["朱镕基同志旧作出版座谈会召开"]["source"] == "gbk"
     assert by_title["陶喆公益演出助力社区医院"]["published"] == "2026-06-06T00:00:00+08:00"
@@ -151,8 +155,12 @@ def test_baseline_then_exactly_the_new_items_then_nothing(press, tmp_path):
     h = got[hospital]
     assert h["url"].startswith(health) and h["source"] == "xwfb"
     assert h["published"] == "2026-06-13T14:06:00+08:00"  # the article's PubDate, U+2236 colon and all
-    assert h["topics"] == ["contactless_delivery", "online_healthcare"]  # plan order
-    assert h["matched"] == {"contactless_delivery": ["无接触配送"], "online_healthcare": ["互联网医院"]}
+    # about internet hospitals; the delivery service is a next step named in passing (a mention)
+    assert h["topics"] == ["online_healthcare"]
+    assert h["mentions"] == ["contactless_delivery"]
+    assert h["matched"] == {"online_healthcare": ["互联网医院"], "contactless_delivery": ["无接触配送"]}
+    assert h["scores"]["online_healthcare"] > h["scores"]["contactless_delivery"]
+    assert h["article"] == "fetched" and h["article_error"] is None
     assert "120家" in h["summary"]
     f = got[factory]
     assert f["title"] == "朱镕基题词的老厂建成无人工厂" and "5亿元" in f["summary"]

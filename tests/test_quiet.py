@@ -6,8 +6,8 @@ from datetime import datetime, time, timedelta, timezone
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.quiet import QuietWindow, bundle, hold_until, parse_hhmm, quiet_until
+from bot.core.clock import FakeClock
+from bot.core.quiet import QuietWindow, bundle, hold_until, parse_hhmm, quiet_until
 
 SH = timezone(timedelta(hours=8))
 
@@ -125,8 +125,8 @@ async def _item(engine, url="https://x.gov.cn/a.html", title="在线教育新政
 
 
 async def test_alerts_inside_quiet_hours_are_held_until_the_window_ends(engine):
-    from bot.chats import ChatStore
-    from bot.outbox import Outbox
+    from bot.store.chats import ChatStore
+    from bot.store.outbox import Outbox
 
     clock = FakeClock(at(23, 0))
     store = ChatStore(engine, clock)
@@ -150,8 +150,8 @@ async def test_alerts_inside_quiet_hours_are_held_until_the_window_ends(engine):
 
 
 async def test_several_held_alerts_come_out_together_at_the_end(engine):
-    from bot.chats import ChatStore
-    from bot.outbox import Outbox
+    from bot.store.chats import ChatStore
+    from bot.store.outbox import Outbox
 
     clock = FakeClock(at(22, 5))
     store = ChatStore(engine, clock)
@@ -173,8 +173,8 @@ async def test_several_held_alerts_come_out_together_at_the_end(engine):
 def test_bundle_alerts_groups_held_alerts_per_chat_in_claim_order():
     from types import SimpleNamespace as D
 
-    from bot.quiet import bundle_alerts
-    from bot.text import Plain, render_plain
+    from bot.core.quiet import bundle_alerts
+    from bot.core.text import Plain, render_plain
 
     held = at(7, 30)
     rows = [
@@ -198,10 +198,10 @@ def test_bundle_alerts_groups_held_alerts_per_chat_in_claim_order():
 
 
 async def test_held_alerts_leave_as_one_message_through_the_telegram_feed(engine):
-    from bot.chats import ChatStore
-    from bot.outbox import Outbox
-    from bot.telegram.sender import OutboxFeed
-    from bot.text import Block, Bold
+    from bot.store.chats import ChatStore
+    from bot.store.outbox import Outbox
+    from bot.channels.telegram.sender import OutboxFeed
+    from bot.core.text import Block, Bold
 
     clock = FakeClock(at(23, 0))
     store = ChatStore(engine, clock)

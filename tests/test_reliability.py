@@ -5,7 +5,7 @@
 - A restart across the digest time: the service is down at 08:00, comes back (catch-up),
   is killed while sending, comes back again: exactly one digest per chat.
 
-The service's clock is moved with SHWATCH_FAKE_NOW (read only by bot.clock.clock_from_env at
+The service's clock is moved with SHWATCH_FAKE_NOW (read only by bot.core.clock.clock_from_env at
 start-up). Sources that hang, return garbage or time out are covered at the scheduler level
 in tests/test_schedule.py (test_bad_sources_do_not_delay_the_others).
 """
@@ -95,9 +95,9 @@ poll_timeout = 1
 
 
 async def _seed_chats(db: Path, addresses, *, mode: str, topics=("online_education",), last_digest_at=None, created=None):
-    from bot.chats import ChatStore
-    from bot.clock import FakeClock
-    from bot.migrate import upgrade_to_head
+    from bot.store.chats import ChatStore
+    from bot.core.clock import FakeClock
+    from bot.store.migrate import upgrade_to_head
     from monitors.db import create_engine
 
     url = f"sqlite+aiosqlite:///{db}"
@@ -117,7 +117,7 @@ async def _seed_chats(db: Path, addresses, *, mode: str, topics=("online_educati
 async def _rows(db: Path, kind: str):
     from sqlalchemy import select
 
-    from bot.db import chats, deliveries
+    from bot.store.schema import chats, deliveries
     from monitors.db import create_engine
 
     engine = create_engine(f"sqlite+aiosqlite:///{db}")
@@ -226,12 +226,30 @@ def test_restart_across_the_digest_time_sends_one_digest_per_chat(tmp_path):
         assert tg.violations == []
 
 
+async def _downgrade(url: str, revision: str) -> None:
+    """Put a store back at an older revision (as an older shwatch left it)."""
+    from alembic import command
+
+    from bot.store.migrate import alembic_config
+    from monitors.db import create_engine
+
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))
+            await conn.commit()
+    finally:
+        await engine.dispose()
+
+
 def test_service_started_on_a_store_only_poll_has_used_migrates_it(tmp_path):
-    """`shwatch poll --once` makes a store with just the monitor's tables; `shwatch run` on it
-    migrates it at start-up (the bot's tables appear, the revision is recorded) and works."""
+    """`shwatch poll --once` migrates the store first (every path builds the schema by
+    migrations); a store an older shwatch left at revision 0001 (the bot's state still in the
+    monitor's tables) is migrated by `shwatch run` at start-up (the bot's new tables appear, the
+    revision is recorded) and works."""
     import sqlite3
 
-    from bot.migrate import head_revision
+    from bot.store.migrate import head_revision
 
     db = tmp_path / "old.db"
     config = tmp_path / "shwatch.toml"
@@ -247,7 +265,15 @@ database_url = "sqlite+aiosqlite:///{db}"
         polled = subprocess.run([str(SHWATCH), "--config", str(config), "poll", "--once"], capture_output=True, text=True, timeout=60, env=env)
         assert polled.returncode == 0, polled.stderr
         with sqlite3.connect(db) as conn:
-            assert {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")} == {"source_state", "items"}
+            assert {"source_state", "items"} <= {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(head_revision(),)]
+        asyncio.run(_downgrade(f"sqlite+aiosqlite:///{db}", "0001"))
+        with sqlite3.connect(db) as conn:
+            assert {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")} == {
+                "source_state", "items", "chats", "subscriptions", "alert_rules", "deliveries", "inbound_messages",
+                "alembic_version",
+            }
+            assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
         run = Run(config, tmp_path, "old-store")
         try:
             wait(lambda: "printed here" in run.log(), 30, run, "the console channel")
@@ -261,5 +287,6 @@ database_url = "sqlite+aiosqlite:///{db}"
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         revision = conn.execute("SELECT version_num FROM alembic_version").fetchall()
     assert {"chats", "deliveries", "subscriptions", "alert_rules", "inbound_messages", "alembic_version"} <= tables
+    assert {"dispatch_cursor", "dispatched_items", "source_notices"} <= tables
     assert revision == [(head_revision(),)]
     assert "Traceback" not in run.log()

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.schedule import BACKOFF_CAP, PollSchedule, Timetable, add_periodic, new_scheduler, next_poll_delay
+from bot.jobs.timetable import BACKOFF_CAP, PollSchedule, Timetable, add_periodic, new_scheduler, next_poll_delay
 from config.model import FetchSettings, Settings, Source
 
 # ------------------------------------------------------------------------------ pure
@@ -205,7 +205,7 @@ async def test_bad_sources_do_not_delay_the_others(tmp_path):
     from monitors.poll import Poller
     from monitors.store import ItemStore
     from monitors.tagger import Tagger
-    from bot.db import ensure_schema
+    from bot.store.migrate import upgrade_to_head
     from config.settings import load_default_topics
     from monitors.db import create_engine
 
@@ -220,7 +220,7 @@ async def test_bad_sources_do_not_delay_the_others(tmp_path):
             topics=load_default_topics(), fetch=FetchSettings(timeout=3.0, connect_timeout=1.0),
         )
         engine = create_engine(settings.database_url)
-        await ensure_schema(engine)
+        await upgrade_to_head(engine)
         fetcher = Fetcher(settings.fetch)
         await fetcher.__aenter__()
         poller = Poller(settings, ItemStore(engine), fetcher, Tagger(settings.topics))
@@ -270,50 +270,57 @@ async def test_bad_sources_do_not_delay_the_others(tmp_path):
 
 # ------------------------------------------------------------------------------ admin health notices
 
-from types import SimpleNamespace  # noqa: E402
+from dataclasses import replace  # noqa: E402
 
-from bot.health_notices import HealthNotifier, health_event, notice_payload, notice_ref  # noqa: E402
+from bot.jobs.health import HealthNotifier, health_event, notice_payload, notice_ref  # noqa: E402
+from bot.store.notices import Reported  # noqa: E402
+from monitors.model import SourceState  # noqa: E402
 
 T0 = datetime(2026, 6, 14, 0, 0, tzinfo=timezone.utc)
 
 
 def state(failures=0, kind=None, reported_at=None, reported_kind=None, error="timed out"):
-    return SimpleNamespace(source_id="src", consecutive_failures=failures, error_kind=kind, last_error=error,
-                           problem_reported_at=reported_at, problem_reported_kind=reported_kind)
+    """(a polled source's state, what the admins were told about it): health_event's first two arguments."""
+    st = SourceState(source_id="src", consecutive_failures=failures, error_kind=kind, last_error=error,
+                     last_attempt_at=T0 - timedelta(days=1))
+    return st, (Reported(reported_at, reported_kind) if reported_at is not None else None)
 
 
 def test_health_event_rules():
-    assert health_event(state(4, "unreachable"), T0) is None
-    e = health_event(state(5, "unreachable"), T0)
+    assert health_event(*state(4, "unreachable"), T0) is None
+    e = health_event(*state(5, "unreachable"), T0)
     assert (e.event, e.kind, e.failures, e.error) == ("problem", "failing", 5, "timed out")
-    assert health_event(state(1, "layout", error="0 items"), T0).kind == "layout"  # at once
+    assert health_event(*state(1, "layout", error="0 items"), T0).kind == "layout"  # at once
     # reported: quiet until 24 h have passed, then once more
-    assert health_event(state(9, "http", reported_at=T0, reported_kind="failing"), T0 + timedelta(hours=23)) is None
-    again = health_event(state(9, "http", reported_at=T0, reported_kind="failing"), T0 + timedelta(hours=24))
+    assert health_event(*state(9, "http", reported_at=T0, reported_kind="failing"), T0 + timedelta(hours=23)) is None
+    again = health_event(*state(9, "http", reported_at=T0, reported_kind="failing"), T0 + timedelta(hours=24))
     assert again.event == "still_failing"
     # recovered: told once, naming the incident
-    back = health_event(state(0, None, reported_at=T0, reported_kind="failing"), T0 + timedelta(hours=2))
+    back = health_event(*state(0, None, reported_at=T0, reported_kind="failing"), T0 + timedelta(hours=2))
     assert back.event == "recovered" and back.incident == T0
     # failing again but not yet 5 times after a report: not a recovery
-    assert health_event(state(2, "http", reported_at=T0, reported_kind="failing"), T0 + timedelta(hours=1)) is None
-    assert health_event(state(0), T0) is None
+    assert health_event(*state(2, "http", reported_at=T0, reported_kind="failing"), T0 + timedelta(hours=1)) is None
+    assert health_event(*state(0), T0) is None
     assert len(notice_ref(again)) <= 64
     # a layout problem is told at the first failure: "failed once", not "1 times in a row"
-    assert notice_payload(health_event(state(1, "layout", error="0 items"), T0), "S") == {
+    assert notice_payload(health_event(*state(1, "layout", error="0 items"), T0), "S") == {
         "key": "notice.source_failing_one", "params": {"source": "S", "count": 1, "error": "0 items"}}
     assert notice_payload(e, "S")["key"] == "notice.source_failing"
-    long = health_event(SimpleNamespace(**{**vars(state(5, "http")), "source_id": "x" * 64}), T0)
+    long_state, long_reported = state(5, "http")
+    long = health_event(replace(long_state, source_id="x" * 64), long_reported, T0)
     assert len(notice_ref(long)) <= 64
 
 
 async def test_notifier_tells_admins_once_then_on_recovery(engine):
     from sqlalchemy import insert, select, update
 
-    from bot.chats import ChatStore
-    from bot.clock import FakeClock
-    from bot.db import deliveries
-    from bot.outbox import Outbox
+    from bot.store.chats import ChatStore
+    from bot.core.clock import FakeClock
+    from bot.store.schema import deliveries
+    from bot.store.notices import SourceNotices
+    from bot.store.outbox import Outbox
     from config.model import Secret, TelegramSettings
+    from monitors.store import ItemStore
     from monitors.db import source_state
 
     clock = FakeClock(T0)
@@ -321,9 +328,10 @@ async def test_notifier_tells_admins_once_then_on_recovery(engine):
         database_url="sqlite://", sources=(Source(id="src", name="Fake source", url="http://x"),),
         telegram=TelegramSettings(token=Secret("1:x"), admin_chat_ids=(11, -22)),
     )
-    notifier = HealthNotifier(engine, settings, clock, ChatStore(engine, clock), Outbox(engine, clock))
+    notices_store = SourceNotices(engine, Outbox(engine, clock))
+    notifier = HealthNotifier(ItemStore(engine), notices_store, ChatStore(engine, clock), settings, clock)
     async with engine.begin() as conn:
-        await conn.execute(insert(source_state).values(source_id="src", baseline_done=True, consecutive_failures=5, error_kind="unreachable", last_error="connect timeout"))
+        await conn.execute(insert(source_state).values(source_id="src", baseline_done=True, last_attempt_at=T0, consecutive_failures=5, error_kind="unreachable", last_error="connect timeout"))
 
     async def notices():
         async with engine.connect() as conn:
@@ -343,5 +351,5 @@ async def test_notifier_tells_admins_once_then_on_recovery(engine):
     keys = [r.payload["key"] for r in await notices()]
     assert keys == ["notice.source_failing"] * 2 + ["notice.source_still_failing"] * 2 + ["notice.source_recovered"] * 2
     async with engine.connect() as conn:
-        row = (await conn.execute(select(source_state))).one()
-    assert row.problem_reported_at is None and row.problem_reported_kind is None
+        (await conn.execute(select(source_state))).one()
+    assert await notices_store.reported() == {}

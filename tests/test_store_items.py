@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from config.model import Source
 from monitors.model import Item
+from monitors.model import SourceStatus
 from monitors.store import ItemStore, SourceState
 
 SHANGHAI = timezone(timedelta(hours=8))
@@ -81,7 +82,7 @@ async def test_recent_items_order_filters_and_round_trip(engine):
     assert [i.url for i in await store.recent_items(since=T0 + timedelta(minutes=2))] == [item(3).url, item(2).url]
     assert [i.url for i in await store.recent_items(source_id="wsjkw-xwfb")] == [item(2).url, item(1).url]
     assert [i.url for i in await store.recent_items(include_baseline=False)] == [item(2).url, item(1).url]
-    assert [i.url for i in await store.items_by_id([got.id])] == [item(3).url]
+    assert [i.url for i in (await store.items_by_id([got.id])).values()] == [item(3).url]
 
 
 async def test_counts_and_health_rows(engine):
@@ -98,7 +99,7 @@ async def test_counts_and_health_rows(engine):
     health = {h.source.id: h for h in await store.source_health(sources)}
     assert health["wsjkw-xwfb"].status == "ok" and health["wsjkw-xwfb"].item_count == 2
     assert health["shgov-yw"].status == "layout" and health["shgov-yw"].item_count == 1
-    assert health["new"].status == "never polled" and health["new"].item_count == 0
+    assert health["new"].status is SourceStatus.NEVER and health["new"].item_count == 0
 
 
 async def test_a_bad_row_fails_only_its_own_caller_in_a_shared_batch(engine):

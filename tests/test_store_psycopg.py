@@ -36,7 +36,7 @@ def test_db_upgrade_through_the_entry_point(psycopg_url: str, tmp_path: Path):
 
 
 async def test_items_round_trip_and_dedupe(psycopg_url: str):
-    from bot.migrate import upgrade_to_head
+    from bot.store.migrate import upgrade_to_head
 
     engine = create_engine(psycopg_url)
     try:

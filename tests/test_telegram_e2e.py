@@ -7,6 +7,7 @@ that the fake saw no rate-limit violation.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -20,7 +21,7 @@ import pytest
 
 import fake_press
 import fake_telegram
-from bot.i18n import join, t
+from bot.core.i18n import join, t
 from config.settings import load_default_topics
 
 pytestmark = pytest.mark.e2e
@@ -409,6 +410,26 @@ def test_restart_after_kill_delivers_pending_once(tmp_path, press):
 # ------------------------------------------------------------------ console
 
 
+def baseline_done(service: Service, db: Path, source_id: str) -> bool:
+    """The service's own store says ``source_id`` had its baseline poll (the press's hit count
+    also includes the module's service, which polls the same page)."""
+    from monitors.db import create_engine
+    from monitors.store import ItemStore
+
+    if "no Telegram token configured" not in service.stdout_path.read_text():
+        return False  # not migrated and started yet
+
+    async def read() -> bool:
+        engine = create_engine(f"sqlite+aiosqlite:///{db}")
+        try:
+            state = (await ItemStore(engine).source_states()).get(source_id)
+            return state is not None and state.baseline_done
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
 def test_without_a_token_alerts_are_printed_to_the_console(tmp_path, press):
     config = tmp_path / "console.toml"
     config.write_text(
@@ -422,6 +443,7 @@ database_url = "sqlite+aiosqlite:///{tmp_path / 'console.db'}"
     try:
         before = press.hits("/en/index.html")
         fake_telegram.wait_for(lambda: press.hits("/en/index.html") >= before + 2, timeout=30)
+        fake_telegram.wait_for(lambda: baseline_done(svc, tmp_path / "console.db", "press-en"), timeout=30)
         url = press.publish("en", "Online education platform for every school", "Shanghai will build an online education platform.", now_in_shanghai())
         fake_telegram.wait_for(lambda: "platform for every school" in svc.stdout_path.read_text(), timeout=30)
         assert svc.terminate() == 0

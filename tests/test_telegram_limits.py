@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.telegram.limits import RateLimits, SendScheduler
+from bot.channels.telegram.limits import RateLimits, SendScheduler
 
 
 def drain(scheduler: SendScheduler, start: float, until: float, step: float = 0.001) -> list[tuple[float, object]]:

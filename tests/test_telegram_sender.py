@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import select
 
 import fake_telegram
-from bot.chats import ChatStore
-from bot.db import deliveries
-from bot.outbox import Outbox
-from bot.telegram.sender import Outgoing, OutboxFeed, TelegramSender, html_to_plain, make_bot
-from bot.text import Bold, Link, Plain
+from bot.store.chats import ChatStore
+from bot.store.schema import deliveries
+from bot.store.outbox import Outbox
+from bot.channels.telegram.sender import Outgoing, OutboxFeed, TelegramSender, html_to_plain, make_bot
+from bot.core.text import Bold, Link, Plain
 
 
 @pytest.fixture
@@ -208,7 +208,7 @@ async def test_replies_go_in_order_ahead_of_a_fanout(env):
 
 
 async def test_reply_with_keyboard_and_edit(env):
-    from bot.telegram.sender import keyboard_markup
+    from bot.channels.telegram.sender import keyboard_markup
 
     class Button:
         def __init__(self, label, data):
@@ -253,7 +253,7 @@ def test_errors_are_redacted(fake):
 
 
 def test_commands_for_other_bots_are_not_ours():
-    from bot.telegram.app import addressed_to
+    from bot.channels.telegram.app import addressed_to
 
     assert addressed_to("/help", "shwatch_bot")
     assert addressed_to("/help@ShWatch_Bot now", "shwatch_bot")
@@ -262,7 +262,7 @@ def test_commands_for_other_bots_are_not_ours():
 
 
 def test_admin_answers_are_cached_for_a_while():
-    from bot.telegram.app import AdminCache
+    from bot.channels.telegram.app import AdminCache
 
     cache = AdminCache(ttl=60, max_entries=2)
     cache.put(-1, 7, True, now=0.0)
@@ -276,7 +276,7 @@ def test_admin_answers_are_cached_for_a_while():
 
 
 def test_command_menu_in_both_languages():
-    from bot.telegram.app import MENU_COMMANDS, menu
+    from bot.channels.telegram.app import MENU_COMMANDS, menu
 
     en, zh = menu("en"), menu("zh")
     assert [c.command for c in en] == [c.command for c in zh] == list(MENU_COMMANDS)

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from bot.text import (
+from bot.core.text import (
     Bold,
     Code,
     Link,

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.wecom.api import WeComApi, WeComError, WeComTooFast, seconds_to_next_minute
+from bot.core.clock import FakeClock, seconds_to_next_minute
+from bot.channels.wecom.api import WeComApi, WeComError, WeComTooFast
 from fake_press import free_port
 from fake_wecom import FakeWeCom
 
@@ -168,8 +168,8 @@ async def test_fake_enforces_the_robot_window(api, wecom, clock):
 
 
 def test_seconds_to_next_minute():
-    assert seconds_to_next_minute(datetime(2026, 1, 1, 0, 0, 59, 500000, tzinfo=timezone.utc), margin=0) == pytest.approx(0.5)
-    assert seconds_to_next_minute(datetime(2026, 1, 1, 0, 0, 0, tzinfo=timezone.utc), margin=1) == 61
+    assert seconds_to_next_minute(datetime(2026, 1, 1, 0, 0, 59, 500000, tzinfo=timezone.utc), offset=0) == pytest.approx(0.5)
+    assert seconds_to_next_minute(datetime(2026, 1, 1, 0, 0, 0, tzinfo=timezone.utc), offset=1) == 61
 
 
 @pytest.mark.parametrize("body", [{}, {"errmsg": "ok"}, {"errcode": "oops"}, {"errcode": None}])

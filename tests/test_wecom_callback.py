@@ -12,9 +12,10 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
-from bot.clock import FakeClock
-from bot.wecom.callback import CallbackServer, InboundMessage, parse_inner
-from bot.wecom.crypto import WeComCrypto
+from bot.core.clock import FakeClock
+from bot.channels.wecom.callback import CallbackServer, InboundMessage, parse_inner
+from bot.channels.wecom.crypto import WeComCrypto
+from bot.store.inbound import InboundLog
 from fake_wecom import callback_post, inner_xml
 
 TOKEN = "QDG6eK"
@@ -46,7 +47,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 async def server(engine, crypto, clock):
     recorder = Recorder()
-    srv = CallbackServer(crypto, recorder, engine, host="127.0.0.1", port=0, path="/wecom/callback", agent_id=AGENT, clock=clock)
+    srv = CallbackServer(crypto, recorder, InboundLog(engine, "wecom"), host="127.0.0.1", port=0, path="/wecom/callback", agent_id=AGENT, clock=clock)
     await srv.start()
     srv.recorder = recorder
     srv.url = f"http://127.0.0.1:{srv.bound_port}/wecom/callback"
@@ -72,7 +73,7 @@ async def post(http, server, crypto, plaintext: str, *, ts: int = TS, **kw) -> h
 
 async def test_url_verification_with_the_official_vector(engine, crypto, http):
     clock = FakeClock(datetime.fromtimestamp(1409659589, timezone.utc))
-    srv = CallbackServer(crypto, Recorder(), engine, host="127.0.0.1", port=0, clock=clock)
+    srv = CallbackServer(crypto, Recorder(), InboundLog(engine, "wecom"), host="127.0.0.1", port=0, clock=clock)
     await srv.start()
     try:
         params = {
@@ -93,7 +94,7 @@ async def test_url_verification_with_the_official_vector(engine, crypto, http):
 async def test_verification_with_an_unescaped_plus_in_the_query(engine, crypto, http):
     """The official echostr contains "+"; sent raw (not %2B) a query parser reads it as a space."""
     clock = FakeClock(datetime.fromtimestamp(1409659589, timezone.utc))
-    srv = CallbackServer(crypto, Recorder(), engine, host="127.0.0.1", port=0, clock=clock)
+    srv = CallbackServer(crypto, Recorder(), InboundLog(engine, "wecom"), host="127.0.0.1", port=0, clock=clock)
     await srv.start()
     try:
         echostr = "P9nAzCzyDtyTWESHep1vC5X9xho/qYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp+4RPcs8TgAE7OaBO+FZXvnaqQ=="
@@ -224,7 +225,7 @@ async def test_handler_failure_does_not_break_the_server(engine, crypto, clock, 
     async def boom(message):
         raise RuntimeError("handler bug")
 
-    srv = CallbackServer(crypto, boom, engine, host="127.0.0.1", port=0, clock=clock)
+    srv = CallbackServer(crypto, boom, InboundLog(engine, "wecom"), host="127.0.0.1", port=0, clock=clock)
     await srv.start()
     try:
         url = f"http://127.0.0.1:{srv.bound_port}/wecom/callback"
@@ -253,7 +254,7 @@ async def test_acknowledged_before_the_message_is_handled(engine, crypto, clock,
         await release.wait()
         finished.append(message.msg_id)
 
-    srv = CallbackServer(crypto, slow, engine, host="127.0.0.1", port=0, clock=clock)
+    srv = CallbackServer(crypto, slow, InboundLog(engine, "wecom"), host="127.0.0.1", port=0, clock=clock)
     await srv.start()
     try:
         params, body = callback_post(crypto, text("/latest 20", msg_id="slow-1"), TS)
@@ -297,16 +298,17 @@ async def test_rejections_never_echo_the_request(server, http, crypto, caplog):
 
 from sqlalchemy import select  # noqa: E402
 
-from bot.alerts import Match, items_by_id  # noqa: E402
-from bot.chats import ChatStore  # noqa: E402
-from bot.db import deliveries  # noqa: E402
-from bot.formatting import alert_blocks  # noqa: E402
-from bot.outbox import Outbox  # noqa: E402
-from bot.wecom.api import WeComApi  # noqa: E402
-from bot.wecom.channel import WeComAppChannel  # noqa: E402
+
+from bot.core.model import Match
+from bot.store.chats import ChatStore  # noqa: E402
+from bot.store.schema import deliveries  # noqa: E402
+from bot.core.format import alert_blocks  # noqa: E402
+from bot.store.outbox import Outbox  # noqa: E402
+from bot.channels.wecom.api import WeComApi  # noqa: E402
+from bot.channels.wecom.channel import WeComAppChannel  # noqa: E402
 from config.model import Secret, Settings, Source, WeComSettings  # noqa: E402
 from config.settings import load_default_topics  # noqa: E402
-from bot.i18n import t  # noqa: E402
+from bot.core.i18n import t  # noqa: E402
 from fake_wecom import FakeWeCom, markdown_problems  # noqa: E402
 from monitors.model import Item  # noqa: E402
 from monitors.store import ItemStore  # noqa: E402
@@ -325,7 +327,7 @@ def app_settings(fake: FakeWeCom, **extra) -> Settings:
 
 def alert_composer(engine):
     async def compose(claimed):
-        found = await items_by_id(engine, [d.item_id for d in claimed])
+        found = await ItemStore(engine).items_by_id([d.item_id for d in claimed])
         return {d.id: alert_blocks(found[d.item_id], "上海发布", Match.from_payload(d.chat_id, d.payload), d.lang) for d in claimed}
 
     return compose
@@ -342,7 +344,7 @@ async def app(engine, app_wecom, clock):
     api = WeComApi(app_wecom.base_url, corp_id=CORP_ID, secret=APP_SECRET, agent_id=AGENT, clock=clock)
     store = ChatStore(engine, clock)
     outbox = Outbox(engine, clock)
-    channel = WeComAppChannel(app_settings(app_wecom), engine, None, outbox, alert_composer(engine), api, chats=store, clock=clock)
+    channel = WeComAppChannel(app_settings(app_wecom), InboundLog(engine, "wecom"), None, outbox, alert_composer(engine), api, chats=store, clock=clock)
     channel.store = store
     yield channel
     await api.aclose()
@@ -422,7 +424,8 @@ async def test_one_members_alerts_leave_in_order(engine, app, app_wecom):
 
 # ---- members' commands: encrypted callback -> CommandCore -> reply via message/send ---------
 
-from bot.commands import CommandCore  # noqa: E402
+from bot.commands.core import CommandCore  # noqa: E402
+from bot.store.dispatch import DispatchLog  # noqa: E402
 
 
 class Member:
@@ -450,8 +453,10 @@ async def running_app(engine, app_wecom, clock, crypto, http):
     async def digest_now(chat):  # the service wires the digest job here
         digest_requests.append(chat.address)
 
-    core = CommandCore(engine, settings, clock, store=store, digest_now=digest_now)
-    channel = WeComAppChannel(settings, engine, core, Outbox(engine, clock), alert_composer(engine), api, chats=store, clock=clock)
+    outbox = Outbox(engine, clock)
+    core = CommandCore(settings, clock, chats=store, items=ItemStore(engine), outbox=outbox,
+                       dispatched=DispatchLog(engine, outbox), digest_now=digest_now)
+    channel = WeComAppChannel(settings, InboundLog(engine, "wecom"), core, outbox, alert_composer(engine), api, chats=store, clock=clock)
     channel.digest_requests = digest_requests
     await channel.start()
     channel.store = store
@@ -500,11 +505,11 @@ COMMANDS = [
 
 
 @pytest.mark.parametrize("form", ["alias", "slash"])
-async def test_every_command_in_alias_and_slash_form(running_app, app_wecom, http, crypto, clock, form):
+async def test_every_command_in_alias_and_slash_form(running_app, app_wecom, http, crypto, clock, engine, form):
     """Each command through the encrypted callback: the reply (read through message/send)
     says what happened in the member's language, and the store changed accordingly."""
     app, wecom = running_app, app_wecom
-    await ItemStore(app.server.engine).insert_items(
+    await ItemStore(engine).insert_items(
         [Item("xwfb", "https://www.example.invalid/latest.html", "工业互联网新政发布", NOW, summary="工业互联网平台建设。", first_seen_at=NOW)]
     )
     member = Member(http, app.url, crypto, clock, f"user-{form}")
@@ -659,7 +664,7 @@ async def test_app_delivery_with_nothing_to_render_fails_with_a_reason(engine, a
 async def test_handled_msgids_are_forgotten_after_a_day(server, http, crypto, clock, engine):
     import sqlalchemy as sa
 
-    from bot.db import inbound_messages
+    from bot.store.schema import inbound_messages
 
     async def remembered() -> list[str]:
         async with engine.connect() as conn:

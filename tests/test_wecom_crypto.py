@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from bot.wecom.crypto import BadCiphertext, BadSignature, WeComCrypto, WrongReceiver, pkcs7_pad, signature
+from bot.channels.wecom.crypto import BadCiphertext, BadSignature, WeComCrypto, WrongReceiver, pkcs7_pad, signature
 
 # The public sample from WeCom's WXBizMsgCrypt SDK samples (test-vector facts only).
 TOKEN = "QDG6eK"

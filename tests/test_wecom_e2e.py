@@ -20,9 +20,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.wecom.crypto import WeComCrypto
+from bot.channels.wecom.crypto import WeComCrypto
 from fake_press import FakePress, free_port
-from bot.i18n import t
+from bot.core.i18n import t
 from fake_wecom import FakeWeCom, callback_post, inner_xml, markdown_problems
 
 pytestmark = pytest.mark.e2e

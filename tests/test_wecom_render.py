@@ -7,10 +7,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot.alerts import Match
-from bot.formatting import alert_blocks
-from bot.text import Bold, Link, Mark, Plain, utf8_len
-from bot.wecom.render import markdown_pieces, render_markdown
+from bot.core.model import Match
+from bot.core.format import alert_blocks
+from bot.core.text import Bold, Link, Mark, Plain, utf8_len
+from bot.channels.wecom.render import markdown_pieces, render_markdown
 from config.settings import load_default_topics
 from fake_wecom import markdown_problems
 from monitors.model import Item

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.text import utf8_len
-from bot.wecom.robots import SendWindow, plan_batches
+from bot.core.text import utf8_len
+from bot.channels.wecom.robots import SendWindow, plan_batches
 
 
 def test_window_allows_twenty_per_sliding_minute():
@@ -77,8 +77,8 @@ def test_no_budget_no_batches():
 
 # ---- the robots' chats follow the config --------------------------------------------------
 
-from bot.chats import ChatStore  # noqa: E402
-from bot.wecom.robots import resolve_topics, sync_robot_chats  # noqa: E402
+from bot.store.chats import ChatStore  # noqa: E402
+from bot.channels.wecom.robots import resolve_topics, sync_robot_chats  # noqa: E402
 from config.model import WeComRobot  # noqa: E402
 from config.settings import load_default_topics  # noqa: E402
 
@@ -128,13 +128,13 @@ from datetime import datetime, timedelta, timezone  # noqa: E402
 
 from sqlalchemy import select  # noqa: E402
 
-from bot.alerts import Match, items_by_id  # noqa: E402
-from bot.clock import FakeClock  # noqa: E402
-from bot.db import deliveries  # noqa: E402
-from bot.formatting import alert_blocks  # noqa: E402
-from bot.outbox import Outbox  # noqa: E402
-from bot.wecom.api import WeComApi  # noqa: E402
-from bot.wecom.channel import WeComRobotChannel  # noqa: E402
+from bot.core.model import Match
+from bot.core.clock import FakeClock  # noqa: E402
+from bot.store.schema import deliveries  # noqa: E402
+from bot.core.format import alert_blocks  # noqa: E402
+from bot.store.outbox import Outbox  # noqa: E402
+from bot.channels.wecom.api import WeComApi  # noqa: E402
+from bot.channels.wecom.channel import WeComRobotChannel  # noqa: E402
 from config.model import Settings, WeComSettings  # noqa: E402
 from fake_wecom import FakeWeCom, markdown_problems  # noqa: E402
 from monitors.model import Item  # noqa: E402
@@ -147,7 +147,7 @@ def alert_composer(engine):
     """Deliveries -> blocks the way senders render alerts: the item and its Match."""
 
     async def compose(claimed):
-        found = await items_by_id(engine, [d.item_id for d in claimed])
+        found = await ItemStore(engine).items_by_id([d.item_id for d in claimed])
         return {d.id: alert_blocks(found[d.item_id], d.payload.get("source", "上海发布"), Match.from_payload(d.chat_id, d.payload), d.lang) for d in claimed}
 
     return compose
@@ -273,8 +273,8 @@ async def test_robot_with_a_bad_key_fails_the_delivery_with_a_reason(engine, rob
 
 async def test_robot_digest_at_its_digest_time(engine, robot_wecom, fclock):
     """The robot's digest_time makes the digest job queue its digest; the robot sends it."""
-    from bot.schedule import DigestJob
-    from bot.service import DeliveryComposer
+    from bot.delivery.compose import DeliveryComposer
+    from bot.jobs.digests import DigestJob
 
     ops = WeComRobot("ops", robot_wecom.robot_url(KEY), keywords=("工业互联网",), digest_time="09:30")
     settings = Settings(database_url="sqlite://", topics=load_default_topics(), wecom=WeComSettings(robots=(ops,)))
@@ -288,8 +288,8 @@ async def test_robot_digest_at_its_digest_time(engine, robot_wecom, fclock):
     await ItemStore(engine).insert_items(
         [Item("xwfb", f"https://www.example.invalid/d/{i}.html", f"工业互联网动态{i}", seen, summary="工业互联网。", body="工业互联网平台。", first_seen_at=seen) for i in range(3)]
     )
-    job = DigestJob(engine, settings, fclock)
-    compose = DeliveryComposer(engine, settings)
+    job = DigestJob.over(engine, settings, fclock)
+    compose = DeliveryComposer(ItemStore(engine), settings)
     compose.register("digest", job.render)
     api = WeComApi(robot_wecom.base_url, secrets=[KEY], clock=fclock, sleep=FakeSleep(fclock))
     channel = WeComRobotChannel(settings, outbox, compose, api, chats=store, clock=fclock)

@@ -1,0 +1,151 @@
+"""The ``shwatch`` command: parse arguments, load settings, hand over to one command.
+
+    shwatch [--config PATH] poll [--once] [--json]
+    shwatch [--config PATH] sources [check [ID]]
+    shwatch [--config PATH] match [--json] (TEXT | --file PATH)
+    shwatch [--config PATH] run
+    shwatch [--config PATH] digest --chat ID [--send]
+    shwatch [--config PATH] db upgrade
+
+Exit codes: 0 done, 1 the command failed at run time, 2 bad usage or bad configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.store.migrate import StoreUnavailable, cmd_db_upgrade, probe_store, upgrade_to_head
+from monitors.db import create_engine
+from monitors.retag import retag
+from monitors.store import ItemStore
+from monitors.tagger import Tagger
+from config.settings import ConfigError, load_settings
+
+log = logging.getLogger("shwatch")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shwatch",
+        description="Watch Shanghai's official sources for the Online New Economy plan's fields.",
+    )
+    parser.add_argument("--config", metavar="PATH", help="TOML settings file (default: $SHWATCH_CONFIG)")
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="override log_level")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    poll = sub.add_parser("poll", help="fetch the sources and show new items")
+    poll.add_argument("--once", action="store_true", help="poll every source once and exit")
+    poll.add_argument("--json", action="store_true", help="one JSON object per new item per line")
+
+    sources = sub.add_parser("sources", help="list sources and their health; `sources check [ID]` tests them")
+    sources.add_argument("action", nargs="?", choices=["check"], help="fetch list pages once, store nothing")
+    sources.add_argument("source_id", nargs="?", metavar="ID", help="only this source")
+
+    match = sub.add_parser("match", help="show which topics and terms a text triggers")
+    match.add_argument("--json", action="store_true")
+    match.add_argument("--file", metavar="PATH", help="read the text from a file")
+    match.add_argument("text", nargs="?", help="the text to match")
+
+    run = sub.add_parser("run", help="run the service: scheduled polling, chat bots, alerts and digests")
+    run.add_argument(
+        "--deliver-only", action="store_true",
+        help="only send queued deliveries (an extra delivery worker beside one full service; PostgreSQL only)",
+    )
+
+    digest = sub.add_parser("digest", help="show (or send) the digest a chat would get now")
+    digest.add_argument("--chat", required=True, metavar="ID", help="chat id (Telegram chat id or channel:address)")
+    digest.add_argument("--send", action="store_true", help="queue and send it instead of printing")
+
+    db = sub.add_parser("db", help="database maintenance")
+    db.add_argument("action", choices=["upgrade"], help="apply schema migrations")
+    return parser
+
+
+async def prepare_store(settings) -> int:
+    """Every path builds the schema by the migrations, then items tagged by older rules are
+    scored again (``monitors.retag``); returns how many were."""
+    await upgrade_to_head(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        return await retag(ItemStore(engine), Tagger(settings.topics, rules=settings.relevance))
+    finally:
+        await engine.dispose()
+
+
+async def _dispatch(args: argparse.Namespace, settings) -> int:
+    if args.command != "match":
+        await probe_store(settings.database_url)
+    if args.command in ("poll", "sources"):
+        await prepare_store(settings)
+    if args.command == "poll":
+        from monitors.cli import cmd_poll
+
+        return await cmd_poll(settings, once=args.once, as_json=args.json)
+    if args.command == "sources":
+        from monitors.cli import cmd_sources
+
+        return await cmd_sources(settings, check=args.action == "check", source_id=args.source_id)
+    if args.command == "match":
+        from monitors.match_cmd import cmd_match
+
+        return await cmd_match(settings, text=args.text, file=args.file, as_json=args.json)
+    if args.command == "run":
+        from bot.service import run_service
+
+        if args.deliver_only and not settings.database_url.startswith("postgres"):
+            print(
+                "shwatch: run --deliver-only needs PostgreSQL (database_url = \"postgresql+asyncpg://...\"): "
+                "on SQLite one service process does all the sending",
+                file=sys.stderr,
+            )
+            return 2
+        return await run_service(settings, deliver_only=args.deliver_only)
+    if args.command == "digest":
+        from bot.cli.digest import cmd_digest
+
+        return await cmd_digest(settings, chat=args.chat, send=args.send)
+    if args.command == "db":
+        code = await cmd_db_upgrade(settings)
+        rescored = await prepare_store(settings)
+        if rescored:
+            print(f"{rescored} stored item(s) scored again with the current tagging rules")
+        return code
+    raise AssertionError(args.command)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from bot.logs import setup_logging
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "match" and (args.text is None) == (args.file is None):
+        parser.error("match needs either TEXT or --file PATH (not both)")
+    setup_logging(None, args.log_level or "WARNING")
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"shwatch: configuration error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings, args.log_level)
+    try:
+        return asyncio.run(_dispatch(args, settings))
+    except KeyboardInterrupt:
+        return 130
+    except ConfigError as exc:
+        print(f"shwatch: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except StoreUnavailable as exc:
+        print(f"shwatch: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # the last line of defence: one readable line, the trace in the debug log
+        log.debug("command %s failed", args.command, exc_info=True)
+        print(f"shwatch: {args.command} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
