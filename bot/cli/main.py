@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from bot.store.migrate import StoreUnavailable, cmd_db_upgrade, probe_store, upgrade_to_head
+from monitors.cli import cmd_sources_try
 from monitors.db import create_engine
 from monitors.retag import retag
 from monitors.store import ItemStore
@@ -41,9 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     poll.add_argument("--once", action="store_true", help="poll every source once and exit")
     poll.add_argument("--json", action="store_true", help="one JSON object per new item per line")
 
-    sources = sub.add_parser("sources", help="list sources and their health; `sources check [ID]` tests them")
-    sources.add_argument("action", nargs="?", choices=["check"], help="fetch list pages once, store nothing")
-    sources.add_argument("source_id", nargs="?", metavar="ID", help="only this source")
+    sources = sub.add_parser(
+        "sources", help="list sources and their health; `sources check [ID]` tests them; `sources try URL` tries a page"
+    )
+    sources.add_argument(
+        "action", nargs="?", choices=["check", "try"],
+        help="check: fetch list pages once, store nothing; try: what each list parser finds on URL, and its [[sources]] table",
+    )
+    sources.add_argument("source_id", nargs="?", metavar="ID|URL", help="check: only this source; try: the page to try")
 
     match = sub.add_parser("match", help="show which topics and terms a text triggers")
     match.add_argument("--json", action="store_true")
@@ -77,6 +83,11 @@ async def prepare_store(settings) -> int:
 
 
 async def _dispatch(args: argparse.Namespace, settings) -> int:
+    if args.command == "sources" and args.action == "try":  # needs no database
+        if not args.source_id:
+            print("shwatch: sources try needs a URL / 需要提供网址", file=sys.stderr)
+            return 2
+        return await cmd_sources_try(settings, args.source_id)
     if args.command != "match":
         await probe_store(settings.database_url)
     if args.command in ("poll", "sources"):
