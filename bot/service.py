@@ -186,6 +186,7 @@ class Service:
                 ("digest-tick", digests.tick, DIGEST_TICK, seconds_to_next_minute(clock.now(), 0.5)),
             ],
             on_polled=after_poll,
+            poll_timeout=settings.fetch.poll_deadline + 60.0,  # the poll's own deadline ends it first
         )
         components.extend([_Fetching(fetcher), timetable, Maintenance(stores.outbox)])
         return components

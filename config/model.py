@@ -68,6 +68,7 @@ class Source:
     selectors: Selectors | None = None
     allow_hosts: tuple[str, ...] = ()
     baseline_articles: int | None = None  # overrides [fetch] baseline_articles for this source
+    max_articles_per_poll: int | None = None  # overrides [fetch] max_articles_per_poll
 
     @property
     def host(self) -> str:
@@ -144,6 +145,10 @@ class FetchSettings:
     # a source's first poll reads the articles of this many items of its first list page
     # (same site only), so the first poll, /latest and the first digest carry summaries
     baseline_articles: int = 20
+    # a poll reads at most this many articles of one source (newest first); the rest are
+    # stored as pending (title, date, link) and read by later polls, never twice
+    max_articles_per_poll: int = 30
+    poll_deadline: float = 300.0  # seconds one poll of one source may take; what is left stays pending
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,7 @@ def _non_negative(reader: _Reader, name: str, default: int | None) -> Any:
 
 def parse_source(raw: Mapping[str, Any], file: str, index: int) -> Source:
     r = _Reader(raw, file, f"sources[{index}].")
-    r.unknown({"id", "name", "url", "kind", "lang", "interval", "encoding", "selectors", "allow_hosts", "baseline_articles"})
+    r.unknown({"id", "name", "url", "kind", "lang", "interval", "encoding", "selectors", "allow_hosts", "baseline_articles", "max_articles_per_poll"})
     source_id = r.get("id", str, required=True)
     if not _ID.match(source_id):
         raise r.fail("id", f"{source_id!r} must be lowercase letters, digits, '_', '-' or '.'")
@@ -185,6 +185,7 @@ def parse_source(raw: Mapping[str, Any], file: str, index: int) -> Source:
         selectors=selectors,
         allow_hosts=_hosts(r, "allow_hosts"),
         baseline_articles=_non_negative(r, "baseline_articles", None),
+        max_articles_per_poll=_non_negative(r, "max_articles_per_poll", None),
     )
 
 
@@ -440,6 +441,8 @@ def _fetch(r: _Reader) -> FetchSettings:
         user_agent=_user_agent(r, d.user_agent),
         article_concurrency=_positive(r, "article_concurrency", d.article_concurrency),
         baseline_articles=_non_negative(r, "baseline_articles", d.baseline_articles),
+        max_articles_per_poll=_non_negative(r, "max_articles_per_poll", d.max_articles_per_poll),
+        poll_deadline=_positive(r, "poll_deadline", d.poll_deadline, (int, float)),
     )
 
 

@@ -100,7 +100,7 @@ items = Table(
     Column("mentions", JSON, nullable=False, default=list),  # fields only mentioned
     Column("scores", JSON, nullable=False, default=dict),  # field -> relevance 0..1
     Column("evidence", JSON, nullable=False, default=dict),  # field -> [{term, places, count, listed}]
-    Column("article", String(8), nullable=False, default="pending"),  # fetched | pending | foreign | failed
+    Column("article", String(8), nullable=False, default="fetched"),  # fetched | pending | foreign | failed
     Column("article_error", Text),
     Column("tagging", String(40)),  # version of the tagging rules the fields come from
 )

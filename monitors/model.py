@@ -108,7 +108,7 @@ class Item:
     mentions: tuple[str, ...] = ()  # fields it only mentions
     scores: dict[str, float] = field(default_factory=dict)  # relevance 0..1, topics and mentions
     evidence: dict[str, tuple[TermEvidence, ...]] = field(default_factory=dict)  # where terms were found
-    article: ArticleState = ArticleState.PENDING
+    article: ArticleState = ArticleState.FETCHED  # the poller always says; FETCHED for items built by hand
     article_error: str | None = None
     tagging: str | None = None  # the version of the tagging rules its fields come from
 

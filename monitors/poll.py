@@ -91,6 +91,11 @@ def list_summary(entry: ListEntry, lang: str, title: str) -> str:
     return bound_abstract(entry.summary, lang, title)
 
 
+def _newest_first(entry: ListEntry) -> tuple:
+    # the list's own order breaks ties (top = newest): sorted() is stable
+    return (-(entry.published.timestamp()) if entry.published else float("inf"),)
+
+
 def list_item(
     source: Source, entry: ListEntry, tagger: Tagger, now: datetime, *, baseline: bool = False, problem: str | None = None
 ) -> Item:
@@ -188,57 +193,135 @@ class Poller:
         page = await self.fetcher.fetch(
             source.url, etag=state.etag, last_modified=state.last_modified, allow_hosts=source.allow_hosts
         )
+        deadline = asyncio.get_running_loop().time() + self.settings.fetch.poll_deadline
         if page.not_modified:
+            # nothing new on the list; articles earlier polls left pending are read now
+            completed, warnings = await self._complete_pending(source, self._budget(source), now, deadline)
             record_success(state, now, page, item_count=state.last_item_count, article_problem=None, articles_checked=False)
-            return SourceReport(source.id, seen=state.last_item_count or 0, not_modified=True)
+            for problem in warnings:
+                log.warning("source %s: %s", source.id, problem)
+            return SourceReport(source.id, new_items=completed, seen=state.last_item_count or 0, not_modified=True, warnings=warnings)
         entries = parse_list(page.content, page.final_url, source, page.charset)
         if not entries:
             raise _Problem(zero_items_reason(state.last_item_count, page), LAYOUT)
-        warnings: list[str] = []
         if not state.baseline_done:
             # the baseline is recorded, never alerted; the articles of the first items (same
             # site, politely, under the per-host limit) are read so it carries summaries
-            candidates, warnings = await self._baseline(source, entries, now)
+            new_items, warnings = await self._baseline(source, entries, now, deadline)
             checked = False
         else:
             known = await self.store.known_urls(e.url for e in entries)
             fresh = [e for e in entries if e.url not in known]
-            results = await self._articles(source, fresh, now)
-            candidates = [item for item, _ in results]
-            warnings = [problem for _, problem in results if problem]
+            new_items, warnings = await self._fresh(source, fresh, now, deadline)
             checked = any(within_site(e.url, source.url, source.allow_hosts) for e in fresh)
-        inserted = await self.store.insert_items(candidates)
         record_success(
             state, now, page, item_count=len(entries),
             article_problem=warnings[0] if warnings else None, articles_checked=checked,
         )
         for problem in warnings:
             log.warning("source %s: %s", source.id, problem)
-        return SourceReport(source.id, new_items=inserted, seen=len(entries), warnings=warnings)
+        return SourceReport(source.id, new_items=new_items, seen=len(entries), warnings=warnings)
 
     # ---- items --------------------------------------------------------------------------
-    async def _baseline(self, source: Source, entries: Sequence[ListEntry], now: datetime) -> tuple[list[Item], list[str]]:
+    def _budget(self, source: Source) -> int:
+        own = source.max_articles_per_poll
+        return own if own is not None else self.settings.fetch.max_articles_per_poll
+
+    async def _baseline(
+        self, source: Source, entries: Sequence[ListEntry], now: datetime, deadline: float
+    ) -> tuple[list[Item], list[str]]:
         """The baseline items: the first ``baseline_articles`` same-site entries read in full,
-        the rest from the list alone (their articles pending)."""
+        the rest from the list alone (their articles pending, read by later polls)."""
         limit = source.baseline_articles if source.baseline_articles is not None else self.settings.fetch.baseline_articles
         read = [e for e in entries if within_site(e.url, source.url, source.allow_hosts)][:limit]
-        results = {id(e): r for e, r in zip(read, await self._articles(source, read, now))}
-        items: list[Item] = []
-        for entry in entries:
-            found = results.get(id(entry))
-            item = found[0] if found is not None else list_item(source, entry, self.tagger, now)
-            item.baseline = True
-            items.append(item)
-        return items, [problem for _, problem in results.values() if problem]
+        chosen = {id(e) for e in read}
+        rest = [list_item(source, e, self.tagger, now, baseline=True) for e in entries if id(e) not in chosen]
+        stored, warnings = await self._read(source, read, now, deadline, baseline=True)
+        return stored + await self.store.insert_items(rest), warnings
 
-    async def _articles(self, source: Source, entries: Sequence[ListEntry], now: datetime) -> list[tuple[Item, str | None]]:
+    async def _fresh(
+        self, source: Source, fresh: Sequence[ListEntry], now: datetime, deadline: float
+    ) -> tuple[list[Item], list[str]]:
+        """New entries: at most the source's article budget read (newest first), the other
+        same-site ones stored as pending; then pending items of earlier polls, while budget
+        and time remain. Returns the items this poll completed (for alerts and output)."""
+        own = [e for e in fresh if within_site(e.url, source.url, source.allow_hosts)]
+        mine = {id(e) for e in own}
+        foreign = [list_item(source, e, self.tagger, now) for e in fresh if id(e) not in mine]
+        newest = sorted(own, key=_newest_first)
+        budget = self._budget(source)
+        read, later = newest[:budget], newest[budget:]
+        done = await self.store.insert_items(foreign)
+        await self.store.insert_items([list_item(source, e, self.tagger, now) for e in later])  # pending
+        stored, warnings = await self._read(source, read, now, deadline)
+        done += stored
+        room = budget - len(read)
+        if room > 0 and asyncio.get_running_loop().time() < deadline:
+            completed, more = await self._complete_pending(source, room, now, deadline)
+            done += completed
+            warnings += more
+        return done, warnings
+
+    async def _read(
+        self, source: Source, entries: Sequence[ListEntry], now: datetime, deadline: float, *, baseline: bool = False
+    ) -> tuple[list[Item], list[str]]:
+        """Read these entries' articles, each item stored as soon as it is done (a poll
+        stopped half-way keeps what it did); at the deadline the unread ones are stored
+        pending. Returns the items stored and the article problems."""
+        slots = asyncio.Semaphore(self.settings.fetch.article_concurrency)
+        stored: list[Item] = []
+        warnings: list[str] = []
+        finished: set[int] = set()
+
+        async def one(entry: ListEntry) -> None:
+            async with slots:
+                item, problem = await self.article_item(source, entry, now)
+            item.baseline = baseline
+            stored.extend(await self.store.insert_items([item]))
+            finished.add(id(entry))
+            if problem:
+                warnings.append(problem)
+
+        try:
+            async with asyncio.timeout_at(deadline):
+                await asyncio.gather(*(one(e) for e in entries))
+        except TimeoutError:
+            unread = [e for e in entries if id(e) not in finished]
+            log.warning("source %s: poll deadline reached; %d article(s) left for the next poll", source.id, len(unread))
+            await self.store.insert_items([list_item(source, e, self.tagger, now, baseline=baseline) for e in unread])
+        order = {e.url: n for n, e in enumerate(entries)}
+        return sorted(stored, key=lambda i: order.get(i.url, 0)), warnings
+
+    async def _complete_pending(
+        self, source: Source, room: int, now: datetime, deadline: float
+    ) -> tuple[list[Item], list[str]]:
+        """Read the articles of items earlier polls left pending (newest first)."""
+        pending = await self.store.pending_items(source.id, room)
+        completed: list[Item] = []
+        warnings: list[str] = []
+
+        async def one(item: Item) -> None:
+            entry = ListEntry(item.url, item.title, item.published, item.summary)
+            read, problem = await self.article_item(source, entry, item.first_seen_at or now)
+            read.id, read.baseline = item.id, item.baseline
+            if await self.store.complete_item(read) and not read.baseline:
+                completed.append(read)
+            if problem:
+                warnings.append(problem)
+
         slots = asyncio.Semaphore(self.settings.fetch.article_concurrency)
 
-        async def one(entry: ListEntry) -> tuple[Item, str | None]:
+        async def guarded(item: Item) -> None:
             async with slots:
-                return await self.article_item(source, entry, now)
+                await one(item)
 
-        return list(await asyncio.gather(*(one(e) for e in entries)))
+        try:
+            async with asyncio.timeout_at(deadline):
+                await asyncio.gather(*(guarded(i) for i in pending))
+        except TimeoutError:
+            log.warning("source %s: poll deadline reached while reading pending articles", source.id)
+        order = {item.id: n for n, item in enumerate(pending)}
+        return sorted(completed, key=lambda i: order[i.id]), warnings
 
     async def article_item(self, source: Source, entry: ListEntry, now: datetime) -> tuple[Item, str | None]:
         """The item for a new entry, and an article layout problem if its body came out empty."""

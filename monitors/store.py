@@ -266,6 +266,35 @@ class ItemStore:
         async with self._gate, self.engine.connect() as conn:
             return int((await conn.execute(query)).scalar_one())
 
+    async def pending_items(self, source_id: str, limit: int) -> list[Item]:
+        """A source's items whose article is still to be read: new items first, then the
+        baseline's; newest published first."""
+        if limit <= 0:
+            return []
+        query = (
+            select(items)
+            .where(items.c.source_id == source_id, items.c.article == "pending")
+            .order_by(items.c.baseline.asc(), items.c.published.desc().nulls_last(), items.c.id.asc())
+            .limit(limit)
+        )
+        async with self._gate, self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_item(row) for row in rows]
+
+    async def complete_item(self, item: Item) -> bool:
+        """Store what reading a pending item's article gave (only while it is still pending:
+        a concurrent poller that completed it first wins). True when this call stored it."""
+        values = {
+            "title": item.title, "published": item.published, "summary": item.summary, "body": item.body,
+            "organ": item.organ, "extract_problem": item.extract_problem, "article": str(item.article),
+            "article_error": item.article_error, **_tags(item),
+        }
+        async with self._gate, self.engine.begin() as conn:
+            result = await conn.execute(
+                update(items).where(items.c.id == item.id, items.c.article == "pending").values(**values)
+            )
+        return bool(result.rowcount)
+
     async def items_to_retag(self, version: str, limit: int) -> list[Item]:
         """Items whose fields come from other tagging rules than ``version`` (oldest first)."""
         query = (
