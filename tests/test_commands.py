@@ -565,6 +565,25 @@ def test_parser_help_and_menu_are_derived_from_the_registry():
         Registry((REGISTRY.get("alerts"), dataclasses.replace(REGISTRY.get("alert_del"), sub=("list",))))
 
 
+async def test_adding_an_identical_alert_says_it_exists(core, engine):
+    assert await say(core, EN, "/alert add 5G -exclude phone") == (
+        "Alert added: “5G”.\nItems that mention any of these are skipped: phone\nYou have 1 of 50 alerts."
+    )
+    # the same alert again (case and spacing aside): nothing changes, and the answer says so
+    for again in ("/alert add 5G -exclude phone", "/alert add 5g  -exclude Phone"):
+        assert await say(core, EN, again) == (
+            "You already have the alert “5G”; nothing changed.\n"
+            "Items that mention any of these are skipped: phone\nYou have 1 of 50 alerts."
+        )
+    # other exclusions: the alert is updated, as before
+    assert await say(core, EN, "/alert add 5G") == "Alert updated: “5G”.\nYou have 1 of 50 alerts."
+    assert await say(core, ZH, "关键词 添加 人工智能") == "已添加关键词提醒：“人工智能”。\n您已设置 1/50 个关键词提醒。"
+    assert await say(core, ZH, "关键词 添加 人工智能") == "关键词提醒“人工智能”已存在，无需重复添加。\n您已设置 1/50 个关键词提醒。"
+    en = await ChatStore(engine).get("telegram", "1002")
+    assert [(r.keyword, r.excludes) for r in en.rules] == [("5G", ())]
+    assert await count(engine, alert_rules) == 2
+
+
 async def test_non_text_messages_get_a_hint_in_the_chats_language(core, engine):
     assert render_plain((await core.handle_non_text(ZH)).paragraphs) == "目前只能识别文字消息。发送“帮助”查看可用命令。"
     assert await count(engine, chats) == 0  # a sticker creates no chat

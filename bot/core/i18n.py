@@ -112,6 +112,10 @@ _CATALOGUE: dict[str, dict[str, str]] = {
     # ------------------------------------------------------------ alerts
     "alert.added": {"zh": "已添加关键词提醒：“{keyword}”。", "en": "Alert added: “{keyword}”."},
     "alert.updated": {"zh": "已更新关键词提醒：“{keyword}”。", "en": "Alert updated: “{keyword}”."},
+    "alert.exists": {
+        "zh": "关键词提醒“{keyword}”已存在，无需重复添加。",
+        "en": "You already have the alert “{keyword}”; nothing changed.",
+    },
     "alert.excludes": {"zh": "排除包含以下词语的内容：{terms}", "en": "Items that mention any of these are skipped: {terms}"},
     "alert.count": {"zh": "您已设置 {count}/{limit} 个关键词提醒。", "en": "You have {count} of {limit} alerts."},
     "alert.deleted": {"zh": "已删除关键词提醒：“{keyword}”。", "en": "Alert deleted: “{keyword}”."},

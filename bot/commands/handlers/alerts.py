@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bot.commands.args import shorten
 from bot.commands.command import Command, CommandError
 from bot.commands.replies import say
 from bot.commands.spec import CommandContext
 from bot.core.i18n import join, t
-from bot.core.model import MAX_RULES, Chat, Reply
+from bot.core.model import MAX_RULES, AlertRule, Chat, Reply, same_keyword
 from bot.core.text import Bold, Code, Paragraph, Plain
 from bot.store.chats import RuleLimitError
 
 
+def same_rule(rule: AlertRule, keyword: str, excludes: Sequence[str]) -> bool:
+    """The chat has exactly this alert already: the same keyword and the same exclusions
+    (case and spacing ignored, in any order)."""
+    def terms(values: Sequence[str]) -> set[str]:
+        return {" ".join(v.split()).casefold() for v in values}
+
+    return same_keyword(rule.keyword, keyword) and terms(rule.excludes) == terms(excludes)
+
+
 async def add_alert(ctx: CommandContext, chat: Chat, cmd: Command) -> Reply:
     lang = chat.lang
-    try:
-        rule, created = await ctx.chats.add_rule(chat.id, cmd.args[0], cmd.excludes, MAX_RULES)
-    except RuleLimitError:
-        raise CommandError("err.too_many_alerts", limit=MAX_RULES) from None
-    key = "alert.added" if created else "alert.updated"
-    count = len(await ctx.chats.list_rules(chat.id))
+    keyword = cmd.args[0]
+    existing = next((rule for rule in chat.rules if same_rule(rule, keyword, cmd.excludes)), None)
+    if existing is not None:  # nothing to store: say so rather than "updated"
+        rule, key, count = existing, "alert.exists", len(chat.rules)
+    else:
+        try:
+            rule, created = await ctx.chats.add_rule(chat.id, keyword, cmd.excludes, MAX_RULES)
+        except RuleLimitError:
+            raise CommandError("err.too_many_alerts", limit=MAX_RULES) from None
+        key = "alert.added" if created else "alert.updated"
+        count = len(await ctx.chats.list_rules(chat.id))
     paragraphs: list[Paragraph] = [(Plain(t(key, lang, keyword=rule.keyword)),)]
     if rule.excludes:
         paragraphs.append((Plain(t("alert.excludes", lang, terms=join(rule.excludes, lang))),))
