@@ -146,6 +146,16 @@ class DigestSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """The web app: served by ``shwatch run`` when enabled, and by ``shwatch web`` alone."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8080
+    base_url: str | None = None  # absolute links in feeds (e.g. behind a proxy); None: the request's own
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str
     timezone: str = "Asia/Shanghai"
@@ -157,6 +167,7 @@ class Settings:
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     wecom: WeComSettings = field(default_factory=WeComSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     config_path: str | None = None
 
     def source(self, source_id: str) -> Source | None:

@@ -28,6 +28,7 @@ from config.model import (
     Topic,
     WeComRobot,
     WeComSettings,
+    WebSettings,
 )
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/shwatch.db"
@@ -361,13 +362,30 @@ def _digest(r: _Reader) -> DigestSettings:
     return DigestSettings(default_time=_hhmm(r, "default_time", d.default_time) or d.default_time, send_empty=r.get("send_empty", bool, d.send_empty))
 
 
+def _web(r: _Reader) -> WebSettings:
+    r.unknown({"enabled", "host", "port", "base_url"})
+    d = WebSettings()
+    host = r.get("host", str, d.host).strip()
+    if not host:
+        raise r.fail("host", "must not be empty (127.0.0.1 serves this machine only, 0.0.0.0 every interface)")
+    port = r.get("port", int, d.port)
+    if not 0 <= port <= 65535:
+        raise r.fail("port", f"must be 0-65535, got {port}")
+    base_url = r.get("base_url", str, None)
+    if base_url is not None:
+        base_url = base_url.strip().rstrip("/")
+        if not re.match(r"^https?://[^/\s]+\S*$", base_url):
+            raise r.fail("base_url", f"{base_url!r} is not an http(s) URL (e.g. https://news.example.org/shwatch)")
+    return WebSettings(enabled=r.get("enabled", bool, d.enabled), host=host, port=port, base_url=base_url)
+
+
 def _sub(data: Mapping[str, Any], name: str, file: str) -> _Reader:
     return _Reader(data.get(name, {}), file, f"{name}.")
 
 
 TOP_LEVEL_KEYS = {
     "database_url", "timezone", "max_age_days", "log_level", "topics_file",
-    "sources", "fetch", "telegram", "wecom", "digest",
+    "sources", "fetch", "telegram", "wecom", "digest", "web",
 }
 
 
@@ -413,6 +431,7 @@ def settings_from_mapping(data: Mapping[str, Any], file: str, env: Mapping[str, 
         telegram=_telegram(_sub(data, "telegram", file), env),
         wecom=_wecom(_sub(data, "wecom", file), env),
         digest=_digest(_sub(data, "digest", file)),
+        web=_web(_sub(data, "web", file)),
         config_path=None if file == "(defaults)" else file,
     )
 
