@@ -39,6 +39,8 @@ log = logging.getLogger("shwatch.web")
 NEWEST_ON_DASHBOARD = 10
 WEEKS = 12
 DAYS = 30
+WEEK_CHART = (WEEKS * 20, 36)  # width, height of a field's weekly bars (pixels)
+DAY_CHART = (DAYS * 6, 28)  # a source's daily bars
 MAX_ITEM_ID = 2**63 - 1
 STATUS_KEYS = {
     "ok": "web.status.ok",
@@ -205,7 +207,7 @@ async def dashboard(request: web.Request) -> web.Response:
                 "topic": topic,
                 "last7": c[0],
                 "last30": c[1],
-                "bars": present.bars(c[2:], labels, width=WEEKS * 12, height=28, top=top),
+                "bars": present.bars(c[2:], labels, width=WEEK_CHART[0], height=WEEK_CHART[1], top=top),
             }
         )
     return render(
@@ -213,6 +215,7 @@ async def dashboard(request: web.Request) -> web.Response:
         "dashboard.html",
         page="dashboard",
         fields=fields,
+        chart=WEEK_CHART,
         since7=present.local_date(last7[0], ctx.zone).isoformat(),
         since30=present.local_date(last30[0], ctx.zone).isoformat(),
         weeks_from=week_labels[0].isoformat(),
@@ -319,7 +322,7 @@ async def sources_page(request: web.Request) -> web.Response:
                 "status": row.status,
                 "status_text": i18n.t(STATUS_KEYS.get(row.status, "web.status.warning"), lang),
                 "error_kind": error_kind,
-                "bars": present.bars(values, labels, width=DAYS * 5, height=24, top=top),
+                "bars": present.bars(values, labels, width=DAY_CHART[0], height=DAY_CHART[1], top=top),
             }
         )
     return render(
@@ -327,6 +330,7 @@ async def sources_page(request: web.Request) -> web.Response:
         "sources.html",
         page="sources",
         rows=rows,
+        chart=DAY_CHART,
         days_from=day_labels[0].isoformat(),
         days_to=day_labels[-1].isoformat(),
         health=_health_summary(health, lang),
