@@ -136,6 +136,15 @@ async def test_the_index_follows_edits_and_deletions(store):
     assert await titles(store, "智慧社区") == ["智慧社区服务平台上线"]
 
 
+async def test_compacting_the_index_keeps_every_item_findable(store):
+    for n in range(12):  # one write each: a segment each on SQLite
+        await store.insert_items([item(n, f"第{n}家互联网医院上线", days=n)])
+    await store.compact_search_index()
+    await store.compact_search_index(pages=10)
+    found, total = await store.search("医院", limit=5)
+    assert total == 12 and [i.title for i in found] == [f"第{n}家互联网医院上线" for n in range(11, 6, -1)]
+
+
 async def test_items_stored_before_the_search_migration_are_indexed(db_url):
     engine = create_engine(db_url)
     try:

@@ -26,7 +26,7 @@ from bot.chats import ChatStore
 from bot.clock import FakeClock
 from bot.migrate import upgrade_to_head
 from bot.outbox import Outbox
-from bot.web import Metrics, WebServer, WebServerError
+from bot.web import Metrics, WebServer, WebServerError, build_web_app
 from bot.web.lang import choose_lang, from_accept_language
 from config.settings import load_settings
 from monitors.db import create_engine
@@ -114,7 +114,7 @@ class Site:
 @contextlib.asynccontextmanager
 async def serve(engine, settings, **kw):
     metrics = kw.pop("metrics", None) or Metrics()
-    server = WebServer(settings, engine, FakeClock(NOW), metrics=metrics, port=0, **kw)
+    server = WebServer(build_web_app(settings, engine, FakeClock(NOW), metrics=metrics, **kw), "127.0.0.1", 0)
     await server.start()
     try:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
@@ -495,7 +495,7 @@ async def test_a_port_in_use_is_one_line_naming_it(engine, tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        server = WebServer(settings, engine, FakeClock(NOW), role="web", port=port)
+        server = WebServer(build_web_app(settings, engine, FakeClock(NOW), role="web"), "127.0.0.1", port)
         with pytest.raises(WebServerError) as info:
             await server.start()
     message = str(info.value)

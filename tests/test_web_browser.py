@@ -16,7 +16,7 @@ import pytest
 
 from bot.clock import FakeClock
 from bot.migrate import upgrade_to_head
-from bot.web import WebServer
+from bot.web import WebServer, build_web_app
 from config.settings import load_settings
 from monitors.db import create_engine
 from monitors.model import Item
@@ -91,7 +91,7 @@ class ServerThread:
         try:
             await seed(engine)
             await _extra_items(engine)
-            server = WebServer(self.settings, engine, FakeClock(NOW), role="web", port=0)
+            server = WebServer(build_web_app(self.settings, engine, FakeClock(NOW), role="web"), "127.0.0.1", 0)
             await server.start()
             self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
             self.port = server.bound_port

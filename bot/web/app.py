@@ -147,29 +147,15 @@ class WebServerError(Exception):
 
 
 class WebServer:
-    """A service component: serves ``build_web_app(...)`` on [web] host:port (``port`` 0:
-    any free port, then ``bound_port`` says which)."""
+    """A service component serving ``app`` (``build_web_app``) on ``host``:``port``; port 0
+    is any free port, and ``bound_port`` then says which."""
 
     name = "web"
 
-    def __init__(
-        self,
-        settings: Settings,
-        engine: AsyncEngine,
-        clock: Clock,
-        *,
-        role: str,
-        extra_routes: Iterable[web.AbstractRouteDef] = (),
-        metrics: Metrics | None = None,
-        scheduler_running: Callable[[], bool] | None = None,
-        host: str | None = None,
-        port: int | None = None,
-    ) -> None:
-        self.app = build_web_app(
-            settings, engine, clock, role=role, extra_routes=extra_routes, metrics=metrics, scheduler_running=scheduler_running
-        )
-        self.host = host if host is not None else settings.web.host
-        self.port = port if port is not None else settings.web.port
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
         self.bound_port: int | None = None
         self._runner: web.AppRunner | None = None
 
@@ -219,7 +205,8 @@ async def cmd_web(settings: Settings) -> int:
                 file=sys.stderr,
             )
             return 1
-        server = WebServer(settings, engine, clock_from_env(os.environ), role="web")
+        app = build_web_app(settings, engine, clock_from_env(os.environ), role="web")
+        server = WebServer(app, settings.web.host, settings.web.port)
         try:
             await server.start()
         except WebServerError as exc:

@@ -32,7 +32,7 @@ from bot.web.query import FEED_SIZE, MAX_RESULTS, PAGE_SIZE, ArchiveQuery, Probl
 from config.model import Settings, Source, Topic
 from monitors.model import Item
 from monitors.report import item_record
-from monitors.store import ItemStore, SourceHealth
+from monitors.store import ItemStore, SourceState
 
 log = logging.getLogger("shwatch.web")
 
@@ -170,11 +170,13 @@ class Result:
 
 
 def _results(found: Sequence[Item], terms: Sequence[str]) -> list[Result]:
+    """Each item with the text to show under its title: its summary, or the part of its body
+    where a search word stands when the summary has none."""
+    lower = [t.lower() for t in terms]
     out = []
     for item in found:
-        lower = [t.lower() for t in terms]
         where = item.summary
-        if terms and not any(t in (item.summary or "").lower() for t in lower):
+        if lower and not any(t in (item.summary or "").lower() for t in lower):
             if any(t in (item.body or "").lower() for t in lower):
                 where = item.body
         out.append(Result(item, _item_time(item), present.excerpt(where or item.body, terms)))
@@ -193,8 +195,8 @@ async def dashboard(request: web.Request) -> web.Response:
     last30 = (days[0][0], days[-1][1])
     weeks = present.week_periods(now, ctx.zone, WEEKS)
     counts = await ctx.store.count_by_topic([last7, last30, *weeks])
-    newest, _ = await ctx.store.search(limit=NEWEST_ON_DASHBOARD)
-    health = await ctx.store.source_health(ctx.settings.sources)
+    newest, _ = await ctx.store.search(limit=NEWEST_ON_DASHBOARD, count_limit=NEWEST_ON_DASHBOARD)  # no full count
+    states = await ctx.store.source_states()
 
     week_labels = [present.local_date(start, ctx.zone) for start, _ in weeks]
     top = max((max(c[2:]) for c in counts.values()), default=0)
@@ -221,15 +223,16 @@ async def dashboard(request: web.Request) -> web.Response:
         weeks_from=week_labels[0].isoformat(),
         weeks_to=week_labels[-1].isoformat(),
         newest=_results(newest, ()),
-        health=_health_summary(health, lang),
+        health=_health_summary([states.get(s.id, SourceState(s.id)) for s in ctx.settings.sources], lang),
         query=ArchiveQuery(),
     )
 
 
-def _health_summary(rows: Sequence[SourceHealth], lang: str) -> str:
+def _health_summary(states: Sequence[SourceState], lang: str) -> str:
+    """"Sources: 10 ok, 1 failing, 1 not checked yet." """
     groups = {"ok": 0, "failing": 0, "never": 0}
-    for row in rows:
-        groups[SUMMARY_GROUP.get(row.status, "ok")] += 1
+    for state in states:
+        groups[SUMMARY_GROUP.get(state.status, "ok")] += 1
     return i18n.t("web.dash.health", lang, summary=i18n.t("sources.summary", lang, **groups))
 
 
@@ -333,7 +336,7 @@ async def sources_page(request: web.Request) -> web.Response:
         chart=DAY_CHART,
         days_from=day_labels[0].isoformat(),
         days_to=day_labels[-1].isoformat(),
-        health=_health_summary(health, lang),
+        health=_health_summary([row.state for row in health], lang),
         query=ArchiveQuery(),
     )
 
@@ -341,7 +344,22 @@ async def sources_page(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------------------- feeds and JSON
 
 
-def _feed_response(body: bytes) -> web.Response:
+def _feed(
+    request: web.Request, title: str, found: Sequence[Item], params: Mapping[str, str], *, own_params: bool
+) -> web.Response:
+    """The Atom feed of ``found``; ``params`` select the same items on /items (and are the
+    feed's own query string when ``own_params``)."""
+    ctx = _ctx(request)
+    body = atom_feed(
+        feed_url=ctx.absolute(request, request.path, params if own_params else None),
+        page_url=ctx.absolute(request, "/items", params),
+        title=title,
+        items=found,
+        item_url={i.id: ctx.absolute(request, f"/items/{i.id}") for i in found},
+        topics=ctx.topics,
+        lang=lang_of(request),
+        now=ctx.clock.now(),
+    )
     return web.Response(body=body, content_type="application/atom+xml", charset="utf-8")
 
 
@@ -356,19 +374,8 @@ async def topic_feed(request: web.Request) -> web.Response:
     topic = ctx.topics.get(topic_id)
     if topic is None:
         return _plain_error(404, i18n.t("web.err.topic", lang, value=topic_id[:40]))
-    found, _ = await ctx.store.search(topic=topic_id, limit=FEED_SIZE)
-    return _feed_response(
-        atom_feed(
-            feed_url=ctx.absolute(request, request.path),
-            page_url=ctx.absolute(request, "/items", {"topic": topic_id}),
-            title=i18n.t("web.feed.topic", lang, field=topic.name(lang)),
-            items=found,
-            item_url={i.id: ctx.absolute(request, f"/items/{i.id}") for i in found},
-            topics=ctx.topics,
-            lang=lang,
-            now=ctx.clock.now(),
-        )
-    )
+    found, _ = await ctx.store.search(topic=topic_id, limit=FEED_SIZE, count_limit=FEED_SIZE)
+    return _feed(request, i18n.t("web.feed.topic", lang, field=topic.name(lang)), found, {"topic": topic_id}, own_params=False)
 
 
 async def search_feed(request: web.Request) -> web.Response:
@@ -381,21 +388,9 @@ async def search_feed(request: web.Request) -> web.Response:
         return _plain_error(400, "\n".join(_problem_texts(problems, lang)))
     since, until = query.bounds(ctx.zone)
     found, _ = await ctx.store.search(
-        query.q, topic=query.topic, source_id=query.source, since=since, until=until, limit=FEED_SIZE
+        query.q, topic=query.topic, source_id=query.source, since=since, until=until, limit=FEED_SIZE, count_limit=FEED_SIZE
     )
-    params = query.params(page=1)
-    return _feed_response(
-        atom_feed(
-            feed_url=ctx.absolute(request, request.path, params),
-            page_url=ctx.absolute(request, "/items", params),
-            title=i18n.t("web.feed.search", lang, q=" ".join(query.terms)),
-            items=found,
-            item_url={i.id: ctx.absolute(request, f"/items/{i.id}") for i in found},
-            topics=ctx.topics,
-            lang=lang,
-            now=ctx.clock.now(),
-        )
-    )
+    return _feed(request, i18n.t("web.feed.search", lang, q=" ".join(query.terms)), found, query.params(page=1), own_params=True)
 
 
 async def api_items(request: web.Request) -> web.Response:
