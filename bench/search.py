@@ -44,7 +44,7 @@ from bot.clock import FakeClock
 from bot.migrate import upgrade_to_head
 from bot.web import WebServer, build_web_app
 from config.settings import load_settings
-from monitors.db import create_engine, item_time, items
+from monitors.db import create_engine, items
 from monitors.model import Item
 from monitors.store import ItemStore, SourceState
 from monitors.tagger import Tagger
