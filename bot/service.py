@@ -27,7 +27,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -50,6 +50,8 @@ from bot.store.inbound import InboundLog
 from bot.store.migrate import upgrade_to_head
 from bot.store.notices import SourceNotices
 from bot.store.outbox import Outbox
+from bot.web.app import WebServer, build_web_app
+from bot.web.metrics import Metrics
 from config.model import Settings, Source
 from monitors.db import Engine, create_engine
 from monitors.fetch import Fetcher
@@ -122,6 +124,7 @@ class Service:
         self.secrets = secrets_of(settings)
         self.stores = Stores.over(engine, clock, self.secrets)
         self.tagger = Tagger(settings.topics, rules=settings.relevance)
+        self.metrics = Metrics()
         self.components: list[Any] = []
 
     def wake(self) -> None:
@@ -154,24 +157,30 @@ class Service:
             components.append(
                 ConsoleChannel(stores.outbox, stores.chats, compose, [t.id for t in settings.topics], lang=_console_lang())
             )
+        web_routes: list[Any] = []  # routes other components serve on the web app's server
         if settings.wecom.app_enabled or settings.wecom.robots:
             from bot.channels.wecom.channel import build_components as wecom_components
 
-            components.extend(
-                wecom_components(
-                    settings, InboundLog(self.engine, "wecom"), core, stores.outbox, stores.chats, compose, clock,
-                    self.secrets, serve=not self.deliver_only,
-                )
+            # the callback URL: on the web server unless [wecom] host/port ask for its own
+            on_web = settings.web.enabled and not settings.wecom.own_listener
+            wecom = wecom_components(
+                settings, InboundLog(self.engine, "wecom"), core, stores.outbox, stores.chats, compose, clock,
+                self.secrets, serve=not self.deliver_only and not on_web,
             )
+            if on_web and not self.deliver_only:
+                web_routes += [r for c in wecom if c.name == "wecom-app" for r in c.server.routes()]
+            components.extend(wecom)
         if self.deliver_only:
             components.append(Maintenance(stores.outbox))
+            if settings.web.enabled:
+                components.append(self._web(web_routes, None))
             return components
         fetcher = Fetcher(settings.fetch)
         poller = Poller(settings, stores.items, fetcher, self.tagger, clock=clock.now)
         dispatcher = Dispatcher(
             stores.items, stores.dispatched, RuleIndexCache(stores.chats), clock, max_age_days=settings.max_age_days
         )
-        pipeline = Pipeline(poller, dispatcher, self.wake)
+        pipeline = Pipeline(poller, dispatcher, self.wake, self.metrics)
         notifier = HealthNotifier(stores.items, stores.notices, stores.chats, settings, clock)
 
         async def after_poll(source: Source, ok: bool) -> None:
@@ -189,7 +198,16 @@ class Service:
             poll_timeout=settings.fetch.poll_deadline + 60.0,  # the poll's own deadline ends it first
         )
         components.extend([_Fetching(fetcher), timetable, Maintenance(stores.outbox)])
+        if settings.web.enabled:
+            components.append(self._web(web_routes, timetable.running))
         return components
+
+    def _web(self, routes: list[Any], scheduler_running: Callable[[], bool] | None) -> WebServer:
+        app = build_web_app(
+            self.settings, self.engine, self.clock, role="delivery" if self.deliver_only else "service",
+            extra_routes=routes, metrics=self.metrics, scheduler_running=scheduler_running,
+        )
+        return WebServer(app, self.settings.web.host, self.settings.web.port)
 
     async def prepare_store(self) -> None:
         await upgrade_to_head(self.engine)  # Alembic: the schema at the newest revision

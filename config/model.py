@@ -180,8 +180,10 @@ class WeComSettings:
     token: Secret | None = None
     encoding_aes_key: Secret | None = None
     api_base_url: str = "https://qyapi.weixin.qq.com"
-    host: str = "0.0.0.0"
-    port: int = 8080
+    # host / port: a listener of its own for the callback URL; when neither is set, the web
+    # app's server ([web]) serves the callback path (or 0.0.0.0:8080 when the web is off)
+    host: str | None = None
+    port: int | None = None
     path: str = "/wecom/callback"
     robots: tuple[WeComRobot, ...] = ()
     admin_users: tuple[str, ...] = ()  # WeCom userids allowed /stats and /health
@@ -192,11 +194,26 @@ class WeComSettings:
             self.corp_id and self.agent_id is not None and self.secret and self.token and self.encoding_aes_key
         )
 
+    @property
+    def own_listener(self) -> bool:
+        """The callback URL has a listener of its own (host or port set)."""
+        return self.host is not None or self.port is not None
+
 
 @dataclass(frozen=True)
 class DigestSettings:
     default_time: str = "08:00"
     send_empty: bool = False
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The web app: served by ``shwatch run`` when enabled, and by ``shwatch web`` alone."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8080
+    base_url: str | None = None  # absolute links in feeds (e.g. behind a proxy); None: the request's own
 
 
 @dataclass(frozen=True)
@@ -212,6 +229,7 @@ class Settings:
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     wecom: WeComSettings = field(default_factory=WeComSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     config_path: str | None = None
 
     def source(self, source_id: str) -> Source | None:

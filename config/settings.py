@@ -31,6 +31,7 @@ from config.model import (
     Topic,
     WeComRobot,
     WeComSettings,
+    WebSettings,
 )
 from monitors.urls import host_name
 
@@ -384,8 +385,8 @@ def _wecom(r: _Reader, env: Mapping[str, str]) -> WeComSettings:
     path = r.get("path", str, defaults.path)
     if not path.startswith("/"):
         raise r.fail("path", f"must start with '/', got {path!r}")
-    port = r.get("port", int, defaults.port)
-    if not 0 <= port <= 65535:
+    port = r.get("port", int, None)
+    if port is not None and not 0 <= port <= 65535:
         raise r.fail("port", f"must be 0-65535, got {port}")
     robots = []
     raw_robots = r.get("robots", list, [])
@@ -419,7 +420,7 @@ def _wecom(r: _Reader, env: Mapping[str, str]) -> WeComSettings:
         token=_secret(r, "token", env, "WECOM_TOKEN"),
         encoding_aes_key=aes,
         api_base_url=base,
-        host=r.get("host", str, defaults.host),
+        host=r.get("host", str, None),
         port=port,
         path=path,
         robots=tuple(robots),
@@ -459,13 +460,36 @@ def _digest(r: _Reader) -> DigestSettings:
     return DigestSettings(default_time=_hhmm(r, "default_time", d.default_time) or d.default_time, send_empty=r.get("send_empty", bool, d.send_empty))
 
 
+def _web(r: _Reader, env: Mapping[str, str]) -> WebSettings:
+    r.unknown({"enabled", "host", "port", "base_url"})
+    d = WebSettings()
+    host = r.get("host", str, d.host).strip()
+    if not host:
+        raise r.fail("host", "must not be empty (127.0.0.1 serves this machine only, 0.0.0.0 every interface)")
+    from_env = env.get("SHWATCH_WEB_PORT")
+    if from_env is not None:
+        if not from_env.strip().isdigit() or not 0 <= int(from_env) <= 65535:
+            raise ConfigError("(environment)", "SHWATCH_WEB_PORT", f"must be a port number 0-65535, got {from_env!r}")
+        port = int(from_env)
+    else:
+        port = r.get("port", int, d.port)
+    if not 0 <= port <= 65535:
+        raise r.fail("port", f"must be 0-65535, got {port}")
+    base_url = r.get("base_url", str, None)
+    if base_url is not None:
+        base_url = base_url.strip().rstrip("/")
+        if not re.match(r"^https?://[^/\s]+\S*$", base_url):
+            raise r.fail("base_url", f"{base_url!r} is not an http(s) URL (e.g. https://news.example.org/shwatch)")
+    return WebSettings(enabled=r.get("enabled", bool, d.enabled), host=host, port=port, base_url=base_url)
+
+
 def _sub(data: Mapping[str, Any], name: str, file: str) -> _Reader:
     return _Reader(data.get(name, {}), file, f"{name}.")
 
 
 TOP_LEVEL_KEYS = {
     "database_url", "timezone", "max_age_days", "log_level", "topics_file",
-    "sources", "fetch", "telegram", "wecom", "digest",
+    "sources", "fetch", "telegram", "wecom", "digest", "web",
 }
 
 
@@ -513,6 +537,7 @@ def settings_from_mapping(data: Mapping[str, Any], file: str, env: Mapping[str, 
         telegram=_telegram(_sub(data, "telegram", file), env),
         wecom=_wecom(_sub(data, "wecom", file), env),
         digest=_digest(_sub(data, "digest", file)),
+        web=_web(_sub(data, "web", file), env),
         config_path=None if file == "(defaults)" else file,
     )
 

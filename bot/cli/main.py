@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from bot.store.migrate import StoreUnavailable, cmd_db_upgrade, probe_store, upgrade_to_head
+from bot.web.app import cmd_web
 from monitors.cli import cmd_sources_try
 from monitors.db import create_engine
 from monitors.retag import retag
@@ -61,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--deliver-only", action="store_true",
         help="only send queued deliveries (an extra delivery worker beside one full service; PostgreSQL only)",
     )
+
+    sub.add_parser("web", help="serve the web app alone (read-only) against the configured database")
 
     digest = sub.add_parser("digest", help="show (or send) the digest a chat would get now")
     digest.add_argument("--chat", required=True, metavar="ID", help="chat id (Telegram chat id or channel:address)")
@@ -115,6 +118,8 @@ async def _dispatch(args: argparse.Namespace, settings) -> int:
             )
             return 2
         return await run_service(settings, deliver_only=args.deliver_only)
+    if args.command == "web":
+        return await cmd_web(settings)
     if args.command == "digest":
         from bot.cli.digest import cmd_digest
 

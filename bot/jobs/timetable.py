@@ -324,6 +324,10 @@ class Timetable:
             else:
                 add_periodic(self.scheduler, job_id, func, every, first_delay=first_delay, runs=self._runs)
 
+    def running(self) -> bool:
+        """The scheduler runs (/healthz)."""
+        return self.scheduler is not None and self.scheduler.running
+
     async def stop(self) -> None:
         if self.polls is not None:
             self.polls.stop()

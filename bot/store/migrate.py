@@ -139,7 +139,7 @@ class StoreUnavailable(Exception):
     """The configured database cannot be opened; the message says which and why."""
 
 
-def _root_reason(exc: BaseException) -> str:
+def root_reason(exc: BaseException) -> str:
     """The innermost cause of a failure, as a person would say it (no traceback)."""
     while exc.__cause__ is not None or exc.__context__ is not None:
         exc = exc.__cause__ or exc.__context__
@@ -149,17 +149,23 @@ def _root_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
 
 
+async def ping(engine: AsyncEngine) -> None:
+    """One round trip to the database (raises when it does not answer)."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
 async def probe_store(url: str) -> None:
     """Open the store once, so an unreachable database is one clear line, not a stack."""
     shown = make_url(url).render_as_string(hide_password=True)
     try:
         engine = create_engine(url)
     except Exception as exc:
-        raise StoreUnavailable(f"cannot use the database {shown}: {_root_reason(exc)}") from None
+        raise StoreUnavailable(f"cannot use the database {shown}: {root_reason(exc)}") from None
     try:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
     except Exception as exc:
-        raise StoreUnavailable(f"cannot open the database {shown}: {_root_reason(exc)}") from None
+        raise StoreUnavailable(f"cannot open the database {shown}: {root_reason(exc)}") from None
     finally:
         await engine.dispose()

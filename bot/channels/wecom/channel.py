@@ -159,7 +159,8 @@ class WeComAppChannel(_Worker):
         self.admins = frozenset(getattr(wecom, "admin_users", ()) or ())
         self.crypto = WeComCrypto(wecom.token.reveal(), wecom.encoding_aes_key.reveal(), wecom.corp_id)
         self.server = CallbackServer(
-            self.crypto, self.handle_message, inbound, host=wecom.host, port=wecom.port, path=wecom.path,
+            self.crypto, self.handle_message, inbound, host=wecom.host or "0.0.0.0",
+            port=wecom.port if wecom.port is not None else 8080, path=wecom.path,
             agent_id=wecom.agent_id, clock=self.clock,
         )
         self._limit = asyncio.Semaphore(concurrency)
@@ -177,6 +178,8 @@ class WeComAppChannel(_Worker):
     async def stop(self) -> None:
         if self.serve:
             await self.server.stop()
+        else:  # the web server carried the callback: finish the messages being handled
+            await self.server.drain(3.0)
         await self._stop_loop()
 
     # -- members' messages -------------------------------------------------------------------

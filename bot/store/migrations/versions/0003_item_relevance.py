@@ -9,7 +9,9 @@ New ``items`` columns: ``mentions`` (fields only mentioned), ``scores`` (relevan
 foreign | failed) with ``article_error``, and ``tagging`` (the version of the tagging rules
 the fields come from). Existing items get ``tagging`` NULL: the next start-up (``shwatch
 run``, ``poll``, ``sources`` or ``db upgrade``) scores them again with the current rules, so
-old and new items mean the same thing. Their ``article`` is derived from what is stored.
+old and new items mean the same thing. Their ``article`` is derived from what is stored: a
+body means fetched, a recorded problem failed, a baseline without a body pending (later polls
+read it), any other item without a body foreign (before, only links to other sites had none).
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ def upgrade() -> None:
         sa.text(
             "UPDATE items SET article = CASE "
             "WHEN body <> '' THEN 'fetched' "
-            "WHEN extract_problem LIKE 'article not fetched%' THEN 'failed' "
             "WHEN extract_problem IS NOT NULL THEN 'failed' "
-            "ELSE 'pending' END, "
+            "WHEN baseline THEN 'pending' "  # a baseline was recorded from its list alone
+            "ELSE 'foreign' END, "  # a new item with no body and no problem: a link elsewhere
             "article_error = CASE WHEN body = '' THEN extract_problem ELSE NULL END"
         )
     )
