@@ -497,7 +497,7 @@ async def test_chinese_help_uses_chinese_examples(core):
 
 
 def test_every_command_has_help_and_examples_that_parse_back_in_both_languages():
-    assert len(REGISTRY) == 18
+    assert len(REGISTRY) == 19
     for spec in REGISTRY:
         for lang in ("zh", "en"):
             assert t(spec.help_key, lang).strip(), (spec.name, lang)
@@ -591,3 +591,29 @@ async def test_non_text_messages_get_a_hint_in_the_chats_language(core, engine):
     assert render_plain((await core.handle_non_text(ZH)).paragraphs) == (
         "Only text messages are understood here. Send /help to see the commands."
     )
+
+
+async def test_search_answers_the_five_newest_matches_and_the_total_in_the_chat_language(core, engine):
+    from datetime import timedelta
+
+    from monitors.model import Item
+    from monitors.store import ItemStore
+
+    await ItemStore(engine).insert_items([
+        Item(source_id="wsjkw-xwfb", url=f"https://wsjkw.sh.gov.cn/xwfb/{n}.html", title=f"第{n}家互联网医院上线",
+             published=NOW - timedelta(days=n), first_seen_at=NOW, summary="本市推进互联网医院建设")
+        for n in range(1, 8)
+    ] + [Item(source_id="wsjkw-xwfb", url="https://wsjkw.sh.gov.cn/xwfb/x.html", title="夏季防暑提示",
+              published=NOW, first_seen_at=NOW)])
+    zh = await say(core, ZH, "搜索 互联网医院")
+    assert "共找到 7 条" in zh
+    shown = [f"第{n}家互联网医院上线" for n in range(1, 8) if f"第{n}家互联网医院上线" in zh]
+    assert shown == [f"第{n}家互联网医院上线" for n in range(1, 6)]  # the five newest
+    assert "https://wsjkw.sh.gov.cn/xwfb/1.html" in zh and "夏季防暑提示" not in zh
+    en = await say(core, EN, "/search 互联网医院")
+    assert "7 items found" in en
+    assert "No item contains" in await say(core, EN, "/search 量子计算")
+    # absurd input gets the reason and the limit, never a search
+    assert "at least 2 characters" in await say(core, EN, "/search 医 院")
+    assert "at most 200" in await say(core, EN, "/search " + "长" * 201)
+    assert "搜索 互联网医院" in await say(core, ZH, "搜索")

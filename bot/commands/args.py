@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 
 from bot.commands.command import Command, CommandError
+from monitors.store import SearchTextError, search_terms
 from bot.core.model import KEYWORD_MAX, MAX_EXCLUDES
 from monitors.tagger import normalize
 
@@ -142,6 +143,20 @@ def latest(name: str, words: Sequence[str]) -> Command:
     if len(words) > 1 or not raw.isdigit() or not 1 <= int(raw) <= LATEST_MAX:
         raise CommandError("err.bad_latest", value=shorten(" ".join(words)), limit=LATEST_MAX)
     return Command(name, (str(int(raw)),))
+
+
+def search(name: str, words: Sequence[str]) -> Command:
+    """/search 互联网医院 [words...]: the words are checked by the store's own rule (length,
+    two characters at least each) so the chat and the web refuse the same texts."""
+    text = " ".join(words).strip()
+    if not text:
+        raise CommandError("search.usage")
+    try:
+        search_terms(text)
+    except SearchTextError as exc:
+        key = "web.err.q_long" if exc.reason == "too_long" else "web.err.term_short"
+        raise CommandError(key, **{k: shorten(str(v)) if k == "term" else v for k, v in exc.params.items()}) from None
+    return Command(name, (text,))
 
 
 def mode(name: str, words: Sequence[str]) -> Command:

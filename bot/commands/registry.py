@@ -43,6 +43,10 @@ REGISTRY = Registry((
         sub=("", "list", "ls", "列表", "查看"), usage="err.alert_usage", menu=True,
     ),
     CommandSpec("latest", ("latest",), ("最新",), info.latest, "/latest 10", "最新 10", args=args.latest, menu=True),
+    CommandSpec(
+        "search", ("search",), ("搜索", "检索"), info.search, "/search 互联网医院", "搜索 互联网医院",
+        args=args.search, menu=True,
+    ),
     CommandSpec("sources", ("sources",), ("来源",), info.sources, "/sources", "来源", menu=True),
     CommandSpec(
         "mode", ("mode",), ("模式",), preferences.mode, "/mode both", "模式 两者",

@@ -48,6 +48,7 @@ _CATALOGUE: dict[str, dict[str, str]] = {
     "help.alerts": {"zh": "列出您的关键词提醒", "en": "list your keyword alerts"},
     "help.latest": {"zh": "最近 n 条匹配内容（默认 5，最多 20）", "en": "the last n matching items (default 5, at most 20)"},
     "help.sources": {"zh": "监测的来源及其状态", "en": "watched sources and their health"},
+    "help.search": {"zh": "检索资料库：最新 5 条及总数", "en": "search the archive: the five newest matches and the total"},
     "help.mode": {"zh": "推送方式：即时、摘要或两者", "en": "how alerts arrive: instant, digest or both"},
     "help.digest": {"zh": "每日摘要：开、关、时间 HH:MM，或“现在”立即发送", "en": "daily digest: on, off, a time HH:MM, or now"},
     "help.quiet": {"zh": "免打扰时段（“关”为关闭）", "en": "quiet hours (off to turn off)"},
@@ -74,6 +75,7 @@ _CATALOGUE: dict[str, dict[str, str]] = {
     "cmd.alerts": {"zh": "我的关键词提醒", "en": "Your keyword alerts"},
     "cmd.latest": {"zh": "最新匹配内容", "en": "Latest matching items"},
     "cmd.sources": {"zh": "监测来源及状态", "en": "Sources and their health"},
+    "cmd.search": {"zh": "检索资料库", "en": "Search the archive"},
     "cmd.mode": {"zh": "推送方式", "en": "How alerts arrive"},
     "cmd.digest": {"zh": "每日摘要设置", "en": "Daily digest settings"},
     "cmd.quiet": {"zh": "免打扰时段", "en": "Quiet hours"},
@@ -134,6 +136,13 @@ _CATALOGUE: dict[str, dict[str, str]] = {
     "alert.no_summary": {"zh": "（无摘要）", "en": "(no summary)"},
     # ------------------------------------------------------------ /latest
     "latest.title": {"zh": "最近 {count} 条匹配内容：", "en": "Latest matching items ({count}):"},
+    "search.title": {"zh": "“{q}”共找到 {count} 条，最新的是：", "en": "{count} items found for “{q}”; the newest:"},
+    "search.title_one": {"zh": "“{q}”共找到 1 条：", "en": "1 item found for “{q}”:"},
+    "search.none": {"zh": "没有找到包含“{q}”的资讯。", "en": "No item contains “{q}”."},
+    "search.usage": {
+        "zh": "请在命令后写出检索词，例如：搜索 互联网医院",
+        "en": "Write the words to look for after the command, e.g. /search 互联网医院",
+    },
     "latest.none": {
         "zh": "最近没有与您的领域或关键词匹配的内容。",
         "en": "No recent items match your fields or keywords yet.",

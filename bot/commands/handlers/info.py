@@ -6,11 +6,11 @@ from bot.commands.args import LATEST_DEFAULT
 from bot.commands.command import Command
 from bot.commands.replies import blocks_reply, say
 from bot.commands.spec import CommandContext
-from bot.core.format import latest_blocks, sources_paragraphs
-from bot.core.i18n import t
+from bot.core.format import format_time, highlight, latest_blocks, sources_paragraphs
+from bot.core.i18n import t, t_count
 from bot.core.match import RuleIndex
 from bot.core.model import Chat, Reply
-from bot.core.text import Bold, Paragraph, Plain
+from bot.core.text import Block, Bold, Link, Paragraph, Plain
 
 LATEST_WINDOW = 1000  # /latest looks among this many newest items
 
@@ -39,6 +39,29 @@ async def latest(ctx: CommandContext, chat: Chat, cmd: Command) -> Reply:
         return say("latest.none", lang)
     names = {s.id: s.name for s in ctx.settings.sources}
     return blocks_reply(latest_blocks(entries, names, lang, topics=ctx.topics.by_id, tz=chat.tz))
+
+
+SEARCH_SHOWN = 5  # /search answers with the five newest matches and the total
+
+
+async def search(ctx: CommandContext, chat: Chat, cmd: Command) -> Reply:
+    lang = chat.lang
+    text = cmd.args[0]
+    found, total = await ctx.items.search(text, limit=SEARCH_SHOWN)
+    if not found:
+        return say("search.none", lang, q=text)
+    names = {s.id: s.name for s in ctx.settings.sources}
+    header: Block = [(Bold(t_count("search.title", lang, total, q=text)),)]
+    rows: list[Block] = []
+    for item in found:
+        when = format_time(item.published or item.first_seen_at, chat.tz)
+        meta = names.get(item.source_id, item.source_id) + (f" · {when}" if when else "")
+        rows.append([
+            tuple(highlight(item.title or item.url, text.split(), Bold)),
+            (Plain(meta),),
+            (Link(t("alert.open", lang), item.url),),
+        ])
+    return blocks_reply([header, *rows])
 
 
 async def sources(ctx: CommandContext, chat: Chat, cmd: Command) -> Reply:
