@@ -33,7 +33,8 @@ from monitors.fetch import Fetcher, FetchError, RedirectRefused
 from monitors.model import Item
 from monitors.parse import list_views, parse_list
 from monitors.poll import Poller, SourceReport, zero_items_reason
-from monitors.report import CheckResult, check_table, health_table, items_table, json_line
+from monitors.report import CheckResult, check_table, health_table, items_table
+from monitors.serialize import json_line
 from monitors.source_try import Trial, chosen_table, page_title, source_toml, suggest_source, views_table
 from monitors.store import ItemStore
 from monitors.tagger import Tagger

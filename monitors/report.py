@@ -1,4 +1,4 @@
-"""Rendering the monitor's results: JSON lines for machines, rich tables for people.
+"""Rendering the monitor's results as rich tables for people (JSON: ``monitors.serialize``).
 
 Pure: values in, strings / rich renderables out. Times are shown in the configured zone
 (Asia/Shanghai: ``+08:00``).
@@ -6,21 +6,18 @@ Pure: values in, strings / rich renderables out. Times are shown in the configur
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from zoneinfo import ZoneInfo
 
 from rich.table import Table
 from rich.text import Text
 
 from config.model import Source, Topic
-from monitors.model import Item
-from monitors.model import SourceStatus
+from monitors.model import Item, SourceStatus
+from monitors.serialize import SHANGHAI
 from monitors.store import SourceHealth
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 # SourceStatus as people read it at the terminal, and its colour
 STATUS_TEXT = {
     SourceStatus.NEVER: ("never polled", "dim"),
@@ -30,44 +27,6 @@ STATUS_TEXT = {
     SourceStatus.FAILING: ("failing", "red"),
     SourceStatus.LAYOUT: ("layout problem", "red"),
 }
-JSON_KEYS = (
-    "source", "url", "title", "published", "topics", "mentions", "matched", "scores",
-    "summary", "lang", "baseline", "article", "article_error",
-)
-
-
-def published_iso(moment: datetime | None, zone: tzinfo = SHANGHAI) -> str | None:
-    """ISO 8601 in ``zone`` with its offset (``2026-06-13T14:06:00+08:00``); a date-only item,
-    stored as midnight in Shanghai, comes out as ``YYYY-MM-DDT00:00:00+08:00``."""
-    if moment is None:
-        return None
-    return moment.astimezone(zone).isoformat(timespec="seconds")
-
-
-def item_record(item: Item, zone: tzinfo = SHANGHAI) -> dict:
-    """The JSON object of one item, with exactly ``JSON_KEYS``: the one item schema, used
-    wherever an item leaves the program (``poll --json``, the web API and feeds)."""
-    return {
-        "source": item.source_id,
-        "url": item.url,
-        "title": item.title,
-        "published": published_iso(item.published, zone),
-        "topics": list(item.topics),
-        "mentions": list(item.mentions),
-        "matched": {topic: list(terms) for topic, terms in item.matched.items()},
-        "scores": {topic: round(score, 3) for topic, score in item.scores.items()},
-        "summary": item.summary,
-        "lang": item.lang,
-        "baseline": item.baseline,
-        "article": str(item.article),
-        "article_error": item.article_error,
-    }
-
-
-def json_line(item: Item, zone: tzinfo = SHANGHAI) -> str:
-    return json.dumps(item_record(item, zone), ensure_ascii=False)
-
-
 def _when(moment: datetime | None, zone: tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if moment is None:
         return "-"

@@ -162,6 +162,12 @@ def test_shwatch_db_upgrade_command(tmp_path):
     assert db.is_file()
 
 
+def test_the_head_known_without_alembic_is_alembic_s_head():
+    from bot.store.migrate import HEAD_REVISION
+
+    assert HEAD_REVISION == head_revision()
+
+
 def test_migrations_ship_with_the_package():
     from importlib import resources
 

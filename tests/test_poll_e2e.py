@@ -418,7 +418,7 @@ def test_list_item_keeps_the_lists_data_and_bounds_a_long_abstract():
 
 def test_json_times_are_shanghai_whatever_the_display_zone():
     from monitors.model import Item
-    from monitors.report import JSON_KEYS, json_line
+    from monitors.serialize import JSON_KEYS, json_line
 
     utc_moment = datetime(2026, 6, 12, 16, 0, tzinfo=timezone.utc)  # 2026-06-13 00:00 in Shanghai
     item = Item("xwfb", "https://wsjkw.sh.gov.cn/a.html", "标题", utc_moment, topics=("plan",), matched={"plan": ["在线新经济"]})

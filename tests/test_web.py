@@ -31,7 +31,7 @@ from bot.web.lang import choose_lang, from_accept_language
 from config.settings import load_settings
 from monitors.db import create_engine
 from monitors.model import Item
-from monitors.report import JSON_KEYS
+from monitors.serialize import JSON_KEYS
 from monitors.store import ItemStore, SourceState
 
 SHANGHAI = timezone(timedelta(hours=8))

@@ -19,8 +19,6 @@ import sys
 from collections.abc import Sequence
 
 from bot.store.migrate import StoreUnavailable, cmd_db_upgrade, probe_store, upgrade_to_head
-from bot.web.app import cmd_web
-from monitors.cli import cmd_sources_try
 from monitors.db import create_engine
 from monitors.retag import retag
 from monitors.store import ItemStore
@@ -86,10 +84,14 @@ async def prepare_store(settings) -> int:
 
 
 async def _dispatch(args: argparse.Namespace, settings) -> int:
+    # Each command loads only its own modules (the CLI's one exception to imports at the top):
+    # `shwatch match` starts without the database stack, `shwatch run` without terminal tables.
     if args.command == "sources" and args.action == "try":  # needs no database
         if not args.source_id:
             print("shwatch: sources try needs a URL / 需要提供网址", file=sys.stderr)
             return 2
+        from monitors.cli import cmd_sources_try
+
         return await cmd_sources_try(settings, args.source_id)
     if args.command != "match":
         await probe_store(settings.database_url)
@@ -119,6 +121,8 @@ async def _dispatch(args: argparse.Namespace, settings) -> int:
             return 2
         return await run_service(settings, deliver_only=args.deliver_only)
     if args.command == "web":
+        from bot.web.app import cmd_web
+
         return await cmd_web(settings)
     if args.command == "digest":
         from bot.cli.digest import cmd_digest

@@ -29,7 +29,7 @@ from bot.web.query import FEED_SIZE, MAX_RESULTS, PAGE_SIZE, ArchiveQuery, Probl
 from config.model import Settings, Source, Topic
 from monitors.db import Engine
 from monitors.model import Item, SourceStatus
-from monitors.report import item_record
+from monitors.serialize import item_record
 from monitors.store import ItemStore, SourceState
 
 log = logging.getLogger("shwatch.web")
