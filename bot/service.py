@@ -76,18 +76,21 @@ class Component(Protocol):
 
 
 class _Fetching:
-    """Keeps the shared HTTP client for sources open while the service runs."""
+    """Keeps the shared HTTP client for sources open while the service runs, and stops the
+    page parser's worker process at the end."""
 
     name = "fetcher"
 
-    def __init__(self, fetcher: Fetcher) -> None:
+    def __init__(self, fetcher: Fetcher, poller: Poller) -> None:
         self.fetcher = fetcher
+        self.poller = poller
 
     async def start(self) -> None:
         await self.fetcher.__aenter__()
 
     async def stop(self) -> None:
         await self.fetcher.__aexit__(None, None, None)
+        await self.poller.close()
 
 
 @dataclass
@@ -197,7 +200,7 @@ class Service:
             on_polled=after_poll,
             poll_timeout=settings.fetch.poll_deadline + 60.0,  # the poll's own deadline ends it first
         )
-        components.extend([_Fetching(fetcher), timetable, Maintenance(stores.outbox)])
+        components.extend([_Fetching(fetcher, poller), timetable, Maintenance(stores.outbox)])
         if settings.web.enabled:
             components.append(self._web(web_routes, timetable.running))
         return components

@@ -149,6 +149,7 @@ class FetchSettings:
     # stored as pending (title, date, link) and read by later polls, never twice
     max_articles_per_poll: int = 30
     poll_deadline: float = 300.0  # seconds one poll of one source may take; what is left stays pending
+    offload_bytes: int = 256_000  # pages above this are parsed in a worker process, off the event loop
 
 
 @dataclass(frozen=True)

@@ -444,6 +444,7 @@ def _fetch(r: _Reader) -> FetchSettings:
         baseline_articles=_non_negative(r, "baseline_articles", d.baseline_articles),
         max_articles_per_poll=_non_negative(r, "max_articles_per_poll", d.max_articles_per_poll),
         poll_deadline=_positive(r, "poll_deadline", d.poll_deadline, (int, float)),
+        offload_bytes=_non_negative(r, "offload_bytes", d.offload_bytes),
     )
 
 

@@ -152,9 +152,12 @@ async def cmd_poll(settings: Settings, once: bool, as_json: bool) -> int:
     output = _Output(settings, as_json)
     async with _store(settings) as store, Fetcher(settings.fetch) as fetcher:
         poller = Poller(settings, store, fetcher, Tagger(settings.topics, rules=settings.relevance))
-        if once:
-            return await _poll_once(poller, settings.sources, output)
-        return await _poll_forever(poller, settings.sources, output)
+        try:
+            if once:
+                return await _poll_once(poller, settings.sources, output)
+            return await _poll_forever(poller, settings.sources, output)
+        finally:
+            await poller.close()
 
 
 async def _poll_once(poller: Poller, sources: Sequence[Source], output: _Output) -> int:

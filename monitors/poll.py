@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from config.model import Settings, Source
-from monitors.article import extract_article
 from monitors.db import utcnow
 from monitors.encoding import looks_like_html
 from monitors.fetch import Fetcher, FetchError, FetchResult
 from monitors.model import ArticleState, Item, ListEntry
-from monitors.parse import parse_list
+from monitors.offload import PageParser, PageUnreadable
 from monitors.store import ItemStore, SourceState
 from monitors.summary import bound_abstract, summarize
 from monitors.tagger import Tagger
@@ -136,12 +135,19 @@ class Poller:
         fetcher: Fetcher,
         tagger: Tagger,
         clock: Callable[[], datetime] = utcnow,
+        parser: PageParser | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.fetcher = fetcher
         self.tagger = tagger
         self.clock = clock
+        # big pages are parsed off the event loop (the caller closes the parser it passes)
+        self.parser = parser if parser is not None else PageParser(settings.fetch.offload_bytes)
+
+    async def close(self) -> None:
+        """Stop the parser's worker process, if one was started."""
+        await self.parser.close()
 
     async def poll_all(
         self, sources: Iterable[Source], on_progress: Callable[[SourceReport], None] | None = None
@@ -201,7 +207,10 @@ class Poller:
             for problem in warnings:
                 log.warning("source %s: %s", source.id, problem)
             return SourceReport(source.id, new_items=completed, seen=state.last_item_count or 0, not_modified=True, warnings=warnings)
-        entries = parse_list(page.content, page.final_url, source, page.charset)
+        try:
+            entries = await self.parser.list_entries(page.content, page.final_url, source, page.charset)
+        except PageUnreadable as exc:
+            raise _Problem(str(exc), INTERNAL) from None
         if not entries:
             raise _Problem(zero_items_reason(state.last_item_count, page), LAYOUT)
         if not state.baseline_done:
@@ -332,7 +341,10 @@ class Poller:
         except FetchError as exc:
             log.info("source %s: article %s not fetched: %s", source.id, entry.url, exc.reason)
             return list_item(source, entry, self.tagger, now, problem=f"article not fetched: {exc.reason}"), None
-        article = extract_article(page.content, page.final_url, page.charset, source.encoding)
+        try:
+            article = await self.parser.article(page.content, page.final_url, page.charset, source.encoding)
+        except PageUnreadable as exc:
+            return list_item(source, entry, self.tagger, now, problem=f"article not read: {exc}"), None
         title = article.title or entry.title
         body = article.body.strip()
         problem = None if body else f"article layout: no body text found in {entry.url}"
