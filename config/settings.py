@@ -543,10 +543,14 @@ def settings_from_mapping(data: Mapping[str, Any], file: str, env: Mapping[str, 
     )
 
 
+LOCAL_CONFIG = "shwatch.toml"  # found in the working directory when no other file is named
+
+
 def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Defaults, overridden by the TOML file at ``path`` (or ``$SHWATCH_CONFIG``), then by the environment."""
+    """Defaults, overridden by the TOML file, then by the environment. The file: ``path``
+    (--config), else ``$SHWATCH_CONFIG``, else ``./shwatch.toml`` when present."""
     env = os.environ if env is None else env
-    path = path or env.get("SHWATCH_CONFIG") or None
+    path = path or env.get("SHWATCH_CONFIG") or (LOCAL_CONFIG if Path(LOCAL_CONFIG).is_file() else None)
     if path is None:
         return settings_from_mapping({}, "(defaults)", env)
     file = str(path)

@@ -154,10 +154,21 @@ def schema_include_name(name: str | None, type_: str, parent_names: dict) -> boo
     return not (type_ in ("table", "index") and is_search_index(name))
 
 
+DEFAULT_SQLITE_DIR = Path("var")  # the default store's folder, made on first use
+
+
 def _ensure_sqlite_dir(url: str) -> None:
+    """Make the default ``./var/`` folder; any other SQLite file's folder must exist already
+    (a typo'd path must not silently create directories)."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return
+    folder = Path(parsed.database).parent
+    if folder == DEFAULT_SQLITE_DIR:
+        folder.mkdir(exist_ok=True)
+    elif not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise ValueError(f"the folder {folder} {what} (create it, or correct database_url)")
 
 
 def create_engine(url: str, **kwargs) -> AsyncEngine:
