@@ -85,7 +85,9 @@ class _Output:
         baseline = [item for item in new_items if item.baseline]
         for group, heading in ((fresh, title), (baseline, BASELINE_TITLE)):
             if group:
-                self.console.print(items_table(group, self.sources, self.topics, self.zone, title=heading))
+                self.console.print(
+                    items_table(group, self.sources, self.topics, self.zone, title=heading, width=self.console.width)
+                )
 
     def summary(self, reports: Sequence[SourceReport]) -> None:
         """People only: what went wrong where, and the totals (JSON mode: the logs say it)."""

@@ -426,3 +426,23 @@ def test_json_times_are_shanghai_whatever_the_display_zone():
     assert tuple(record) == JSON_KEYS
     assert record["published"] == "2026-06-13T00:00:00+08:00"
     assert json.loads(json_line(Item("xwfb", "https://x/", "t", None)))["published"] is None
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("columns", [80, 160])
+def test_links_stay_whole_and_summaries_short_at_any_width(press, tmp_path, columns):
+    config = write_config(tmp_path, {"xwfb": source_urls(press)["xwfb"], "en": source_urls(press)["en"]})
+    long_body = "今天，市卫健委宣布全市已建成互联网医院120家，覆盖16个区。" * 12
+    press.publish("xwfb", "本市推进互联网医院建设", long_body, "2026-06-13 14:06")
+    env = {**os.environ, "COLUMNS": str(columns), "PYTHONIOENCODING": "utf-8"}
+    env.pop("SHWATCH_CONFIG", None)
+    out = subprocess.run([str(SHWATCH), "--config", str(config), "poll", "--once"], capture_output=True, text=True,
+                         encoding="utf-8", timeout=RUN_TIMEOUT, cwd=config.parent, env=env)
+    assert out.returncode == 0, out.stderr
+    urls = {press.article_url(a) for name in ("xwfb", "en") for a in press.columns[name].articles}
+    lines = out.stdout.splitlines()
+    for url in urls:
+        assert any(url in line for line in lines), f"{url} is split across lines at {columns} columns"
+    assert not any(len(line) > columns and "http" not in line for line in lines)  # only a link may run over
+    if columns < 120:  # one block per item: the summary held to a few lines, not the article
+        assert 1 <= out.stdout.count("覆盖16个区") <= 4
