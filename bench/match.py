@@ -3,9 +3,11 @@
 1,000 deterministic pseudo-articles of ~3,000 Chinese characters (common words, numbers,
 punctuation, a sprinkling of topic terms and English) are scanned by one TermIndex holding
 the default topics' terms and 100,000 synthetic keywords (2-6 character Chinese terms and
-English words/phrases), the way the bot matches every chat's alert keywords. The baseline is
-the naive loop `for term in terms: if term in text` over the same (normalised) terms,
-timed on a subset of the articles and reported per item.
+English words/phrases), the way the bot matches every chat's alert keywords, and by the
+Tagger built on the same terms (one pass for topic occurrences and keywords, then the
+relevance of each topic: what the poller runs per item). The baseline is the naive loop
+`for term in terms: if term in text` over the same (normalised) terms, timed on a subset of
+the articles and reported per item. The targets apply to the Tagger.
 
 Targets (issue 2): >= 500 items/s and >= 50x the naive loop.
 
@@ -19,8 +21,8 @@ import random
 import sys
 import time
 
-from config.settings import load_default_topics
-from monitors.tagger import TermIndex, normalize, topic_terms
+from config.settings import load_default_relevance, load_default_topics
+from monitors.tagger import Tagger, TermIndex, normalize, topic_terms
 
 SEED = 20200408  # the day the Action Plan was issued
 
@@ -130,6 +132,15 @@ def main(argv: list[str] | None = None) -> int:
     index_s = time.perf_counter() - t0
     index_rate = len(articles) / index_s
 
+    tagger = Tagger(topics, extra=((term, rule_id) for rule_id, term in enumerate(extra)), rules=load_default_relevance())
+    t0 = time.perf_counter()
+    topics_found = 0
+    for text in articles:
+        match, keywords = tagger.scan("", text)
+        topics_found += len(match.topics) + len(match.mentions)
+    tagger_s = time.perf_counter() - t0
+    tagger_rate = len(articles) / tagger_s
+
     naive_terms = [normalize(t) for t, _ in topic_pairs] + [normalize(t) for t in extra]
     sample = articles[: max(1, min(args.naive_sample, len(articles)))]
     t0 = time.perf_counter()
@@ -142,13 +153,15 @@ def main(argv: list[str] | None = None) -> int:
     naive_s = time.perf_counter() - t0
     naive_rate = len(sample) / naive_s
 
-    ratio = index_rate / naive_rate
+    ratio = tagger_rate / naive_rate
     print(f"TermIndex: {index_rate:,.0f} items/s ({index_s * 1000 / len(articles):.2f} ms/item, "
           f"{hits / len(articles):.1f} (payload, term) hits/item, normalisation included)")
+    print(f"Tagger.scan with relevance: {tagger_rate:,.0f} items/s ({tagger_s * 1000 / len(articles):.2f} ms/item, "
+          f"{topics_found / len(articles):.1f} topics + mentions/item)")
     print(f"naive `term in text`: {naive_rate:,.2f} items/s ({naive_s * 1000 / len(sample):.1f} ms/item, "
           f"timed on {len(sample)} articles)")
-    ok = index_rate >= 500 and ratio >= 50
-    print(f"SUMMARY match: {index_rate:,.0f} items/s vs naive {naive_rate:,.2f} items/s = {ratio:,.0f}x "
+    ok = tagger_rate >= 500 and ratio >= 50
+    print(f"SUMMARY match: Tagger {tagger_rate:,.0f} items/s vs naive {naive_rate:,.2f} items/s = {ratio:,.0f}x "
           f"(targets >= 500 items/s, >= 50x): {'PASS' if ok else 'FAIL'}")
     return 0 if ok else 1
 

@@ -153,7 +153,7 @@ async def shwatch_cycles(sources, database_url: str, publish_url: str) -> dict[s
         store = ItemStore(engine)
         await store.create_tables()
         async with Fetcher(fetch) as fetcher:
-            poller = Poller(settings, store, fetcher, Tagger(settings.topics))
+            poller = Poller(settings, store, fetcher, Tagger(settings.topics, rules=settings.relevance))
 
             started = time.perf_counter()
             reports = await poller.poll_all(sources)

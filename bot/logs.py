@@ -1,8 +1,14 @@
-"""Logging to stderr with secrets redacted.
+"""Logging to stderr with secrets redacted, and library failures in one line.
 
 Every record passes through ``RedactingFilter``: the Telegram token (it sits in every Bot
-API URL that httpx logs), WeCom secrets, AES keys and access tokens are replaced by ``***``
-whatever logger produced the line, including exception tracebacks.
+API URL that httpx logs) and its secret part alone, WeCom secrets, AES keys, callback tokens,
+robot keys and access tokens are replaced by ``***`` whatever logger produced the line,
+exception tracebacks included, in any letter case and URL-encoded (python-telegram-bot
+capitalises error descriptions, so a token echoed back can come out in lower case).
+
+A record of a library's logger (python-telegram-bot, httpx, APScheduler, aiohttp) that
+carries an exception is one line with the cause: an expected remote failure (a proxy's HTML
+502 page where JSON was expected, a timeout) is never a traceback in the log.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
 
 from config.model import Secret, Settings
 
@@ -32,27 +39,61 @@ def secrets_of(settings: Settings) -> list[str]:
     return [v.reveal() for v in values if v]
 
 
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    for value in secrets:
-        if value and len(value) >= 4:
-            text = text.replace(value, "***")
-    for pattern in _PATTERNS:
-        text = pattern.sub(lambda m: m.group(1) + "***", text)
+LIBRARY_LOGGERS = ("telegram", "httpx", "httpcore", "apscheduler", "aiohttp")
+MIN_SECRET = 4  # shorter values would redact ordinary words
+
+
+def _forms(secret: str) -> set[str]:
+    """A secret as it may appear in text: as is, URL-encoded, and (a bot token
+    ``123:ABC...``) its secret part alone."""
+    forms = {secret, quote(secret, safe=""), quote_plus(secret)}
+    if ":" in secret:
+        tail = secret.split(":", 1)[1]
+        forms |= {tail, quote(tail, safe="")}
+    return {f for f in forms if len(f) >= MIN_SECRET}
+
+
+def secret_pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
+    """One case-insensitive pattern for every form of every secret (longest first)."""
+    forms = sorted({f for s in secrets if s for f in _forms(s)}, key=len, reverse=True)
+    if not forms:
+        return None
+    return re.compile("|".join(re.escape(f) for f in forms), re.IGNORECASE)
+
+
+def redact(text: str, secrets: Iterable[str] | re.Pattern[str] | None = ()) -> str:
+    pattern = secrets if isinstance(secrets, re.Pattern) or secrets is None else secret_pattern(secrets)
+    if pattern is not None:
+        text = pattern.sub("***", text)
+    for shape in _PATTERNS:
+        text = shape.sub(lambda m: m.group(1) + "***", text)
     return text
+
+
+def one_line(exc: BaseException) -> str:
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 class RedactingFilter(logging.Filter):
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self.pattern = secret_pattern(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
+        if record.exc_info and record.name.startswith(LIBRARY_LOGGERS):
+            # a library's view of a remote failure: the cause in one line, no traceback
+            exc = record.exc_info[1]
+            if exc is not None:
+                message = f"{message}: {one_line(exc)}"
+            record.exc_info = None
+            record.exc_text = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redact(record.exc_text, self.secrets)
-        record.msg = redact(message, self.secrets)
+            record.exc_text = redact(record.exc_text, self.pattern)
+        record.msg = redact(message, self.pattern)
         record.args = None
         return True
 

@@ -27,6 +27,7 @@ import contextlib
 import logging
 import os
 import signal
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -49,10 +50,13 @@ from bot.store.inbound import InboundLog
 from bot.store.migrate import upgrade_to_head
 from bot.store.notices import SourceNotices
 from bot.store.outbox import Outbox
+from bot.web.app import WebServer, build_web_app
+from bot.web.metrics import Metrics
 from config.model import Settings, Source
 from monitors.db import Engine, create_engine
 from monitors.fetch import Fetcher
 from monitors.poll import Poller
+from monitors.retag import retag
 from monitors.store import ItemStore
 from monitors.tagger import Tagger
 
@@ -72,18 +76,21 @@ class Component(Protocol):
 
 
 class _Fetching:
-    """Keeps the shared HTTP client for sources open while the service runs."""
+    """Keeps the shared HTTP client for sources open while the service runs, and stops the
+    page parser's worker process at the end."""
 
     name = "fetcher"
 
-    def __init__(self, fetcher: Fetcher) -> None:
+    def __init__(self, fetcher: Fetcher, poller: Poller) -> None:
         self.fetcher = fetcher
+        self.poller = poller
 
     async def start(self) -> None:
         await self.fetcher.__aenter__()
 
     async def stop(self) -> None:
         await self.fetcher.__aexit__(None, None, None)
+        await self.poller.close()
 
 
 @dataclass
@@ -98,8 +105,8 @@ class Stores:
     digests: DigestLedger
 
     @classmethod
-    def over(cls, engine: Engine, clock: Clock) -> "Stores":
-        outbox = Outbox(engine, clock)
+    def over(cls, engine: Engine, clock: Clock, secrets: Sequence[str] = ()) -> "Stores":
+        outbox = Outbox(engine, clock, secrets=secrets)
         return cls(
             items=ItemStore(engine),
             chats=ChatStore(engine, clock),
@@ -118,7 +125,9 @@ class Service:
         # A delivery worker: sends what the outbox holds, beside one full service (PostgreSQL).
         self.deliver_only = deliver_only
         self.secrets = secrets_of(settings)
-        self.stores = Stores.over(engine, clock)
+        self.stores = Stores.over(engine, clock, self.secrets)
+        self.tagger = Tagger(settings.topics, rules=settings.relevance)
+        self.metrics = Metrics()
         self.components: list[Any] = []
 
     def wake(self) -> None:
@@ -153,24 +162,30 @@ class Service:
                     stores.outbox, stores.chats, compose, [t.id for t in settings.topics], clock, lang=_console_lang()
                 )
             )
+        web_routes: list[Any] = []  # routes other components serve on the web app's server
         if settings.wecom.app_enabled or settings.wecom.robots:
             from bot.channels.wecom.channel import build_components as wecom_components
 
-            components.extend(
-                wecom_components(
-                    settings, InboundLog(self.engine, "wecom"), core, stores.outbox, stores.chats, compose, clock,
-                    self.secrets, serve=not self.deliver_only,
-                )
+            # the callback URL: on the web server unless [wecom] host/port ask for its own
+            on_web = settings.web.enabled and not settings.wecom.own_listener
+            wecom = wecom_components(
+                settings, InboundLog(self.engine, "wecom"), core, stores.outbox, stores.chats, compose, clock,
+                self.secrets, serve=not self.deliver_only and not on_web,
             )
+            if on_web and not self.deliver_only:
+                web_routes += [r for c in wecom if c.name == "wecom-app" for r in c.server.routes()]
+            components.extend(wecom)
         if self.deliver_only:
             components.append(Maintenance(stores.outbox))
+            if settings.web.enabled:
+                components.append(self._web(web_routes, None))
             return components
         fetcher = Fetcher(settings.fetch)
-        poller = Poller(settings, stores.items, fetcher, Tagger(settings.topics), clock=clock.now)
+        poller = Poller(settings, stores.items, fetcher, self.tagger, clock=clock.now)
         dispatcher = Dispatcher(
             stores.items, stores.dispatched, RuleIndexCache(stores.chats), clock, max_age_days=settings.max_age_days
         )
-        pipeline = Pipeline(poller, dispatcher, self.wake)
+        pipeline = Pipeline(poller, dispatcher, self.wake, self.metrics)
         notifier = HealthNotifier(stores.items, stores.notices, stores.chats, settings, clock)
 
         async def after_poll(source: Source, ok: bool) -> None:
@@ -185,12 +200,25 @@ class Service:
                 ("digest-tick", digests.tick, DIGEST_TICK, seconds_to_next_minute(clock.now(), 0.5)),
             ],
             on_polled=after_poll,
+            poll_timeout=settings.fetch.poll_deadline + 60.0,  # the poll's own deadline ends it first
         )
-        components.extend([_Fetching(fetcher), timetable, Maintenance(stores.outbox)])
+        components.extend([_Fetching(fetcher, poller), timetable, Maintenance(stores.outbox)])
+        if settings.web.enabled:
+            components.append(self._web(web_routes, timetable.running))
         return components
+
+    def _web(self, routes: list[Any], scheduler_running: Callable[[], bool] | None) -> WebServer:
+        app = build_web_app(
+            self.settings, self.engine, self.clock, role="delivery" if self.deliver_only else "service",
+            extra_routes=routes, metrics=self.metrics, scheduler_running=scheduler_running,
+        )
+        return WebServer(app, self.settings.web.host, self.settings.web.port)
 
     async def prepare_store(self) -> None:
         await upgrade_to_head(self.engine)  # Alembic: the schema at the newest revision
+        rescored = await retag(self.stores.items, self.tagger)  # items tagged by older rules
+        if rescored:
+            log.info("%d stored item(s) scored again with the current tagging rules", rescored)
         # A previous process killed mid-send left rows in 'sending': on SQLite only one
         # service runs, so all of them are stale; on PostgreSQL other workers may be alive.
         stale = timedelta(0) if self.engine.dialect.name == "sqlite" and not self.deliver_only else STALE_AFTER

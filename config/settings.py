@@ -7,6 +7,7 @@ one line and turns into exit code 2.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -25,10 +26,14 @@ from config.model import (
     Settings,
     Source,
     TelegramSettings,
+    Exclusion,
+    RelevanceRules,
     Topic,
     WeComRobot,
     WeComSettings,
+    WebSettings,
 )
+from monitors.urls import host_name
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/shwatch.db"
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -126,9 +131,16 @@ def _positive(reader: _Reader, name: str, default: float, kind: type | tuple[typ
     return value
 
 
+def _non_negative(reader: _Reader, name: str, default: int | None) -> Any:
+    value = reader.get(name, int, default)
+    if value is not None and value < 0:
+        raise reader.fail(name, f"must be 0 or more, got {value!r}")
+    return value
+
+
 def parse_source(raw: Mapping[str, Any], file: str, index: int) -> Source:
     r = _Reader(raw, file, f"sources[{index}].")
-    r.unknown({"id", "name", "url", "kind", "lang", "interval", "encoding", "selectors"})
+    r.unknown({"id", "name", "url", "kind", "lang", "interval", "encoding", "selectors", "allow_hosts", "baseline_articles", "max_articles_per_poll"})
     source_id = r.get("id", str, required=True)
     if not _ID.match(source_id):
         raise r.fail("id", f"{source_id!r} must be lowercase letters, digits, '_', '-' or '.'")
@@ -172,7 +184,36 @@ def parse_source(raw: Mapping[str, Any], file: str, index: int) -> Source:
         interval=interval,
         encoding=encoding,
         selectors=selectors,
+        allow_hosts=_hosts(r, "allow_hosts"),
+        baseline_articles=_non_negative(r, "baseline_articles", None),
+        max_articles_per_poll=_non_negative(r, "max_articles_per_poll", None),
     )
+
+
+_HOST_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
+
+
+def _hosts(reader: _Reader, name: str) -> tuple[str, ...]:
+    """Host names (``www.example.gov.cn``, an IP address): no scheme, port or path."""
+    hosts = []
+    for value in reader.str_list(name):
+        host = host_name(value)
+        if not _is_host(host):
+            raise reader.fail(
+                name, f"{value!r} is not a host name; write the host alone, like \"www.example.gov.cn\" (no scheme, port or path)"
+            )
+        hosts.append(host)
+    return tuple(dict.fromkeys(hosts))
+
+
+def _is_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    labels = host.split(".")
+    return len(host) <= 253 and all(_HOST_LABEL.match(label) for label in labels)
 
 
 def _css(reader: _Reader, name: str, default: str | None, *, required: bool = False) -> str | None:
@@ -210,24 +251,75 @@ def parse_topics(data: Mapping[str, Any], file: str) -> tuple[Topic, ...]:
     topics = []
     for i, entry in enumerate(raw):
         r = _Reader(entry, file, f"topics[{i}].")
-        r.unknown({"id", "name_zh", "name_en", "zh", "en", "kind"})
+        r.unknown({"id", "name_zh", "name_en", "zh", "en", "kind", "weak", "exclude"})
         topic_id = r.get("id", str, required=True)
         if not _ID.match(topic_id):
             raise r.fail("id", f"{topic_id!r} must be lowercase letters, digits and '_'")
         kind = r.get("kind", str, "field")
         if kind not in ("field", "plan"):
             raise r.fail("kind", f"must be \"field\" or \"plan\", got {kind!r}")
+        zh, en = r.str_list("zh"), r.str_list("en")
+        terms = {*zh, *en}
+        weak = r.str_list("weak")
+        for term in weak:
+            if term not in terms:
+                raise r.fail("weak", f"{term!r} is not one of this topic's zh / en terms")
         topics.append(
             Topic(
                 id=topic_id,
                 name_zh=r.get("name_zh", str, required=True),
                 name_en=r.get("name_en", str, required=True),
-                zh=r.str_list("zh"),
-                en=r.str_list("en"),
+                zh=zh,
+                en=en,
                 kind=kind,
+                weak=weak,
+                exclusions=_exclusions(r, terms),
             )
         )
     return tuple(topics)
+
+
+def _exclusions(r: _Reader, terms: set[str]) -> tuple[Exclusion, ...]:
+    out = []
+    for j, raw in enumerate(r.get("exclude", list, [])):
+        er = _Reader(raw, r.file, f"{r.prefix}exclude[{j}].")
+        er.unknown({"term", "context", "reason"})
+        term = er.get("term", str, required=True)
+        if term not in terms:
+            raise er.fail("term", f"{term!r} is not one of this topic's zh / en terms")
+        context = er.str_list("context")
+        if not context:
+            raise er.fail("context", "must list at least one word")
+        reason = er.get("reason", str, required=True).strip()
+        if not reason:
+            raise er.fail("reason", "must say why the term misfires in that context")
+        out.append(Exclusion(term, context, reason))
+    return tuple(out)
+
+
+# Numbers of [relevance] that may be 0 (a weight or bonus switched off); the others must be > 0.
+_MAY_BE_ZERO = frozenset({"enumeration_weight", "distinct_bonus", "weak_weight", "dominance"})
+
+
+def parse_relevance(data: Mapping[str, Any], file: str) -> RelevanceRules:
+    """The ``[relevance]`` table of a topics file (defaults for what it leaves out)."""
+    r = _Reader(data.get("relevance", {}), file, "relevance.")
+    r.unknown({f.name for f in fields(RelevanceRules)})
+    defaults = RelevanceRules()
+    values: dict[str, Any] = {"list_cues": r.str_list("list_cues")}
+    for f in fields(RelevanceRules):
+        default = getattr(defaults, f.name)
+        if f.name == "list_cues":
+            continue
+        value = r.get(f.name, int if isinstance(default, int) else (int, float), default)
+        if value < 0 or (value == 0 and f.name not in _MAY_BE_ZERO):
+            raise r.fail(f.name, f"must be positive, got {value!r}")
+        values[f.name] = value
+    if values["about"] >= 1:
+        raise r.fail("about", f"is a relevance between 0 and 1, got {values['about']!r}")
+    if values["dominance"] > 1:
+        raise r.fail("dominance", f"is a share of the strongest topic's evidence (0 to 1), got {values['dominance']!r}")
+    return RelevanceRules(**values)
 
 
 def load_default_sources() -> tuple[Source, ...]:
@@ -236,6 +328,10 @@ def load_default_sources() -> tuple[Source, ...]:
 
 def load_default_topics() -> tuple[Topic, ...]:
     return parse_topics(_parse_toml(default_data_text("topics.toml"), "config/topics.toml"), "config/topics.toml")
+
+
+def load_default_relevance() -> RelevanceRules:
+    return parse_relevance(_parse_toml(default_data_text("topics.toml"), "config/topics.toml"), "config/topics.toml")
 
 
 def _hhmm(reader: _Reader, name: str, default: str | None) -> str | None:
@@ -289,8 +385,8 @@ def _wecom(r: _Reader, env: Mapping[str, str]) -> WeComSettings:
     path = r.get("path", str, defaults.path)
     if not path.startswith("/"):
         raise r.fail("path", f"must start with '/', got {path!r}")
-    port = r.get("port", int, defaults.port)
-    if not 0 <= port <= 65535:
+    port = r.get("port", int, None)
+    if port is not None and not 0 <= port <= 65535:
         raise r.fail("port", f"must be 0-65535, got {port}")
     robots = []
     raw_robots = r.get("robots", list, [])
@@ -324,7 +420,7 @@ def _wecom(r: _Reader, env: Mapping[str, str]) -> WeComSettings:
         token=_secret(r, "token", env, "WECOM_TOKEN"),
         encoding_aes_key=aes,
         api_base_url=base,
-        host=r.get("host", str, defaults.host),
+        host=r.get("host", str, None),
         port=port,
         path=path,
         robots=tuple(robots),
@@ -345,6 +441,10 @@ def _fetch(r: _Reader) -> FetchSettings:
         max_redirects=_positive(r, "max_redirects", d.max_redirects),
         user_agent=_user_agent(r, d.user_agent),
         article_concurrency=_positive(r, "article_concurrency", d.article_concurrency),
+        baseline_articles=_non_negative(r, "baseline_articles", d.baseline_articles),
+        max_articles_per_poll=_non_negative(r, "max_articles_per_poll", d.max_articles_per_poll),
+        poll_deadline=_positive(r, "poll_deadline", d.poll_deadline, (int, float)),
+        offload_bytes=_non_negative(r, "offload_bytes", d.offload_bytes),
     )
 
 
@@ -361,13 +461,36 @@ def _digest(r: _Reader) -> DigestSettings:
     return DigestSettings(default_time=_hhmm(r, "default_time", d.default_time) or d.default_time, send_empty=r.get("send_empty", bool, d.send_empty))
 
 
+def _web(r: _Reader, env: Mapping[str, str]) -> WebSettings:
+    r.unknown({"enabled", "host", "port", "base_url"})
+    d = WebSettings()
+    host = r.get("host", str, d.host).strip()
+    if not host:
+        raise r.fail("host", "must not be empty (127.0.0.1 serves this machine only, 0.0.0.0 every interface)")
+    from_env = env.get("SHWATCH_WEB_PORT")
+    if from_env is not None:
+        if not from_env.strip().isdigit() or not 0 <= int(from_env) <= 65535:
+            raise ConfigError("(environment)", "SHWATCH_WEB_PORT", f"must be a port number 0-65535, got {from_env!r}")
+        port = int(from_env)
+    else:
+        port = r.get("port", int, d.port)
+    if not 0 <= port <= 65535:
+        raise r.fail("port", f"must be 0-65535, got {port}")
+    base_url = r.get("base_url", str, None)
+    if base_url is not None:
+        base_url = base_url.strip().rstrip("/")
+        if not re.match(r"^https?://[^/\s]+\S*$", base_url):
+            raise r.fail("base_url", f"{base_url!r} is not an http(s) URL (e.g. https://news.example.org/shwatch)")
+    return WebSettings(enabled=r.get("enabled", bool, d.enabled), host=host, port=port, base_url=base_url)
+
+
 def _sub(data: Mapping[str, Any], name: str, file: str) -> _Reader:
     return _Reader(data.get(name, {}), file, f"{name}.")
 
 
 TOP_LEVEL_KEYS = {
     "database_url", "timezone", "max_age_days", "log_level", "topics_file",
-    "sources", "fetch", "telegram", "wecom", "digest",
+    "sources", "fetch", "telegram", "wecom", "digest", "web",
 }
 
 
@@ -399,9 +522,10 @@ def settings_from_mapping(data: Mapping[str, Any], file: str, env: Mapping[str, 
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise top.fail("topics_file", f"cannot read {path}: {exc.strerror}") from None
-        topics = parse_topics(_parse_toml(text, str(path)), str(path))
+        topic_data = _parse_toml(text, str(path))
+        topics, relevance = parse_topics(topic_data, str(path)), parse_relevance(topic_data, str(path))
     else:
-        topics = load_default_topics()
+        topics, relevance = load_default_topics(), load_default_relevance()
     return Settings(
         database_url=database_url,
         timezone=timezone,
@@ -409,18 +533,24 @@ def settings_from_mapping(data: Mapping[str, Any], file: str, env: Mapping[str, 
         log_level=log_level,
         sources=sources,
         topics=topics,
+        relevance=relevance,
         fetch=_fetch(_sub(data, "fetch", file)),
         telegram=_telegram(_sub(data, "telegram", file), env),
         wecom=_wecom(_sub(data, "wecom", file), env),
         digest=_digest(_sub(data, "digest", file)),
+        web=_web(_sub(data, "web", file), env),
         config_path=None if file == "(defaults)" else file,
     )
 
 
+LOCAL_CONFIG = "shwatch.toml"  # found in the working directory when no other file is named
+
+
 def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Defaults, overridden by the TOML file at ``path`` (or ``$SHWATCH_CONFIG``), then by the environment."""
+    """Defaults, overridden by the TOML file, then by the environment. The file: ``path``
+    (--config), else ``$SHWATCH_CONFIG``, else ``./shwatch.toml`` when present."""
     env = os.environ if env is None else env
-    path = path or env.get("SHWATCH_CONFIG") or None
+    path = path or env.get("SHWATCH_CONFIG") or (LOCAL_CONFIG if Path(LOCAL_CONFIG).is_file() else None)
     if path is None:
         return settings_from_mapping({}, "(defaults)", env)
     file = str(path)

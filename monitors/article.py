@@ -3,7 +3,10 @@
 Shared-CMS metas first (``ArticleTitle``, ``PubDate``, ``ContentSource``; then ``og:title``,
 ``article:published_time``, ``<title>``), the CMS body containers next (``#ivs_content``,
 ``#UCAP-CONTENT``, ``.Article_content``, ``.TRS_Editor``), and a small text-density extractor
-last: the element holding the most paragraph text with the fewest links. Pure, never raises:
+last: the element holding the most paragraph text with the fewest links. The body comes out
+one paragraph a line: blocks and ``<br>`` end lines, a newline in the page's source is only a
+soft wrap, and indented paragraphs (　　) and written-out ``\\r\\n`` breaks start new lines,
+so the summarizer never runs two paragraphs together. Pure, never raises:
 an unreadable page gives an empty ``Article`` (the caller records the empty body).
 """
 
@@ -12,11 +15,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from bs4 import BeautifulSoup, Tag
+from bs4 import BeautifulSoup, NavigableString, Tag
 
 from monitors.dates import from_date, parse_datetime
 from monitors.encoding import decode_html
 from monitors.model import Article
+from monitors.paragraphs import html_text
 from monitors.parse import NOISE_TAGS, block_text, squash
 from monitors.urls import article_date
 
@@ -30,6 +34,7 @@ TITLE_META = ("articletitle", "og:title", "twitter:title")
 DATE_META = ("pubdate", "article:published_time", "publishdate", "publish_date", "dc.date", "og:release_date")
 ORGAN_META = ("contentsource", "source", "dc.publisher")
 
+_PREFORMATTED = ("pre", "textarea", "code")
 _MIN_DENSITY_TEXT = 40  # characters: less than this is not an article body
 
 
@@ -107,10 +112,22 @@ def _published(soup: BeautifulSoup, metas: dict[str, str], url: str) -> datetime
 def _body(soup: BeautifulSoup) -> str:
     for selector in BODY_SELECTORS:
         for el in soup.select(selector):
-            text = block_text(el)
+            text = _paragraph_text(el)
             if text:
                 return text
     return _densest_text(soup)
+
+
+def _paragraph_text(element: Tag) -> str:
+    """The element's text one paragraph a line: blocks and <br> break lines (``block_text``);
+    inside a text node, a source newline is a soft wrap, while an indented paragraph (　　)
+    and a written-out ``\\r\\n`` paragraph break start a new line (``html_text``)."""
+    for node in list(element.find_all(string=True)):
+        if type(node) is NavigableString and node.find_parent(_PREFORMATTED) is None:
+            shown = html_text(str(node))
+            if shown != node:
+                node.replace_with(NavigableString(shown))
+    return block_text(element)
 
 
 def _densest_text(soup: BeautifulSoup) -> str:
@@ -145,5 +162,5 @@ def _densest_text(soup: BeautifulSoup) -> str:
             best, best_score = node, score
     if best is None:
         return ""
-    text = block_text(best)
+    text = _paragraph_text(best)
     return text if len(text) >= _MIN_DENSITY_TEXT else ""

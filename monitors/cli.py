@@ -4,6 +4,7 @@
     shwatch poll [--json]          keep polling each source on its interval until Ctrl-C/SIGTERM
     shwatch sources                the sources' health from the store
     shwatch sources check [ID]     fetch list pages once, report what they show, store nothing
+    shwatch sources try URL        what each list parser finds on a page, and its [[sources]] table
 
 With ``--json`` stdout carries one JSON object per new item per line and nothing else (logs
 go to stderr). People get rich tables, and a progress display while sources are fetched
@@ -16,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -26,11 +28,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from config.model import Settings, Source
 from monitors.db import create_engine
-from monitors.fetch import Fetcher, FetchError
+from monitors.encoding import looks_like_html
+from monitors.fetch import Fetcher, FetchError, RedirectRefused
 from monitors.model import Item
-from monitors.parse import parse_list
+from monitors.parse import list_views, parse_list
 from monitors.poll import Poller, SourceReport, zero_items_reason
-from monitors.report import CheckResult, check_table, health_table, items_table, json_line
+from monitors.report import CheckResult, check_table, health_table, items_table
+from monitors.serialize import json_line
+from monitors.source_try import Trial, chosen_table, page_title, source_toml, suggest_source, views_table
 from monitors.store import ItemStore
 from monitors.tagger import Tagger
 
@@ -80,7 +85,9 @@ class _Output:
         baseline = [item for item in new_items if item.baseline]
         for group, heading in ((fresh, title), (baseline, BASELINE_TITLE)):
             if group:
-                self.console.print(items_table(group, self.sources, self.topics, self.zone, title=heading))
+                self.console.print(
+                    items_table(group, self.sources, self.topics, self.zone, title=heading, width=self.console.width)
+                )
 
     def summary(self, reports: Sequence[SourceReport]) -> None:
         """People only: what went wrong where, and the totals (JSON mode: the logs say it)."""
@@ -146,10 +153,13 @@ async def cmd_poll(settings: Settings, once: bool, as_json: bool) -> int:
         return 2
     output = _Output(settings, as_json)
     async with _store(settings) as store, Fetcher(settings.fetch) as fetcher:
-        poller = Poller(settings, store, fetcher, Tagger(settings.topics))
-        if once:
-            return await _poll_once(poller, settings.sources, output)
-        return await _poll_forever(poller, settings.sources, output)
+        poller = Poller(settings, store, fetcher, Tagger(settings.topics, rules=settings.relevance))
+        try:
+            if once:
+                return await _poll_once(poller, settings.sources, output)
+            return await _poll_forever(poller, settings.sources, output)
+        finally:
+            await poller.close()
 
 
 async def _poll_once(poller: Poller, sources: Sequence[Source], output: _Output) -> int:
@@ -232,7 +242,7 @@ async def cmd_sources(settings: Settings, check: bool, source_id: str | None) ->
 async def check_source(fetcher: Fetcher, source: Source) -> CheckResult:
     """Fetch a list page unconditionally and say what it shows; nothing is stored."""
     try:
-        page = await fetcher.fetch(source.url)
+        page = await fetcher.fetch(source.url, allow_hosts=source.allow_hosts)
     except FetchError as exc:
         return CheckResult(source, 0, problem=exc.reason)
     entries = parse_list(page.content, page.final_url, source, page.charset)
@@ -243,3 +253,59 @@ async def check_source(fetcher: Fetcher, source: Source) -> CheckResult:
     return CheckResult(
         source, len(entries), newest_title=newest.title, newest_published=newest.published, final_url=page.final_url
     )
+
+
+async def cmd_sources_try(settings: Settings, url: str) -> int:
+    """Fetch one page, show what each list parser finds on it, print the ``[[sources]]`` table
+    that watches it. Exit 1 when the page cannot be fetched or holds no list; 2 for a bad URL."""
+    if not re.match(r"^https?://[^/\s]+\S*$", url):
+        print(f"shwatch: {url!r} is not an http(s) URL / 不是 http(s) 网址", file=sys.stderr)
+        return 2
+    try:
+        async with Fetcher(settings.fetch) as fetcher:
+            page = await fetcher.fetch(url)
+    except RedirectRefused as exc:
+        print(
+            f"shwatch: {url} {exc.reason}; try that address itself (shwatch sources try {exc.target}) "
+            f"or, if it is the same publisher, add allow_hosts = [\"{exc.host}\"] to the source"
+            f" / 该页面跳转到其他网站 {exc.host}：可直接试用跳转后的地址，或如属同一发布单位，在来源中加入 allow_hosts",
+            file=sys.stderr,
+        )
+        return 1
+    except FetchError as exc:
+        print(f"shwatch: cannot fetch {url}: {exc.reason} / 无法获取该页面：{exc.reason}", file=sys.stderr)
+        return 1
+    views = list_views(page.content, page.final_url, page.charset)
+    is_feed = bool(views["feed"])
+    if not is_feed and not looks_like_html(page.content, page.content_type):
+        kind = page.content_type or "unknown type"
+        print(
+            f"shwatch: {url} is neither an HTML page nor a feed ({len(page.content)} bytes of {kind})"
+            f" / 该地址既不是网页也不是订阅源",
+            file=sys.stderr,
+        )
+        return 1
+    trial = Trial(
+        url=url, final_url=page.final_url, content_type=page.content_type, size=len(page.content),
+        title=page_title(page.content, page.charset, is_feed), views=views,
+    )
+    zone = ZoneInfo(settings.timezone)
+    console = _console()
+    moved = f" (redirected from {url} / 由原地址跳转)" if page.redirected else ""
+    console.print(f"{trial.final_url}{moved}: {trial.size} bytes of {trial.content_type or 'unknown type'}", highlight=False)
+    console.print(views_table(trial, zone))
+    chosen = chosen_table(trial, zone)
+    if chosen is None:
+        console.print(
+            "[red]no list found on this page[/red]: give the source CSS selectors (\\[sources.selectors])"
+            " / 此页面未找到列表：请为该来源设置 CSS 选择器",
+            highlight=False,
+        )
+        return 1
+    console.print(chosen)
+    source = suggest_source(trial, taken={s.id for s in settings.sources})
+    console.print("Paste this into your config file / 将以下内容粘贴到配置文件：", highlight=False)
+    console.file.flush()
+    sys.stdout.write("\n" + source_toml(source) + "\n")
+    sys.stdout.flush()
+    return 0

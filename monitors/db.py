@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     event,
+    func,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -97,15 +98,77 @@ items = Table(
     Column("matched", JSON, nullable=False, default=dict),
     Column("baseline", Boolean, nullable=False, default=False),
     Column("extract_problem", Text),
+    Column("mentions", JSON, nullable=False, default=list),  # fields only mentioned
+    Column("scores", JSON, nullable=False, default=dict),  # field -> relevance 0..1
+    Column("evidence", JSON, nullable=False, default=dict),  # field -> [{term, places, count, listed}]
+    Column("article", String(8), nullable=False, default="fetched"),  # fetched | pending | foreign | failed
+    Column("article_error", Text),
+    Column("tagging", String(40)),  # version of the tagging rules the fields come from
 )
 Index("ix_items_source_published", items.c.source_id, items.c.published)
 Index("ix_items_first_seen", items.c.first_seen_at)
 
+# When an item happened, for the archive's order and date filters: its publish time, else
+# (a page that gave no date) when it was first seen.
+item_time = func.coalesce(items.c.published, items.c.first_seen_at)
+
+# ---- the archive's indexes: time order and full-text search over items -------------------
+# Migration 0004 creates them and the database keeps them current on every insert, update
+# and delete of an item. They are each backend's own, so they are not on ``metadata`` (the
+# schema comparison skips them by name: ``is_search_index``).
+#
+# SQLite: ``items_fts``, a contentless FTS5 table (trigram tokenizer) holding one document per
+# item: title, summary and body, each followed by a newline. Its rowid is a key that sorts
+# like the item's time: unix seconds of ``item_time`` * SEARCH_KEY_SPAN + id (ids below 2^31,
+# times until 2106). So the table is also the archive's time index: newest first is its own
+# order, a date range is a key range, and a page of a common word's matches is read without
+# sorting them all. A term of 3 or more characters is a phrase of trigrams; a 2-character
+# term (医院) has no trigram of its own and is expanded, through ``items_fts_vocab``, into the
+# indexed trigrams that start with it (the newline after each field makes a character follow
+# every occurrence). ``ix_items_search_cover`` (id, source_id, topics) lets the dashboard's
+# counts per field and per source read those columns without the wide rows (bodies).
+#
+# PostgreSQL: ``ix_items_time`` on ``item_time`` (newest first, date ranges) and
+# ``ix_items_search_trgm``, a pg_trgm GIN index on SEARCH_DOCUMENT_PG, which answers
+# ``ILIKE '%term%'`` for terms of 3 or more characters; shorter ones are a scan.
+SEARCH_TIME_INDEX = "ix_items_time"
+SEARCH_FTS_TABLE = "items_fts"
+SEARCH_VOCAB_TABLE = "items_fts_vocab"
+SEARCH_COVER_INDEX = "ix_items_search_cover"
+SEARCH_TRGM_INDEX = "ix_items_search_trgm"
+SEARCH_KEY_SPAN = 2**31
+SEARCH_DOCUMENT_PG = "(items.title || ' ' || items.summary || ' ' || items.body)"
+
+
+def is_search_index(name: str | None) -> bool:
+    """True for the search index's own tables and indexes (and FTS5's shadow tables)."""
+    if not name:
+        return False
+    if name in (SEARCH_TIME_INDEX, SEARCH_TRGM_INDEX, SEARCH_VOCAB_TABLE, SEARCH_COVER_INDEX):
+        return True
+    return name == SEARCH_FTS_TABLE or name.startswith(SEARCH_FTS_TABLE + "_")
+
+
+def schema_include_name(name: str | None, type_: str, parent_names: dict) -> bool:
+    """Alembic ``include_name``: compare the schema without the search index's objects."""
+    return not (type_ in ("table", "index") and is_search_index(name))
+
+
+DEFAULT_SQLITE_DIR = Path("var")  # the default store's folder, made on first use
+
 
 def _ensure_sqlite_dir(url: str) -> None:
+    """Make the default ``./var/`` folder; any other SQLite file's folder must exist already
+    (a typo'd path must not silently create directories)."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return
+    folder = Path(parsed.database).parent
+    if folder == DEFAULT_SQLITE_DIR:
+        folder.mkdir(exist_ok=True)
+    elif not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise ValueError(f"the folder {folder} {what} (create it, or correct database_url)")
 
 
 def create_engine(url: str, **kwargs) -> AsyncEngine:

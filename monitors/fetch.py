@@ -4,7 +4,10 @@
 waits for a slot of its host (``FetchSettings.per_host``) and then for a slot of the global
 pool (``FetchSettings.concurrency``), so many sources run at once without hammering one
 site. A stored ETag / Last-Modified turns an unchanged page into one cheap 304. Redirects
-are followed by hand (each hop takes its own host's slot) up to ``max_redirects``. The
+are followed by hand (each hop takes its own host's slot) up to ``max_redirects``, and only
+within the site of the URL asked for (the same host, or a host under the same registrable
+domain: ``www.shanghai.gov.cn`` -> ``shanghai.gov.cn``) or to a host the caller allows (a
+source's ``allow_hosts``); any other redirect is refused before a request goes there. The
 whole request, redirects and body included, runs under one total deadline; the body is
 streamed and abandoned as soon as it passes ``max_bytes``.
 
@@ -24,6 +27,7 @@ Errors form a small tree; each carries a ``reason`` a person can read ("timeout 
      +-- Timeout            kind "unreachable"  connect or total deadline passed
      +-- TooLarge           kind "http"         Content-Length or streamed body > max_bytes
      +-- TooManyRedirects   kind "http"         more than max_redirects hops (or a loop)
+     +-- RedirectRefused    kind "http"         a redirect to another site ("redirected to another site: host")
      +-- HTTPStatusError    kind "http"         a 4xx/5xx answer (``status``)
 """
 
@@ -33,6 +37,7 @@ import asyncio
 import errno
 import ssl
 import urllib.request
+from collections.abc import Collection
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from types import TracebackType
@@ -42,6 +47,7 @@ import certifi
 import httpx
 
 from config.model import FetchSettings
+from monitors.urls import url_host, within_site
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -72,6 +78,17 @@ class TooLarge(FetchError):
 
 class TooManyRedirects(FetchError):
     kind = "http"
+
+
+class RedirectRefused(FetchError):
+    """A redirect left the site of the URL asked for, to a host not allowed."""
+
+    kind = "http"
+
+    def __init__(self, host: str, url: str = "", target: str = "") -> None:
+        super().__init__(f"redirected to another site: {host}", url)
+        self.host = host
+        self.target = target  # the address the redirect pointed to
 
 
 class HTTPStatusError(FetchError):
@@ -236,18 +253,29 @@ class Fetcher:
             )
         return transport
 
-    async def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
-        """GET ``url`` (conditionally when validators are given); raise a ``FetchError`` on failure."""
+    async def fetch(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        allow_hosts: Collection[str] = (),
+    ) -> FetchResult:
+        """GET ``url`` (conditionally when validators are given); raise a ``FetchError`` on failure.
+
+        Redirects are followed within ``url``'s own site and to the hosts in ``allow_hosts``
+        (host names as ``urls.host_name`` gives them); any other raises ``RedirectRefused``.
+        """
         if not self._open:
             raise RuntimeError("Fetcher used outside 'async with'")
         timeout = self.settings.timeout
         try:
             async with asyncio.timeout(timeout):
-                return await self._follow(url, conditional_headers(etag, last_modified))
+                return await self._follow(url, conditional_headers(etag, last_modified), allow_hosts)
         except TimeoutError:
             raise Timeout(f"timeout after {_seconds(timeout)}", url) from None
 
-    async def _follow(self, url: str, headers: dict[str, str]) -> FetchResult:
+    async def _follow(self, url: str, headers: dict[str, str], allow_hosts: Collection[str]) -> FetchResult:
         current = url
         for _hop in range(self.settings.max_redirects + 1):
             host = self._host(current)
@@ -255,6 +283,8 @@ class Fetcher:
                 outcome = await self._request(host, current, headers)
             if isinstance(outcome, FetchResult):
                 return outcome if current == url else replace(outcome, url=url)  # the URL asked for
+            if not within_site(outcome, url, allow_hosts):
+                raise RedirectRefused(url_host(outcome) or outcome, url, outcome)
             current = outcome
         raise TooManyRedirects(f"too many redirects (>{self.settings.max_redirects})", url)
 

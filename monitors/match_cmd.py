@@ -1,6 +1,10 @@
-"""``shwatch match [--json] (TEXT | --file PATH)``: which topics and terms a text triggers.
+"""``shwatch match [--json] (TEXT | --file PATH)``: which topics a text is about, which it
+only mentions, and the terms (and where they were found) that show it.
 
-The text goes through the same ``Tagger`` as polled items (the topics of the settings).
+The text goes through the same ``Tagger`` as polled items (the topics and relevance rules of
+the settings), as the body of an item without a title. ``--json`` prints one object with
+exactly the keys ``topics``, ``mentions``, ``matched`` (topic id -> terms found, for topics
+and mentions) and ``scores`` (topic id -> relevance 0-1, for topics and mentions).
 ``--file -`` reads standard input. A file that cannot be read (missing, a directory, not
 text) gets one line on stderr and exit code 2.
 """
@@ -41,24 +45,49 @@ def read_text_file(file: str) -> str:
 
 
 def match_json(match: TopicMatch) -> str:
-    return json.dumps({"topics": list(match.topics), "matched": match.matched}, ensure_ascii=False)
+    shown = (*match.topics, *match.mentions)
+    return json.dumps(
+        {
+            "topics": list(match.topics),
+            "mentions": list(match.mentions),
+            "matched": {t: match.terms(t) for t in shown},
+            "scores": {t: match.scores[t] for t in shown},
+        },
+        ensure_ascii=False,
+    )
+
+
+def evidence_text(match: TopicMatch, topic_id: str) -> str:
+    """``term (title, lead)`` for each term found, as shown to a person."""
+    return ", ".join(f"{e.term} ({', '.join(e.places)})" for e in match.evidence[topic_id])
 
 
 def render_match(match: TopicMatch, topics: tuple[Topic, ...]):
-    """A rich renderable: one row per topic (id, Chinese / English name, terms found)."""
+    """A rich renderable: one row per topic and per mention (id, names, relevance, terms and
+    where they were found)."""
     from rich.table import Table
     from rich.text import Text
 
-    if not match.topics:
+    if not match.topics and not match.mentions:
         return Text("No topic matched (未匹配任何主题).", style="yellow")
     by_id = {t.id: t for t in topics}
-    table = Table(title=f"{len(match.topics)} topic(s) matched / 匹配主题", title_justify="left")
+    table = Table(
+        title=f"About {len(match.topics)} topic(s), mentions {len(match.mentions)} / "
+        f"相关主题 {len(match.topics)} 个,提及 {len(match.mentions)} 个",
+        title_justify="left",
+    )
     table.add_column("topic", style="bold cyan", no_wrap=True)
     table.add_column("name / 名称")
-    table.add_column("terms / 关键词", style="green")
+    table.add_column("relevance / 相关度", justify="right")
+    table.add_column("terms (where) / 关键词(位置)", style="green")
     for topic_id in match.topics:
         topic = by_id[topic_id]
-        table.add_row(topic_id, f"{topic.name_zh}\n{topic.name_en}", ", ".join(match.matched[topic_id]))
+        table.add_row(topic_id, f"{topic.name_zh}\n{topic.name_en}", f"{match.scores[topic_id]:.2f} about / 相关",
+                      evidence_text(match, topic_id))
+    for topic_id in match.mentions:
+        topic = by_id[topic_id]
+        table.add_row(topic_id, f"{topic.name_zh}\n{topic.name_en}", f"{match.scores[topic_id]:.2f} mention / 提及",
+                      evidence_text(match, topic_id), style="dim")
     return table
 
 
@@ -69,7 +98,7 @@ async def cmd_match(settings: Settings, text: str | None, file: str | None, as_j
         except UnreadableText as exc:
             print(f"shwatch: match: {exc}", file=sys.stderr)
             return 2
-    match = Tagger(settings.topics).tag("", text or "")
+    match = Tagger(settings.topics, rules=settings.relevance).tag("", text or "")
     if as_json:
         print(match_json(match))
     else:

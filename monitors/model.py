@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -27,12 +28,63 @@ class Article:
     body: str = ""
 
 
+Place = Literal["title", "lead", "body"]
+PLACES: tuple[Place, ...] = ("title", "lead", "body")
+
+
+@dataclass(frozen=True)
+class TermEvidence:
+    """One configured term found in an item: where (title / lead / body, in that order),
+    how many times, and whether every occurrence sat in a list of fields (an enumeration).
+    Occurrences dropped by a context exclusion are not evidence and are not counted."""
+
+    term: str
+    places: tuple[Place, ...]
+    count: int
+    listed: bool = False  # every occurrence sat in an enumeration of fields
+
+
 @dataclass(frozen=True)
 class TopicMatch:
-    """Which topics a text touches and the terms that showed it, in plan order."""
+    """What an item is about, in plan order.
+
+    - ``topics``: the topics the item is *about* (what alerts and digests use);
+    - ``matched``: topic id -> the configured terms found, for ``topics`` only;
+    - ``mentions``: topics whose terms occur but which the item is not about (a passing
+      mention, one field of a list of fields);
+    - ``scores``: relevance from 0 to 1, for ``topics`` and ``mentions``;
+    - ``evidence``: the terms and where they were found, for ``topics`` and ``mentions``.
+    """
 
     topics: tuple[str, ...] = ()
     matched: dict[str, list[str]] = field(default_factory=dict)
+    mentions: tuple[str, ...] = ()
+    scores: dict[str, float] = field(default_factory=dict)
+    evidence: dict[str, tuple[TermEvidence, ...]] = field(default_factory=dict)
+
+    def terms(self, topic_id: str) -> list[str]:
+        """The configured terms found for a topic or a mention (sorted)."""
+        return sorted(e.term for e in self.evidence.get(topic_id, ()))
+
+    def item_tags(self) -> dict:
+        """The tag fields of an ``Item`` (``matched`` for topics and mentions alike)."""
+        tagged = (*self.topics, *self.mentions)
+        return {
+            "topics": self.topics,
+            "mentions": self.mentions,
+            "matched": {t: self.matched.get(t) or self.terms(t) for t in tagged},
+            "scores": {t: self.scores[t] for t in tagged if t in self.scores},
+            "evidence": {t: self.evidence.get(t, ()) for t in tagged},
+        }
+
+
+class ArticleState(StrEnum):
+    """Whether an item's own article page was read."""
+
+    FETCHED = "fetched"  # fetched and extracted: the summary and fields come from its text
+    PENDING = "pending"  # not fetched yet (a later poll reads it)
+    FOREIGN = "foreign"  # on another site (e.g. mp.weixin.qq.com): never fetched
+    FAILED = "failed"  # fetching or extracting it failed (``article_error`` says why)
 
 
 @dataclass
@@ -47,12 +99,18 @@ class Item:
     body: str = ""
     organ: str | None = None
     lang: str = "zh"
-    topics: tuple[str, ...] = ()
-    matched: dict[str, list[str]] = field(default_factory=dict)
+    topics: tuple[str, ...] = ()  # the fields it is about (alerts, digests, filters)
+    matched: dict[str, list[str]] = field(default_factory=dict)  # terms, for topics and mentions
     baseline: bool = False
     extract_problem: str | None = None
     first_seen_at: datetime | None = None
     id: int | None = None
+    mentions: tuple[str, ...] = ()  # fields it only mentions
+    scores: dict[str, float] = field(default_factory=dict)  # relevance 0..1, topics and mentions
+    evidence: dict[str, tuple[TermEvidence, ...]] = field(default_factory=dict)  # where terms were found
+    article: ArticleState = ArticleState.FETCHED  # the poller always says; FETCHED for items built by hand
+    article_error: str | None = None
+    tagging: str | None = None  # the version of the tagging rules its fields come from
 
 
 class SourceStatus(StrEnum):

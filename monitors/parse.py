@@ -4,8 +4,11 @@ HTML lists are read by, in order:
 1. the source's own selectors (``Source.selectors``) for sites that differ (zzbshyw, shio, scjgj);
 2. the shared Shanghai CMS adapter: ``ul.nowrapli.list-date > li`` -> ``a[href]`` + ``span.time``
    (matched by class, so extra classes and stray spaces in the attribute do not matter);
-3. the fallback: every link whose URL has the CMS article shape ``/<col>/<YYYYMMDD>/<hex>.html``,
-   dated by nearby date text or the URL's folder date.
+3. the generic list detector (``listdetect``): the page's main repeated block of dated links,
+   whatever the markup (``<ul>``, ``<table>``, ``<div>`` lists) and URL shape (TRS, Hanweb,
+   ``?id=``);
+4. the fallback: every link whose URL has the CMS article shape ``/<col>/<YYYYMMDD>/<hex>.html``,
+   dated by nearby date text or the URL's folder date (a page with a single such link).
 Feeds (``kind = "rss"``) go through feedparser, which never fetches when given bytes.
 
 Entries come out in page order, deduplicated by canonical URL (the first occurrence wins,
@@ -21,20 +24,29 @@ from dataclasses import replace
 from datetime import datetime
 
 import feedparser
-from bs4 import BeautifulSoup, Comment, Doctype, NavigableString, ProcessingInstruction, Tag
+from bs4 import BeautifulSoup, Comment, Doctype, ProcessingInstruction, Tag
 from lxml import etree
 
 from config.model import Selectors, Source
 from monitors.dates import from_date, from_utc_struct, parse_datetime
 from monitors.encoding import decode_html
+from monitors.listdetect import detect_list
+from monitors.markup import (
+    abstract,
+    following_text,
+    item_container,
+    link_title,
+    list_entry,
+    squash,
+    text_of,
+    text_without,
+)
 from monitors.model import ListEntry
 from monitors.urls import article_date, resolve
 
 log = logging.getLogger(__name__)
 
 CMS_ITEMS = "ul.nowrapli.list-date > li"
-_NEARBY_LEVELS = 3  # how far up from a fallback link to look for its date and abstract
-_SPACES = re.compile(r"\s+")
 # never text: dropped from bodies, and from the density extractor's view of the page
 NOISE_TAGS = (
     "script", "style", "noscript", "template", "iframe", "nav", "header", "footer", "aside", "form",
@@ -66,6 +78,34 @@ def parse_list(content: bytes, base_url: str, source: Source, header_charset: st
         return []
 
 
+PARSERS = ("feed", "shared CMS", "generic list", "CMS article links")
+
+
+def list_views(content: bytes, base_url: str, header_charset: str | None = None) -> dict[str, list[ListEntry]]:
+    """What each parser finds on one page, by name (``PARSERS``), each deduplicated; a parser
+    that cannot read the page finds ``[]``. For trying a page out (``shwatch sources try``);
+    ``parse_list`` runs the same parsers, the HTML ones in this order, and stops at the first
+    that finds something."""
+    views: dict[str, list[ListEntry]] = dict.fromkeys(PARSERS, [])
+    if not content:
+        return views
+    try:
+        views["feed"] = dedupe(_feed_entries(content, base_url, header_charset))
+    except Exception:  # not a feed: an HTML page, or garbage
+        log.debug("not a feed: %s", base_url, exc_info=True)
+    if views["feed"]:
+        return views  # a feed is no HTML page
+    try:
+        soup = BeautifulSoup(decode_html(content, header_charset), "lxml")
+        base = _document_base(soup, base_url)
+        views["shared CMS"] = dedupe(_cms_entries(soup, base))
+        views["generic list"] = dedupe(detect_list(soup, base))
+        views["CMS article links"] = dedupe(_article_link_entries(soup, base))
+    except Exception:
+        log.warning("page %s could not be parsed", base_url, exc_info=True)
+    return views
+
+
 def dedupe(entries: list[ListEntry]) -> list[ListEntry]:
     """Keep the first entry per URL; later duplicates only fill in its missing fields."""
     by_url: dict[str, ListEntry] = {}
@@ -81,13 +121,6 @@ def dedupe(entries: list[ListEntry]) -> list[ListEntry]:
             summary=first.summary or entry.summary,
         )
     return list(by_url.values())
-
-
-def squash(text: str | None) -> str:
-    """Whitespace runs (including U+3000 and no-break spaces) to one space, trimmed."""
-    if not text:
-        return ""
-    return _SPACES.sub(" ", text).strip()
 
 
 def strip_html(fragment: str | None) -> str:
@@ -136,7 +169,7 @@ def _html_entries(content: bytes, base_url: str, source: Source, header_charset:
     base = _document_base(soup, base_url)
     if source.selectors is not None:
         return _selected_entries(soup, base, source.selectors)
-    return _cms_entries(soup, base) or _article_link_entries(soup, base)
+    return _cms_entries(soup, base) or detect_list(soup, base) or _article_link_entries(soup, base)
 
 
 def _document_base(soup: BeautifulSoup, base_url: str) -> str:
@@ -158,12 +191,12 @@ def _selected_entries(soup: BeautifulSoup, base: str, selectors: Selectors) -> l
         if url is None:
             continue
         date_el = row.select_one(selectors.date) if selectors.date else None
-        published = parse_datetime(_text(date_el)) if date_el is not None else None
+        published = parse_datetime(text_of(date_el)) if date_el is not None else None
         if published is None and not selectors.date:
-            published = parse_datetime(_text_without(row, link))
+            published = parse_datetime(text_without(row, link))
         published = published or _url_date(url)
         summary_el = row.select_one(selectors.summary) if selectors.summary else None
-        entries.append(_entry(url, _title(link), published, _text(summary_el)))
+        entries.append(list_entry(url, link_title(link), published, text_of(summary_el)))
     return entries
 
 
@@ -177,8 +210,8 @@ def _cms_entries(soup: BeautifulSoup, base: str) -> list[ListEntry]:
         if url is None:
             continue
         time_el = li.select_one("span.time") or li.find("span")
-        published = parse_datetime(_text(time_el)) if time_el is not None else None
-        entries.append(_entry(url, _title(link), published or _url_date(url), ""))
+        published = parse_datetime(text_of(time_el)) if time_el is not None else None
+        entries.append(list_entry(url, link_title(link), published or _url_date(url), ""))
     return entries
 
 
@@ -226,7 +259,7 @@ def _fast_cms_entries(text: str, base_url: str) -> list[ListEntry]:
         time_el = time_el if time_el is not None else (spans[0] if spans else None)
         published = parse_datetime(_lx_text(time_el)) if time_el is not None else None
         title = squash(link.get("title")) or _lx_text(link)
-        entries.append(_entry(url, title, published or _url_date(url), ""))
+        entries.append(list_entry(url, title, published or _url_date(url), ""))
     return entries
 
 
@@ -280,61 +313,15 @@ def _article_link_entries(soup: BeautifulSoup, base: str) -> list[ListEntry]:
         folder_date = article_date(url)
         if folder_date is None:
             continue
-        title = _title(link)
+        title = link_title(link)
         if not title:
             continue  # an image link; a titled link to the same article usually follows
-        container = _item_container(link)
-        nearby = _text_without(container, link) if container is not None else _following_text(link)
+        container = item_container(link)
+        nearby = text_without(container, link) if container is not None else following_text(link)
         published = parse_datetime(nearby) or from_date(folder_date)
-        summary = _abstract(container, link, title) if container is not None else ""
-        entries.append(_entry(url, title, published, summary))
+        summary = abstract(container, link, title) if container is not None else ""
+        entries.append(list_entry(url, title, published, summary))
     return entries
-
-
-def _item_container(link: Tag) -> Tag | None:
-    """The largest ancestor (a few levels up) that holds this one link and no other."""
-    best = None
-    node = link.parent
-    for _ in range(_NEARBY_LEVELS):
-        if not isinstance(node, Tag) or node.name in ("body", "html", "[document]"):
-            break
-        links = node.find_all("a", href=True, limit=2)
-        if len(links) > 1:
-            break
-        best = node
-        node = node.parent
-    return best
-
-
-def _following_text(link: Tag) -> str:
-    """Text right after a link, up to the next link (a date in a sibling span, say)."""
-    parts = []
-    for sibling in link.next_siblings:
-        if isinstance(sibling, Tag):
-            if sibling.name == "a" or sibling.find("a", href=True):
-                break
-            parts.append(sibling.get_text(" "))
-        elif isinstance(sibling, NavigableString):
-            parts.append(str(sibling))
-        if sum(len(p) for p in parts) > 200:
-            break
-    return " ".join(parts)
-
-
-def _abstract(container: Tag, link: Tag, title: str) -> str:
-    """The longest block of text in an item container that is neither its title nor a date."""
-    best = ""
-    for block in container.find_all(["p", "div", "span", "dd"]):
-        if block is link or _inside(block, link) or block.find("a", href=True):
-            continue
-        text = squash(block.get_text(" "))
-        if len(text) > len(best) and text != title and not _is_just_a_date(text):
-            best = text
-    return best if len(best) >= 12 else ""
-
-
-def _is_just_a_date(text: str) -> bool:
-    return len(text) <= 32 and parse_datetime(text) is not None
 
 
 # --- feeds ----------------------------------------------------------------------------------
@@ -353,7 +340,7 @@ def _feed_entries(content: bytes, base_url: str, header_charset: str | None) -> 
         title = strip_html(raw.get("title"))
         published = _feed_date(raw)
         summary = strip_html(raw.get("summary") or raw.get("description"))
-        entries.append(_entry(url, title, published, summary))
+        entries.append(list_entry(url, title, published, summary))
     return entries
 
 
@@ -378,39 +365,6 @@ def _feed_date(raw) -> datetime | None:
 
 
 # --- small helpers --------------------------------------------------------------------------
-
-
-def _entry(url: str, title: str, published: datetime | None, summary: str) -> ListEntry:
-    return ListEntry(url=url, title=squash(title), published=published, summary=squash(summary))
-
-
-def _title(link: Tag) -> str:
-    title = link.get("title")
-    if isinstance(title, list):
-        title = " ".join(title)
-    return squash(title) or squash(link.get_text(" "))
-
-
-def _text(el: Tag | None) -> str:
-    return squash(el.get_text(" ")) if el is not None else ""
-
-
-def _text_without(container: Tag, link: Tag) -> str:
-    """A container's text minus the link's own (a title holding '2022年' is not the date)."""
-    parts = []
-    for piece in container.find_all(string=True):
-        if _inside(piece, link):
-            continue
-        parent = piece.parent
-        if parent is not None and parent.name in ("script", "style"):
-            continue
-        parts.append(str(piece))
-    return " ".join(parts)
-
-
-def _inside(node, ancestor: Tag) -> bool:
-    """Whether ``ancestor`` is one of ``node``'s parents (by identity: bs4's == compares markup)."""
-    return any(parent is ancestor for parent in node.parents)
 
 
 def _url_date(url: str) -> datetime | None:

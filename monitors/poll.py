@@ -25,15 +25,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from config.model import Settings, Source
-from monitors.article import extract_article
 from monitors.db import utcnow
 from monitors.encoding import looks_like_html
-from monitors.fetch import Fetcher, FetchError, FetchResult, host_of
-from monitors.model import Item, ListEntry
-from monitors.parse import parse_list
+from monitors.fetch import Fetcher, FetchError, FetchResult
+from monitors.model import ArticleState, Item, ListEntry
+from monitors.offload import PageParser, PageUnreadable
 from monitors.store import ItemStore, SourceState
 from monitors.summary import bound_abstract, summarize
 from monitors.tagger import Tagger
+from monitors.urls import within_site
 
 log = logging.getLogger(__name__)
 
@@ -73,21 +73,6 @@ class _Problem(Exception):
         self.kind = kind
 
 
-def same_site(url: str, source_url: str) -> bool:
-    """Whether an article link belongs to the source's own site (and so is worth fetching).
-
-    The same host, or sibling hosts under a shared suffix of three or more labels
-    (wsjkw.sh.gov.cn and www.sh.gov.cn); mp.weixin.qq.com and other portals are foreign.
-    """
-    a, b = host_of(url), host_of(source_url)
-    if not a or not b:
-        return False
-    if a == b:
-        return True
-    a_rest, b_rest = a.partition(".")[2], b.partition(".")[2]
-    return bool(a_rest) and a_rest == b_rest and a_rest.count(".") >= 2
-
-
 def zero_items_reason(previous_count: int | None, page: FetchResult) -> str:
     if not looks_like_html(page.content, page.content_type):
         return f"the list page is not an HTML page ({len(page.content)} bytes of {page.content_type or 'unknown type'})"
@@ -105,6 +90,11 @@ def list_summary(entry: ListEntry, lang: str, title: str) -> str:
     return bound_abstract(entry.summary, lang, title)
 
 
+def _newest_first(entry: ListEntry) -> tuple:
+    # the list's own order breaks ties (top = newest): sorted() is stable
+    return (-(entry.published.timestamp()) if entry.published else float("inf"),)
+
+
 def list_item(
     source: Source, entry: ListEntry, tagger: Tagger, now: datetime, *, baseline: bool = False, problem: str | None = None
 ) -> Item:
@@ -114,6 +104,12 @@ def list_item(
     article is foreign (mp.weixin.qq.com) or could not be fetched (``problem`` says why).
     """
     match = tagger.tag(entry.title, entry.summary)
+    if problem is not None:
+        article = ArticleState.FAILED
+    elif not within_site(entry.url, source.url, source.allow_hosts):
+        article = ArticleState.FOREIGN
+    else:
+        article = ArticleState.PENDING
     return Item(
         source_id=source.id,
         url=entry.url,
@@ -121,11 +117,13 @@ def list_item(
         published=entry.published,
         summary=list_summary(entry, source.lang, entry.title),
         lang=source.lang,
-        topics=match.topics,
-        matched=match.matched,
+        **match.item_tags(),
         baseline=baseline,
         extract_problem=problem,
         first_seen_at=now,
+        article=article,
+        article_error=problem,
+        tagging=tagger.version,
     )
 
 
@@ -137,12 +135,19 @@ class Poller:
         fetcher: Fetcher,
         tagger: Tagger,
         clock: Callable[[], datetime] = utcnow,
+        parser: PageParser | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.fetcher = fetcher
         self.tagger = tagger
         self.clock = clock
+        # big pages are parsed off the event loop (the caller closes the parser it passes)
+        self.parser = parser if parser is not None else PageParser(settings.fetch.offload_bytes)
+
+    async def close(self) -> None:
+        """Stop the parser's worker process, if one was started."""
+        await self.parser.close()
 
     async def poll_all(
         self, sources: Iterable[Source], on_progress: Callable[[SourceReport], None] | None = None
@@ -191,54 +196,155 @@ class Poller:
         return report
 
     async def _poll(self, source: Source, state: SourceState, now: datetime) -> SourceReport:
-        page = await self.fetcher.fetch(source.url, etag=state.etag, last_modified=state.last_modified)
+        page = await self.fetcher.fetch(
+            source.url, etag=state.etag, last_modified=state.last_modified, allow_hosts=source.allow_hosts
+        )
+        deadline = asyncio.get_running_loop().time() + self.settings.fetch.poll_deadline
         if page.not_modified:
+            # nothing new on the list; articles earlier polls left pending are read now
+            completed, warnings = await self._complete_pending(source, self._budget(source), now, deadline)
             record_success(state, now, page, item_count=state.last_item_count, article_problem=None, articles_checked=False)
-            return SourceReport(source.id, seen=state.last_item_count or 0, not_modified=True)
-        entries = parse_list(page.content, page.final_url, source, page.charset)
+            for problem in warnings:
+                log.warning("source %s: %s", source.id, problem)
+            return SourceReport(source.id, new_items=completed, seen=state.last_item_count or 0, not_modified=True, warnings=warnings)
+        try:
+            entries = await self.parser.list_entries(page.content, page.final_url, source, page.charset)
+        except PageUnreadable as exc:
+            raise _Problem(str(exc), INTERNAL) from None
         if not entries:
             raise _Problem(zero_items_reason(state.last_item_count, page), LAYOUT)
-        warnings: list[str] = []
         if not state.baseline_done:
-            # the insert skips URLs already stored: no need to look them up first
-            candidates = [list_item(source, e, self.tagger, now, baseline=True) for e in entries]
+            # the baseline is recorded, never alerted; the articles of the first items (same
+            # site, politely, under the per-host limit) are read so it carries summaries
+            new_items, warnings = await self._baseline(source, entries, now, deadline)
             checked = False
         else:
             known = await self.store.known_urls(e.url for e in entries)
             fresh = [e for e in entries if e.url not in known]
-            results = await self._articles(source, fresh, now)
-            candidates = [item for item, _ in results]
-            warnings = [problem for _, problem in results if problem]
-            checked = any(same_site(e.url, source.url) for e in fresh)
-        inserted = await self.store.insert_items(candidates)
+            new_items, warnings = await self._fresh(source, fresh, now, deadline)
+            checked = any(within_site(e.url, source.url, source.allow_hosts) for e in fresh)
         record_success(
             state, now, page, item_count=len(entries),
             article_problem=warnings[0] if warnings else None, articles_checked=checked,
         )
         for problem in warnings:
             log.warning("source %s: %s", source.id, problem)
-        return SourceReport(source.id, new_items=inserted, seen=len(entries), warnings=warnings)
+        return SourceReport(source.id, new_items=new_items, seen=len(entries), warnings=warnings)
 
     # ---- items --------------------------------------------------------------------------
-    async def _articles(self, source: Source, entries: Sequence[ListEntry], now: datetime) -> list[tuple[Item, str | None]]:
+    def _budget(self, source: Source) -> int:
+        own = source.max_articles_per_poll
+        return own if own is not None else self.settings.fetch.max_articles_per_poll
+
+    async def _baseline(
+        self, source: Source, entries: Sequence[ListEntry], now: datetime, deadline: float
+    ) -> tuple[list[Item], list[str]]:
+        """The baseline items: the first ``baseline_articles`` same-site entries read in full,
+        the rest from the list alone (their articles pending, read by later polls)."""
+        limit = source.baseline_articles if source.baseline_articles is not None else self.settings.fetch.baseline_articles
+        read = [e for e in entries if within_site(e.url, source.url, source.allow_hosts)][:limit]
+        chosen = {id(e) for e in read}
+        rest = [list_item(source, e, self.tagger, now, baseline=True) for e in entries if id(e) not in chosen]
+        stored, warnings = await self._read(source, read, now, deadline, baseline=True)
+        return stored + await self.store.insert_items(rest), warnings
+
+    async def _fresh(
+        self, source: Source, fresh: Sequence[ListEntry], now: datetime, deadline: float
+    ) -> tuple[list[Item], list[str]]:
+        """New entries: at most the source's article budget read (newest first), the other
+        same-site ones stored as pending; then pending items of earlier polls, while budget
+        and time remain. Returns the items this poll completed (for alerts and output)."""
+        own = [e for e in fresh if within_site(e.url, source.url, source.allow_hosts)]
+        mine = {id(e) for e in own}
+        foreign = [list_item(source, e, self.tagger, now) for e in fresh if id(e) not in mine]
+        newest = sorted(own, key=_newest_first)
+        budget = self._budget(source)
+        read, later = newest[:budget], newest[budget:]
+        done = await self.store.insert_items(foreign)
+        await self.store.insert_items([list_item(source, e, self.tagger, now) for e in later])  # pending
+        stored, warnings = await self._read(source, read, now, deadline)
+        done += stored
+        room = budget - len(read)
+        if room > 0 and asyncio.get_running_loop().time() < deadline:
+            completed, more = await self._complete_pending(source, room, now, deadline)
+            done += completed
+            warnings += more
+        return done, warnings
+
+    async def _read(
+        self, source: Source, entries: Sequence[ListEntry], now: datetime, deadline: float, *, baseline: bool = False
+    ) -> tuple[list[Item], list[str]]:
+        """Read these entries' articles, each item stored as soon as it is done (a poll
+        stopped half-way keeps what it did); at the deadline the unread ones are stored
+        pending. Returns the items stored and the article problems."""
+        slots = asyncio.Semaphore(self.settings.fetch.article_concurrency)
+        stored: list[Item] = []
+        warnings: list[str] = []
+        finished: set[int] = set()
+
+        async def one(entry: ListEntry) -> None:
+            async with slots:
+                item, problem = await self.article_item(source, entry, now)
+            item.baseline = baseline
+            stored.extend(await self.store.insert_items([item]))
+            finished.add(id(entry))
+            if problem:
+                warnings.append(problem)
+
+        try:
+            async with asyncio.timeout_at(deadline):
+                await asyncio.gather(*(one(e) for e in entries))
+        except TimeoutError:
+            unread = [e for e in entries if id(e) not in finished]
+            log.warning("source %s: poll deadline reached; %d article(s) left for the next poll", source.id, len(unread))
+            await self.store.insert_items([list_item(source, e, self.tagger, now, baseline=baseline) for e in unread])
+        order = {e.url: n for n, e in enumerate(entries)}
+        return sorted(stored, key=lambda i: order.get(i.url, 0)), warnings
+
+    async def _complete_pending(
+        self, source: Source, room: int, now: datetime, deadline: float
+    ) -> tuple[list[Item], list[str]]:
+        """Read the articles of items earlier polls left pending (newest first)."""
+        pending = await self.store.pending_items(source.id, room)
+        completed: list[Item] = []
+        warnings: list[str] = []
+
+        async def one(item: Item) -> None:
+            entry = ListEntry(item.url, item.title, item.published, item.summary)
+            read, problem = await self.article_item(source, entry, item.first_seen_at or now)
+            read.id, read.baseline = item.id, item.baseline
+            if await self.store.complete_item(read) and not read.baseline:
+                completed.append(read)
+            if problem:
+                warnings.append(problem)
+
         slots = asyncio.Semaphore(self.settings.fetch.article_concurrency)
 
-        async def one(entry: ListEntry) -> tuple[Item, str | None]:
+        async def guarded(item: Item) -> None:
             async with slots:
-                return await self.article_item(source, entry, now)
+                await one(item)
 
-        return list(await asyncio.gather(*(one(e) for e in entries)))
+        try:
+            async with asyncio.timeout_at(deadline):
+                await asyncio.gather(*(guarded(i) for i in pending))
+        except TimeoutError:
+            log.warning("source %s: poll deadline reached while reading pending articles", source.id)
+        order = {item.id: n for n, item in enumerate(pending)}
+        return sorted(completed, key=lambda i: order[i.id]), warnings
 
     async def article_item(self, source: Source, entry: ListEntry, now: datetime) -> tuple[Item, str | None]:
         """The item for a new entry, and an article layout problem if its body came out empty."""
-        if not same_site(entry.url, source.url):
+        if not within_site(entry.url, source.url, source.allow_hosts):  # mp.weixin.qq.com stays a list item
             return list_item(source, entry, self.tagger, now), None
         try:
-            page = await self.fetcher.fetch(entry.url)
+            page = await self.fetcher.fetch(entry.url, allow_hosts=source.allow_hosts)
         except FetchError as exc:
             log.info("source %s: article %s not fetched: %s", source.id, entry.url, exc.reason)
             return list_item(source, entry, self.tagger, now, problem=f"article not fetched: {exc.reason}"), None
-        article = extract_article(page.content, page.final_url, page.charset, source.encoding)
+        try:
+            article = await self.parser.article(page.content, page.final_url, page.charset, source.encoding)
+        except PageUnreadable as exc:
+            return list_item(source, entry, self.tagger, now, problem=f"article not read: {exc}"), None
         title = article.title or entry.title
         body = article.body.strip()
         problem = None if body else f"article layout: no body text found in {entry.url}"
@@ -253,10 +359,12 @@ class Poller:
             body=body,
             organ=article.organ,
             lang=source.lang,
-            topics=match.topics,
-            matched=match.matched,
+            **match.item_tags(),
             extract_problem=problem,
             first_seen_at=now,
+            article=ArticleState.FETCHED if body else ArticleState.FAILED,
+            article_error=problem,
+            tagging=self.tagger.version,
         )
         return item, problem
 

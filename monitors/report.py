@@ -1,4 +1,4 @@
-"""Rendering the monitor's results: JSON lines for machines, rich tables for people.
+"""Rendering the monitor's results as rich tables for people (JSON: ``monitors.serialize``).
 
 Pure: values in, strings / rich renderables out. Times are shown in the configured zone
 (Asia/Shanghai: ``+08:00``).
@@ -6,21 +6,19 @@ Pure: values in, strings / rich renderables out. Times are shown in the configur
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from zoneinfo import ZoneInfo
 
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from config.model import Source, Topic
-from monitors.model import Item
-from monitors.model import SourceStatus
+from monitors.model import Item, SourceStatus
+from monitors.serialize import SHANGHAI
 from monitors.store import SourceHealth
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 # SourceStatus as people read it at the terminal, and its colour
 STATUS_TEXT = {
     SourceStatus.NEVER: ("never polled", "dim"),
@@ -30,36 +28,6 @@ STATUS_TEXT = {
     SourceStatus.FAILING: ("failing", "red"),
     SourceStatus.LAYOUT: ("layout problem", "red"),
 }
-JSON_KEYS = ("source", "url", "title", "published", "topics", "matched", "summary", "lang", "baseline")
-
-
-def published_iso(moment: datetime | None, zone: tzinfo = SHANGHAI) -> str | None:
-    """ISO 8601 in ``zone`` with its offset (``2026-06-13T14:06:00+08:00``); a date-only item,
-    stored as midnight in Shanghai, comes out as ``YYYY-MM-DDT00:00:00+08:00``."""
-    if moment is None:
-        return None
-    return moment.astimezone(zone).isoformat(timespec="seconds")
-
-
-def item_record(item: Item, zone: tzinfo = SHANGHAI) -> dict:
-    """The JSON object of one item, with exactly ``JSON_KEYS``."""
-    return {
-        "source": item.source_id,
-        "url": item.url,
-        "title": item.title,
-        "published": published_iso(item.published, zone),
-        "topics": list(item.topics),
-        "matched": {topic: list(terms) for topic, terms in item.matched.items()},
-        "summary": item.summary,
-        "lang": item.lang,
-        "baseline": item.baseline,
-    }
-
-
-def json_line(item: Item, zone: tzinfo = SHANGHAI) -> str:
-    return json.dumps(item_record(item, zone), ensure_ascii=False)
-
-
 def _when(moment: datetime | None, zone: tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if moment is None:
         return "-"
@@ -84,23 +52,43 @@ def topic_names(item: Item, topics: Mapping[str, Topic]) -> str:
     return ", ".join(names) or "-"
 
 
+SUMMARY_CHARS = 140  # a summary at the terminal: a few lines, not a page
+STACK_BELOW = 120  # columns: narrower terminals get one block per item instead of a table
+
+
+def held(summary: str, limit: int = SUMMARY_CHARS) -> str:
+    """A summary held to ``limit`` characters, cut with '…'."""
+    summary = " ".join(summary.split())
+    return summary if len(summary) <= limit else summary[: limit - 1].rstrip() + "…"
+
+
+def _link(url: str) -> Text:
+    # one unbroken line: copyable whole, and a clickable hyperlink where the terminal can
+    return Text(url, style=f"link {url}", no_wrap=True, overflow="ignore")
+
+
 def items_table(
     new_items: Sequence[Item],
     sources: Mapping[str, Source],
     topics: Mapping[str, Topic],
     zone: tzinfo = SHANGHAI,
     title: str | None = None,
-) -> Table:
-    """Source, date, title, fields, summary, link: one row per item, in the table's full
-    width (long Chinese titles and summaries wrap in their own columns; a link folds, and
-    stays one clickable hyperlink in terminals that support them)."""
+    width: int = 200,
+) -> RenderableType:
+    """The new items for people. At ``STACK_BELOW`` columns and more, a table (source, date,
+    title, fields, summary, link; the link column never wraps a URL); narrower, one block per
+    item with the link alone on its last line. Summaries are held to a few lines."""
+    offset = offset_label(zone, [i.published for i in new_items])
+    longest = max((len(i.url) for i in new_items), default=20)
+    if width < max(STACK_BELOW, longest + 60):
+        return _stacked(new_items, sources, topics, zone, title, offset)
     table = Table(title=title, show_lines=True, expand=True)
     table.add_column("Source", overflow="fold", max_width=16)
-    table.add_column(f"Date ({offset_label(zone, [i.published for i in new_items])})", no_wrap=True)
+    table.add_column(f"Date ({offset})", no_wrap=True)
     table.add_column("Title", overflow="fold", ratio=3)
     table.add_column("Fields", overflow="fold", ratio=2, max_width=24)
     table.add_column("Summary", overflow="fold", ratio=4)
-    table.add_column("Link", overflow="fold", ratio=4)
+    table.add_column("Link", no_wrap=True, overflow="ignore", min_width=longest)
     for item in new_items:
         source = sources.get(item.source_id)
         table.add_row(
@@ -108,10 +96,36 @@ def items_table(
             _when(item.published, zone),
             Text(item.title, style="bold"),
             topic_names(item, topics),
-            item.summary or Text("-", style="dim"),
-            Text(item.url, style=f"link {item.url}"),
+            held(item.summary) if item.summary else Text("-", style="dim"),
+            _link(item.url),
         )
     return table
+
+
+def _stacked(
+    new_items: Sequence[Item],
+    sources: Mapping[str, Source],
+    topics: Mapping[str, Topic],
+    zone: tzinfo,
+    title: str | None,
+    offset: str,
+) -> RenderableType:
+    parts: list[RenderableType] = []
+    if title:
+        parts.append(Text(title, style="bold underline"))
+    for item in new_items:
+        source = sources.get(item.source_id)
+        meta = f"{source.name if source else item.source_id} · {_when(item.published, zone)} ({offset})"
+        parts.append(Text(""))
+        parts.append(Text(item.title, style="bold"))
+        parts.append(Text(meta, style="dim"))
+        fields = topic_names(item, topics)
+        if fields != "-":
+            parts.append(Text(fields, style="cyan"))
+        if item.summary:
+            parts.append(Text(held(item.summary)))
+        parts.append(_link(item.url))
+    return Group(*parts)
 
 
 def health_table(rows: Sequence[SourceHealth], zone: tzinfo = SHANGHAI) -> Table:

@@ -16,11 +16,15 @@ of terms (100,000+ alert keywords are fine). Rules:
   match are not ASCII letters or digits), with its plural forms (+s, +es, y -> ies); a
   multi-word term matches across any run of whitespace.
 
-``Tagger`` puts a list of ``Topic``s in such an index and answers ``TopicMatch``es.
+``Tagger`` puts a list of ``Topic``s in such an index (with anyone's keywords beside them)
+and answers ``TopicMatch``es: one pass finds where each topic's terms occur, then
+``monitors.relevance`` decides which topics the item is about and which it only mentions.
+Keyword payloads stay literal.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Hashable, Iterable, Iterator, Sequence
@@ -29,8 +33,9 @@ from typing import Generic, TypeVar
 
 import ahocorasick
 
-from config.model import Topic
+from config.model import RelevanceRules, Topic
 from monitors.model import TopicMatch
+from monitors.relevance import ContextRule, assess, layout
 
 P = TypeVar("P", bound=Hashable)
 
@@ -157,12 +162,19 @@ class TermIndex(Generic[P]):
 
     def scan_normalized(self, text: str) -> dict[P, set[str]]:
         """Like ``scan`` for a text that already went through ``normalize``."""
-        automaton = self._automaton
-        if automaton is None:
-            raise RuntimeError("TermIndex.build() must be called before scanning")
+        return self.split_normalized(text, ())[1]
+
+    def split_normalized(
+        self, text: str, located: type | tuple[type, ...]
+    ) -> tuple[dict[P, list[tuple[int, int, str]]], dict[P, set[str]]]:
+        """One pass over a normalised ``text``: for payloads that are instances of
+        ``located``, every (start, end, configured term) found (``text[start:end]`` is the
+        occurrence, in order of their ends); for the others, the set of terms found."""
+        automaton = self._ready()
+        where: dict[P, list[tuple[int, int, str]]] = {}
         found: dict[P, set[str]] = {}
         if not text or len(automaton) == 0:
-            return found
+            return where, found
         size = len(text)
         word = _WORD_CHARS
         for end, (length, check_start, check_end, hits) in automaton.iter(text):
@@ -171,12 +183,20 @@ class TermIndex(Generic[P]):
             if check_end and end + 1 < size and text[end + 1] in word:
                 continue
             for payload, term in hits:
+                if isinstance(payload, located):
+                    where.setdefault(payload, []).append((end - length + 1, end + 1, term))
+                    continue
                 terms = found.get(payload)
                 if terms is None:
                     found[payload] = {term}
                 else:
                     terms.add(term)
-        return found
+        return where, found
+
+    def _ready(self) -> ahocorasick.Automaton:
+        if self._automaton is None:
+            raise RuntimeError("TermIndex.build() must be called before scanning")
+        return self._automaton
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +204,11 @@ class TopicRef:
     """The payload a topic's terms carry in a shared index (never equal to a caller's own)."""
 
     topic_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListCue:
+    """The payload of the words that announce a list of fields (relevance.list_cues)."""
 
 
 def topic_terms(topics: Iterable[Topic]) -> Iterator[tuple[str, TopicRef]]:
@@ -200,31 +225,57 @@ def plan_order(topics: Sequence[Topic]) -> tuple[str, ...]:
 
 
 class Tagger:
-    """Tags a title and body with the topics whose terms they contain.
+    """Tags an item (title, body, optional lead) with the topics it is about and the topics
+    it only mentions (``monitors.relevance``), with the terms and places that show it.
 
     ``extra`` adds other (term, payload) pairs (e.g. every chat's alert keywords with the
     alert rule id as payload) to the same automaton; ``scan`` then answers both in one pass.
+    Keyword payloads stay literal: any occurrence anywhere counts.
     """
 
-    def __init__(self, topics: Sequence[Topic], extra: Iterable[tuple[str, Hashable]] = ()) -> None:
+    def __init__(
+        self,
+        topics: Sequence[Topic],
+        extra: Iterable[tuple[str, Hashable]] = (),
+        rules: RelevanceRules | None = None,
+    ) -> None:
         self.topics = tuple(topics)
         self.order = plan_order(self.topics)
+        self.rules = rules if rules is not None else RelevanceRules()
         index: TermIndex[Hashable] = TermIndex()
         for term, ref in topic_terms(self.topics):
             index.add(term, ref)
+        for cue in self.rules.list_cues:
+            index.add(cue, ListCue())
         for term, payload in extra:
             index.add(term, payload)
         self.index = index.build()
+        self.version = hashlib.sha1(repr((self.topics, self.rules)).encode("utf-8")).hexdigest()[:16]
+        self._weak = frozenset((t.id, term) for t in self.topics for term in t.weak)
+        contexts: dict[tuple[str, str], list[str]] = {}
+        for topic in self.topics:
+            for exclusion in topic.exclusions:
+                words = [normalize(w) for w in exclusion.context]
+                contexts.setdefault((topic.id, exclusion.term), []).extend(w for w in words if w)
+        self._exclusions = {key: ContextRule(words) for key, words in contexts.items() if words}
 
-    def tag(self, title: str, body: str) -> TopicMatch:
-        return self.scan(title, body)[0]
+    def tag(self, title: str, body: str, lead: str | None = None) -> TopicMatch:
+        return self.scan(title, body, lead)[0]
 
-    def scan(self, title: str, body: str) -> tuple[TopicMatch, dict[Hashable, set[str]]]:
-        """(the topics matched, the extra payloads matched -> their terms)."""
-        # Title and body are normalised apart and joined by a newline, which no normalised
-        # term contains: a term never spans the two.
-        found = self.index.scan_normalized(normalize(title or "") + "\n" + normalize(body or ""))
-        by_topic = {p.topic_id: terms for p, terms in found.items() if isinstance(p, TopicRef)}
-        extra = {p: terms for p, terms in found.items() if not isinstance(p, TopicRef)}
-        ids = tuple(i for i in self.order if i in by_topic)
-        return TopicMatch(topics=ids, matched={i: sorted(by_topic[i]) for i in ids}), extra
+    def scan(
+        self, title: str, body: str, lead: str | None = None
+    ) -> tuple[TopicMatch, dict[Hashable, set[str]]]:
+        """(the topic match, the extra payloads matched -> their terms)."""
+        # Title, lead and body paragraphs are normalised apart and joined by newlines, which
+        # no normalised term contains: a term never spans two of them.
+        doc = layout(title, body, lead, self.rules.lead_chars, normalize)
+        located, extra = self.index.split_normalized(doc.text, (TopicRef, ListCue))
+        by_topic: dict[str, list[tuple[int, int, str]]] = {}
+        cues: list[int] = []
+        for payload, hits in located.items():
+            if isinstance(payload, TopicRef):
+                by_topic[payload.topic_id] = hits
+            else:
+                cues = [start for start, _, _ in hits]
+        match = assess(doc, by_topic, self.topics, self.rules, self._exclusions, self._weak, cues)
+        return match, extra

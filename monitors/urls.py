@@ -1,12 +1,23 @@
-"""Article URLs: resolving list links, the canonical form used as the dedupe key, and the
-shared Shanghai CMS article shape ``/<column>/<YYYYMMDD>/<32 hex>.html``.
+"""Article URLs: resolving list links, the canonical form used as the dedupe key, the
+shared Shanghai CMS article shape ``/<column>/<YYYYMMDD>/<32 hex>.html``, the dates other
+CMS families put in their URLs, and which site a URL belongs to.
+
+A site is a registrable domain (``www.shanghai.gov.cn`` and ``shanghai.gov.cn`` are one site,
+``wsjkw.sh.gov.cn`` and ``www.sh.gov.cn`` another, ``mp.weixin.qq.com`` a third), read with the
+Public Suffix List that ships inside the ``publicsuffixlist`` package (never fetched at run time).
+An IP address, or a name with no registrable domain (``localhost``), is a site of its own.
 """
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import re
+from collections.abc import Collection
 from datetime import date
 from urllib.parse import urljoin, urlsplit, urlunsplit
+
+from publicsuffixlist import PublicSuffixList
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _REJECTED_SCHEMES = ("javascript:", "mailto:", "tel:", "data:", "about:", "vbscript:", "file:")
@@ -82,6 +93,96 @@ def article_date(url: str) -> date | None:
 
 def is_article_url(url: str) -> bool:
     return article_date(url) is not None
+
+
+# Dates other CMS families write into article paths, tried after the shared-CMS shape:
+_URL_DATES = (
+    re.compile(r"/t(?P<y>(?:19|20)\d{2})(?P<m>\d{2})(?P<d>\d{2})_\d+[^/]*$"),  # TRS: ./202008/t20200802_1352104.html
+    re.compile(r"/(?P<y>(?:19|20)\d{2})/(?P<m>\d{1,2})/(?P<d>\d{1,2})/"),  # Hanweb: /art/2021/5/6/art_1_2.html
+    re.compile(r"/(?P<y>(?:19|20)\d{2})-(?P<m>\d{1,2})/(?P<d>\d{1,2})/"),  # /2021-05/06/c_1127.htm
+    re.compile(r"/(?P<y>(?:19|20)\d{2})-(?P<m>\d{2})-(?P<d>\d{2})/"),  # /2021-05-06/
+    re.compile(r"/(?P<y>(?:19|20)\d{2})/(?P<m>\d{2})(?P<d>\d{2})/"),  # /n1/2021/0506/c1001-1.html
+    re.compile(r"/(?P<y>(?:19|20)\d{2})(?P<m>\d{2})(?P<d>\d{2})/"),  # any YYYYMMDD folder
+)
+_URL_MONTH = re.compile(r"/(?:19|20)\d{2}(?:0[1-9]|1[0-2])/")  # a month folder: TRS ./202008/...
+
+
+def url_date(url: str) -> date | None:
+    """The publication day an article URL carries: the shared-CMS folder date, TRS's
+    ``t20200802_``, Hanweb's ``/2021/5/6/``, and other ``/YYYY.../`` folder shapes."""
+    found = article_date(url)
+    if found is not None:
+        return found
+    path = urlsplit(url).path
+    for pattern in _URL_DATES:
+        match = pattern.search(path)
+        if match is None:
+            continue
+        try:
+            return date(int(match.group("y")), int(match.group("m")), int(match.group("d")))
+        except ValueError:
+            continue
+    return None
+
+
+def url_has_date(url: str) -> bool:
+    """Whether an article URL is dated, to the day (``url_date``) or to the month (``/202008/``)."""
+    return url_date(url) is not None or _URL_MONTH.search(urlsplit(url).path) is not None
+
+
+# --- sites ----------------------------------------------------------------------------------
+
+
+@functools.cache
+def _public_suffixes() -> PublicSuffixList:
+    return PublicSuffixList()  # the list bundled with the package: read once, on first use
+
+
+def host_name(host: str) -> str:
+    """A host name as compared here: lowercase, no trailing dot, IDNA (``xn--``) form."""
+    host = host.strip().lower().rstrip(".")
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
+
+
+def site_of(host: str) -> str:
+    """The site a host belongs to: its registrable domain (``www.shanghai.gov.cn`` ->
+    ``shanghai.gov.cn``); an IP address or a name without one (``localhost``) is itself."""
+    host = host_name(host)
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return host
+    except ValueError:
+        pass
+    return _public_suffixes().privatesuffix(host) or host
+
+
+def same_site(url: str, other: str) -> bool:
+    """Whether two URLs belong to one site (the same host, or hosts under one registrable
+    domain); the port and the scheme do not matter."""
+    a, b = url_host(url), url_host(other)
+    if not a or not b:
+        return False
+    return a == b or site_of(a) == site_of(b)
+
+
+def within_site(url: str, site_url: str, allow_hosts: Collection[str] = ()) -> bool:
+    """Whether ``url`` is on ``site_url``'s site or on a host in ``allow_hosts`` (``host_name``
+    form): the rule for following a redirect and for fetching a source's article."""
+    return same_site(url, site_url) or url_host(url) in allow_hosts
+
+
+def url_host(url: str) -> str:
+    """The host name of a URL (``host_name`` form), "" when it has none or is malformed."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return ""
+    return host_name(host) if host else ""
 
 
 def _split_path(href: str) -> tuple[str, str, str]:

@@ -21,6 +21,13 @@ SHARED = REPO.parent / "shared"
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def web_on_any_free_port():
+    """Every `shwatch run` a test starts serves its web app on a port of its own (port 0)."""
+    os.environ["SHWATCH_WEB_PORT"] = "0"
+    yield
+
+
 @pytest.fixture
 def shared_dir() -> Path:
     if not SHARED.is_dir():

@@ -56,6 +56,7 @@ class PressArticle:
     organ: str = "上海市卫生健康委员会"
     foreign: bool = False  # an absolute link to mp.weixin.qq.com instead of a local page
     missing: bool = False  # listed, but the article page answers 404
+    delay: float = 0.0  # seconds before the article page answers
 
     @property
     def path(self) -> str:
@@ -128,6 +129,7 @@ class FakePress(LoopbackServer):
         organ: str = "上海市卫生健康委员会",
         foreign: bool = False,
         missing: bool = False,
+        delay: float = 0.0,
     ) -> str:
         """Put a new article on top of ``column``'s list; return its absolute URL."""
         with self._lock:
@@ -135,12 +137,20 @@ class FakePress(LoopbackServer):
             slug = hashlib.md5(f"{column}-{self._counter}-{title}".encode()).hexdigest()
             if day is None:
                 day = (pubdate or "2026-06-13")[:10].replace("-", "")
-            article = PressArticle(column, slug, day, title, body, pubdate, organ, foreign, missing)
+            article = PressArticle(column, slug, day, title, body, pubdate, organ, foreign, missing, delay)
             col = self.columns[column]
             col.articles.insert(0, article)
             col.version += 1
             col.modified = max(time.time(), col.modified + 1)
         return self.article_url(article)
+
+    def set_delay(self, url: str, seconds: float) -> None:
+        """Make the article at ``url`` answer after ``seconds``."""
+        with self._lock:
+            for col in self.columns.values():
+                for article in col.articles:
+                    if self.article_url(article) == url:
+                        article.delay = seconds
 
     def redesign(self, column: str, redesigned: bool = True) -> None:
         """Serve ``column``'s list page without its list markup (or restore it)."""
@@ -267,6 +277,8 @@ class FakePress(LoopbackServer):
                 article = next((a for a in col.articles if a.path == path and not (a.foreign or a.missing)), None)
             if article is None:
                 return web.Response(status=404, text="not found")
+            if article.delay:
+                await self._sleep(article.delay)
             return self._page(request, self.article_html(col, article).encode(col.charset), self._content_type(col), col.modified)
         if path == "/slow/index.html":
             await self._sleep(self.slow_seconds)

@@ -103,3 +103,48 @@ def test_garbage_gives_an_empty_body_and_never_raises(content):
     article = extract_article(content, "https://mp.weixin.qq.com/s/abc")
     assert article.body == ""
     assert article.published is None
+
+
+# --- paragraph boundaries: one paragraph a line, whatever the page's source looks like ---
+
+
+def _ivs(inner: str) -> bytes:
+    return f'<html><body><div id="ivs_content">{inner}</div></body></html>'.encode("utf-8")
+
+
+def test_written_out_crlf_is_a_soft_wrap_inside_a_paragraph_and_a_break_when_doubled():
+    # the text of en.sww.sh.gov.cn/2021-05/19/c_424810.htm, which stores \r\n as two visible characters
+    page = _ivs(
+        r"<p>Shanghai is consolidating its position as a hub for the online new \r\neconomy, a year after the "
+        r"municipal government released a guideline to \r\nbolster the sector's development.\r\n\r\nAccording to a "
+        r"recent report, the metropolis saw internet-related \r\nbusinesses to be a cornerstone.</p>"
+    )
+    body = extract_article(page, "https://en.sww.sh.gov.cn/2021-05/19/c_424810.htm").body
+    assert body.split("\n") == [
+        "Shanghai is consolidating its position as a hub for the online new economy, a year after the municipal "
+        "government released a guideline to bolster the sector's development.",
+        "According to a recent report, the metropolis saw internet-related businesses to be a cornerstone.",
+    ]
+
+
+def test_a_source_newline_inside_a_paragraph_is_a_soft_wrap():
+    # www.galy888.net/28979.html's lead, wrapped in the page source inside one <p>
+    page = _ivs("<p>上海市統計局今天發布,今年上半年,全市生產\n   總值完成16409.94億元,\n比去年同期增長5.9%。</p><p>上半年,上海經濟運行總體平穩。</p>")
+    assert extract_article(page, "https://x.sh.gov.cn/a.html").body.split("\n") == [
+        "上海市統計局今天發布,今年上半年,全市生產總值完成16409.94億元,比去年同期增長5.9%。",
+        "上半年,上海經濟運行總體平穩。",
+    ]
+
+
+def test_indented_paragraphs_in_one_text_node_come_out_on_their_own_lines():
+    # the old CMS layout: paragraphs marked only by an ideographic indent, as on www.shanghai.gov.cn
+    page = _ivs(
+        "\u3000\u3000市统计局昨天公布数据,一季度上海市地区生产总值(GDP)10010.25亿元,比去年同期增长3.1%。"
+        "\u3000\u3000工业方面,一季度,全市规模以上工业增加值同比增长3.9%。\n"
+        "\u3000\u3000上海新经济新动能韧性凸显。"
+    )
+    assert extract_article(page, "https://x.sh.gov.cn/a.html").body.split("\n") == [
+        "市统计局昨天公布数据,一季度上海市地区生产总值(GDP)10010.25亿元,比去年同期增长3.1%。",
+        "工业方面,一季度,全市规模以上工业增加值同比增长3.9%。",
+        "上海新经济新动能韧性凸显。",
+    ]

@@ -50,3 +50,12 @@ def test_match_needs_no_database(tmp_path: Path):
     proc = _run("match", "--json", "建设互联网医院", env_extra={"SHWATCH_DATABASE_URL": url})
     assert proc.returncode == 0, proc.stderr
     assert '"online_healthcare"' in proc.stdout
+
+
+def test_sources_try_through_the_entry_point_needs_no_database_and_a_url():
+    # the database named here does not exist: `sources try` never opens it
+    url = f"postgresql+asyncpg://nobody@127.0.0.1:{_free_port()}/none"
+    missing = _run("sources", "try", env_extra={"SHWATCH_DATABASE_URL": url})
+    assert missing.returncode == 2 and "needs a URL" in missing.stderr and "Traceback" not in missing.stderr
+    dead = _run("sources", "try", f"http://127.0.0.1:{_free_port()}/list.html", env_extra={"SHWATCH_DATABASE_URL": url})
+    assert dead.returncode == 1 and len(dead.stderr.strip().splitlines()) == 1 and "Traceback" not in dead.stderr

@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, insert, select
 
-from bot.store.chats import ChatStore
+from bot.commands.command import Command, CommandError
+from bot.commands.core import CommandCore
+from bot.commands.parse import Parser, parse_command, tokenize
+from bot.commands.registry import REGISTRY
+from bot.commands.spec import Registry
 from bot.core.clock import FakeClock, SystemClock
-from bot.commands.core import Command, CommandCore, CommandError, parse_command, tokenize
+from bot.core.i18n import join, t
 from bot.core.model import Caller, ChatRef
-from bot.store.schema import alert_rules, chats, deliveries, subscriptions
-from bot.store.outbox import Outbox
-from bot.core.text import render_plain, render_telegram_html
+from bot.core.text import Code, render_plain, render_telegram_html
 from bot.service import Stores
+from bot.store.chats import ChatStore
+from bot.store.outbox import Outbox
+from bot.store.schema import alert_rules, chats, deliveries, subscriptions
 from config.settings import load_settings
 from monitors.db import items, source_state
 
 NOW = datetime(2026, 6, 14, 2, 0, tzinfo=timezone.utc)
+_HAN = re.compile(r"[\u4e00-\u9fff]")
 ADMIN_ID = 999
 
 
@@ -464,19 +471,117 @@ async def test_topics_on_wecom_say_what_to_send(core):
 
 @pytest.mark.parametrize("ref", [EN, ZH])
 async def test_help_lists_every_command_with_an_example(core, ref):
-    from bot.commands.core import COMMANDS, SLASH
-    from bot.core.text import Code
-
     reply = await core.handle(ref, USER, "/help")
     examples = [p[0].text for p in reply.paragraphs if p and isinstance(p[0], Code)]
-    for name in COMMANDS:
-        slash = "/" + name.replace("_", " ")  # alert_add -> "/alert add"
-        assert any(e == slash or e.startswith(slash + " ") for e in examples), name
-    # each example parses to the command it illustrates
-    for example in examples:
-        parsed = parse_command(example)
-        assert isinstance(parsed, Command), example
-        assert SLASH[example[1:].split()[0]] in (parsed.name, parsed.name.split("_")[0]), example
+    text = render_plain(reply.paragraphs)
+    for spec in REGISTRY:
+        slash = "/" + spec.name.replace("_", " ")  # alert_add -> "/alert add"
+        if ref is EN:
+            assert any(e == slash or e.startswith(slash + " ") for e in examples), spec.name
+        else:  # the Chinese help shows Chinese examples, then every slash form in one line
+            assert slash in text, spec.name
+    # each example parses to the command it illustrates, one example per command, in /help order
+    assert [parse_command(example).name for example in examples] == [spec.name for spec in REGISTRY]
+
+
+async def test_chinese_help_uses_chinese_examples(core):
+    reply = await core.handle(ZH, USER, "帮助")
+    examples = [p[0].text for p in reply.paragraphs if p and isinstance(p[0], Code)]
+    assert "订阅 在线教育" in examples and "关键词 添加 人工智能 排除 招聘" in examples
+    assert not [e for e in examples if e.startswith("/") or not _HAN.search(e)]
+    english = await core.handle(EN, USER, "/help")
+    assert all(p[0].text.startswith("/") for p in english.paragraphs if p and isinstance(p[0], Code))
+    # in a group only slash commands reach the bot: the help says so
+    group = ChatRef("telegram", "-77", "group", "群", "zh")
+    assert "在群组中只能使用斜杠命令" in await say(core, group, "/help")
+
+
+def test_every_command_has_help_and_examples_that_parse_back_in_both_languages():
+    assert len(REGISTRY) == 19
+    for spec in REGISTRY:
+        for lang in ("zh", "en"):
+            assert t(spec.help_key, lang).strip(), (spec.name, lang)
+            if spec.menu:
+                assert 1 <= len(t(spec.menu_key, lang)) <= 256, (spec.name, lang)
+        assert spec.example.startswith("/" + spec.slash[0]), spec.name
+        assert _HAN.search(spec.example_zh) and spec.example_zh.split()[0] in spec.zh, spec.name
+        for example in (spec.example, spec.example_zh):
+            parsed = parse_command(example)
+            assert isinstance(parsed, Command) and parsed.name == spec.name, (example, parsed)
+
+
+def _retyped(spec, example, heads, prefix):
+    """``example`` written with each of ``heads`` (and each sub word where the head is shared)."""
+    words = example[len(prefix):].split(" ")
+    rest = words[1:]
+    if rest and rest[0] in spec.sub:
+        rest = rest[1:]
+    tail = (" " + " ".join(rest)) if rest else ""
+    for head in heads:
+        shared = len(REGISTRY.slash_heads.get(head, REGISTRY.zh_heads.get(head, ()))) > 1
+        for sub in (spec.sub if shared else ("",)):
+            if sub == "" and shared and tail:
+                continue  # "/alert" alone lists; "/alert 5G" is a usage error
+            yield f"{prefix}{head}{' ' + sub if sub else ''}{tail}"
+
+
+def test_every_registered_word_reaches_its_command():
+    for spec in REGISTRY:
+        texts = [*_retyped(spec, spec.example, spec.slash, "/"), *_retyped(spec, spec.example_zh, spec.zh, "")]
+        assert len(texts) >= len(spec.slash) + len(spec.zh)
+        for text in texts:
+            parsed = parse_command(text)
+            assert isinstance(parsed, Command) and parsed.name == spec.name, (text, parsed)
+        assert parse_command(f"/{spec.slash[0].upper()}@shwatch_bot" + spec.example[len(spec.slash[0]) + 1:]).name == spec.name
+
+
+def test_parser_help_and_menu_are_derived_from_the_registry():
+    from bot.channels.telegram.app import menu
+
+    # a smaller table: the parser, /help and the menu follow it, with nothing listed elsewhere
+    specs = (REGISTRY.get("stop"), REGISTRY.get("alert_add"), REGISTRY.get("alerts"))
+    small = Registry(specs)
+    parse = Parser(small).parse
+    assert parse("/stop") == parse("停止") == Command("stop")
+    assert parse("/alert add 5G") == Command("alert_add", ("5G",))
+    assert parse("/alert") == parse("关键词") == Command("alerts")
+    assert parse("/alert del 5G") == CommandError("err.alert_usage")  # not in this table
+    assert parse("/subscribe online_education") == CommandError("hint.unknown", command="/subscribe")
+    assert parse("订阅 在线教育") == CommandError("hint.text")
+    for lang in ("en", "zh"):
+        paragraphs = small.help(lang, group=False)
+        assert [p[0].text for p in paragraphs if p and isinstance(p[0], Code)] == [s.example_in(lang) for s in specs]
+        other = [s.example_zh for s in specs] if lang == "en" else ["/stop", "/alert add", "/alerts"]
+        assert render_plain(paragraphs).endswith(t("help.aliases", lang, forms=join(other, lang)))
+        assert small.menu(lang) == [(s.slash[0], t(s.menu_key, lang)) for s in specs]
+        # the project's menu, /help and parser are the registry's
+        assert [(c.command, c.description) for c in menu(lang)] == REGISTRY.menu(lang)
+    # a table that would read ambiguously is refused
+    with pytest.raises(ValueError):
+        Registry((REGISTRY.get("stop"), REGISTRY.get("stop")))
+    with pytest.raises(ValueError):
+        Registry((REGISTRY.get("alert_add"),))  # sub words with no shared head word
+    with pytest.raises(ValueError):
+        Registry((REGISTRY.get("alerts"), dataclasses.replace(REGISTRY.get("alert_del"), sub=("list",))))
+
+
+async def test_adding_an_identical_alert_says_it_exists(core, engine):
+    assert await say(core, EN, "/alert add 5G -exclude phone") == (
+        "Alert added: “5G”.\nItems that mention any of these are skipped: phone\nYou have 1 of 50 alerts."
+    )
+    # the same alert again (case and spacing aside): nothing changes, and the answer says so
+    for again in ("/alert add 5G -exclude phone", "/alert add 5g  -exclude Phone"):
+        assert await say(core, EN, again) == (
+            "You already have the alert “5G”; nothing changed.\n"
+            "Items that mention any of these are skipped: phone\nYou have 1 of 50 alerts."
+        )
+    # other exclusions: the alert is updated, as before
+    assert await say(core, EN, "/alert add 5G") == "Alert updated: “5G”.\nYou have 1 of 50 alerts."
+    assert await say(core, ZH, "关键词 添加 人工智能") == "已添加关键词提醒：“人工智能”。\n您已设置 1/50 个关键词提醒。"
+    assert await say(core, ZH, "关键词 添加 人工智能") == "关键词提醒“人工智能”已存在，无需重复添加。\n您已设置 1/50 个关键词提醒。"
+    en = await ChatStore(engine).get("telegram", "1002")
+    assert [(r.keyword, r.excludes) for r in en.rules] == [("5G", ())]
+    assert await count(engine, alert_rules) == 2
 
 
 async def test_non_text_messages_get_a_hint_in_the_chats_language(core, engine):
@@ -486,3 +591,29 @@ async def test_non_text_messages_get_a_hint_in_the_chats_language(core, engine):
     assert render_plain((await core.handle_non_text(ZH)).paragraphs) == (
         "Only text messages are understood here. Send /help to see the commands."
     )
+
+
+async def test_search_answers_the_five_newest_matches_and_the_total_in_the_chat_language(core, engine):
+    from datetime import timedelta
+
+    from monitors.model import Item
+    from monitors.store import ItemStore
+
+    await ItemStore(engine).insert_items([
+        Item(source_id="wsjkw-xwfb", url=f"https://wsjkw.sh.gov.cn/xwfb/{n}.html", title=f"第{n}家互联网医院上线",
+             published=NOW - timedelta(days=n), first_seen_at=NOW, summary="本市推进互联网医院建设")
+        for n in range(1, 8)
+    ] + [Item(source_id="wsjkw-xwfb", url="https://wsjkw.sh.gov.cn/xwfb/x.html", title="夏季防暑提示",
+              published=NOW, first_seen_at=NOW)])
+    zh = await say(core, ZH, "搜索 互联网医院")
+    assert "共找到 7 条" in zh
+    shown = [f"第{n}家互联网医院上线" for n in range(1, 8) if f"第{n}家互联网医院上线" in zh]
+    assert shown == [f"第{n}家互联网医院上线" for n in range(1, 6)]  # the five newest
+    assert "https://wsjkw.sh.gov.cn/xwfb/1.html" in zh and "夏季防暑提示" not in zh
+    en = await say(core, EN, "/search 互联网医院")
+    assert "7 items found" in en
+    assert "No item contains" in await say(core, EN, "/search 量子计算")
+    # absurd input gets the reason and the limit, never a search
+    assert "at least 2 characters" in await say(core, EN, "/search 医 院")
+    assert "at most 200" in await say(core, EN, "/search " + "长" * 201)
+    assert "搜索 互联网医院" in await say(core, ZH, "搜索")

@@ -40,6 +40,20 @@ def test_file_overrides_and_sources_replace_defaults(tmp_path: Path):
     assert [(s.id, s.interval, s.kind, s.lang) for s in settings.sources] == [("local", 2, "html", "zh")]
 
 
+def test_allow_hosts_are_read_as_host_names(tmp_path: Path):
+    cfg = tmp_path / "hosts.toml"
+    cfg.write_text(
+        '[[sources]]\nid = "moved"\nurl = "https://www.example.gov.cn/list.html"\n'
+        'allow_hosts = ["News.Example.COM.", "www.上海.gov.cn", "127.0.0.2", "news.example.com"]\n'
+        '[[sources]]\nid = "plain"\nurl = "https://www.example.gov.cn/other.html"\n',
+        encoding="utf-8",
+    )
+    moved, plain = load_settings(cfg, env={}).sources
+    # lowercase, no trailing dot, IDNA form (as the fetcher compares them), each once
+    assert moved.allow_hosts == ("news.example.com", "www.xn--fhqz97e.gov.cn", "127.0.0.2")
+    assert plain.allow_hosts == ()
+
+
 def test_environment_wins_and_token_is_hidden(tmp_path: Path):
     cfg = tmp_path / "c.toml"
     cfg.write_text('[telegram]\ntoken = "from-file"\n', encoding="utf-8")
@@ -71,6 +85,12 @@ def test_environment_wins_and_token_is_hidden(tmp_path: Path):
         ("[[sources]]\nid = \"x\"\nname = \" \"\nurl = \"http://a/\"\n", "sources[0].name", "must not be empty"),
         ("[[sources]]\nid = \"x\"\nurl = \"http://a/\"\nencoding = \"klingon\"\n", "sources[0].encoding", "unknown encoding"),
         ("[fetch]\nuser_agent = \"\"\n", "fetch.user_agent", "non-empty"),
+        ("[[sources]]\nid = \"x\"\nurl = \"http://a/\"\nallow_hosts = \"a.gov.cn\"\n", "sources[0].allow_hosts", "must be a list"),
+        ("[[sources]]\nid = \"x\"\nurl = \"http://a/\"\nallow_hosts = [\"\"]\n", "sources[0].allow_hosts", "non-empty strings"),
+        ("[[sources]]\nid = \"x\"\nurl = \"http://a/\"\nallow_hosts = [\"https://a.gov.cn/\"]\n", "sources[0].allow_hosts",
+         "'https://a.gov.cn/' is not a host name; write the host alone"),
+        ("[[sources]]\nid = \"x\"\nurl = \"http://a/\"\nallow_hosts = [\"a.gov.cn:8080\"]\n", "sources[0].allow_hosts", "no scheme, port or path"),
+        ("[[sources]]\nid = \"x\"\nurl = \"http://a/\"\nallow_hosts = [\"*.gov.cn\"]\n", "sources[0].allow_hosts", "is not a host name"),
         ("[fetch]\ntimeout = \"soon\"\n", "fetch.timeout", "must be an integer or a number"),
     ],
 )

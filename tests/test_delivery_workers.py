@@ -78,6 +78,7 @@ async def _statuses(url: str) -> Counter:
 
 def _worker(config: Path, log: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SHWATCH_"))}
+    env["SHWATCH_WEB_PORT"] = "0"  # the web app on any free port: services never collide on 8080
     return subprocess.Popen(
         [str(SHWATCH), "--config", str(config), "--log-level", "INFO", "run", "--deliver-only"],
         stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=config.parent,

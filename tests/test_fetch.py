@@ -13,11 +13,13 @@ from monitors.fetch import (
     Fetcher,
     FetchError,
     HTTPStatusError,
+    RedirectRefused,
     Timeout,
     TooLarge,
     TooManyRedirects,
     Unreachable,
 )
+from site_press import SitePress
 
 FAST = FetchSettings(connect_timeout=2.0, timeout=1.5, max_bytes=5_000_000, max_redirects=5, per_host=4)
 
@@ -95,6 +97,50 @@ async def test_redirect_loop_and_a_single_redirect(press):
     assert caught.value.reason == "too many redirects (>5)"
     assert moved.final_url == press.list_url("xwfb") and moved.redirected
     assert moved.url == press.url("/moved/index.html")
+
+
+# --- redirects stay on the site asked for, or go to an allowed host ---------------------------
+
+
+@pytest.fixture(scope="module")
+def site():
+    with SitePress() as running:
+        yield running
+
+
+async def test_a_redirect_to_another_host_is_refused_before_anything_is_asked_of_it(site):
+    # 127.0.0.1 -> localhost: a real redirect between two loopback hosts (one server)
+    target = "/xwfb/index.html"
+    away = site.redirect("/away/index.html", site.other_host_url(target))
+    before = site.hits(target)
+    async with Fetcher(FAST) as fetcher:
+        with pytest.raises(RedirectRefused) as caught:
+            await fetcher.fetch(away)
+        with pytest.raises(RedirectRefused):  # a host allowed for something else changes nothing
+            await fetcher.fetch(away, allow_hosts=("www.shanghai.gov.cn",))
+    assert caught.value.reason == "redirected to another site: localhost"
+    assert caught.value.kind == "http" and caught.value.url == away and isinstance(caught.value, FetchError)
+    assert site.hits(target) == before  # the other host was never asked
+
+
+async def test_a_redirect_to_an_allowed_host_is_followed(site):
+    target = site.other_host_url("/xwfb/index.html")
+    away = site.redirect("/allowed/index.html", target, status=301)
+    async with Fetcher(FAST) as fetcher:
+        page = await fetcher.fetch(away, allow_hosts=("localhost",))
+    assert page.status == 200 and page.final_url == target and page.url == away
+    assert b"nowrapli" in page.content
+
+
+async def test_a_second_hop_away_from_the_allowed_host_is_refused_too(site):
+    # 127.0.0.1 -> localhost (allowed) -> 127.0.0.1 (the site asked for) -> localhost again is fine,
+    # but localhost -> a host neither the site nor allowed is refused with that host's name
+    site.redirect("/hop2/index.html", "http://press.example.invalid/xwfb/index.html")
+    first = site.redirect("/hop1/index.html", site.other_host_url("/hop2/index.html"))
+    async with Fetcher(FAST) as fetcher:
+        with pytest.raises(RedirectRefused) as caught:
+            await fetcher.fetch(first, allow_hosts=("localhost",))
+    assert caught.value.reason == "redirected to another site: press.example.invalid"
 
 
 async def test_http_errors_and_a_dead_port(press):

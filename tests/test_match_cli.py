@@ -26,16 +26,28 @@ def test_json_for_a_text_argument(tmp_path: Path):
     lines = proc.stdout.splitlines()
     assert len(lines) == 1
     data = json.loads(lines[0])
-    assert list(data) == ["topics", "matched"]
-    assert data == {
-        "topics": ["contactless_delivery", "new_mobility", "online_healthcare"],
-        "matched": {
-            "contactless_delivery": ["无接触配送"],
-            "new_mobility": ["Robotaxi"],
-            "online_healthcare": ["互联网医院"],
-        },
+    assert list(data) == ["topics", "mentions", "matched", "scores"]
+    assert data["topics"] == ["contactless_delivery", "new_mobility", "online_healthcare"]
+    assert data["mentions"] == []
+    assert data["matched"] == {
+        "contactless_delivery": ["无接触配送"],
+        "new_mobility": ["Robotaxi"],
+        "online_healthcare": ["互联网医院"],
     }
+    assert set(data["scores"]) == set(data["topics"])
+    assert all(0.5 <= v <= 1 for v in data["scores"].values())
     assert "无接触配送" in lines[0]  # ensure_ascii=False
+
+
+def test_json_separates_topics_from_mentions(tmp_path: Path):
+    text = "互联网医院开通在线问诊服务,患者在线复诊。\n医院还与无人配送团队合作。"
+    proc = shwatch("match", "--json", text, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["topics"] == ["online_healthcare"]
+    assert data["mentions"] == ["contactless_delivery"]
+    assert data["matched"] == {"online_healthcare": ["互联网医院", "在线复诊", "在线问诊"], "contactless_delivery": ["无人配送"]}
+    assert 1 > data["scores"]["online_healthcare"] > data["scores"]["contactless_delivery"] > 0
 
 
 def test_json_for_a_file_in_utf8_and_gb18030(tmp_path: Path):
@@ -53,7 +65,7 @@ def test_json_for_a_file_in_utf8_and_gb18030(tmp_path: Path):
 def test_no_match_is_an_empty_object(tmp_path: Path):
     proc = shwatch("match", "--json", "人工智能 平台 5G", cwd=tmp_path)
     assert proc.returncode == 0
-    assert json.loads(proc.stdout) == {"topics": [], "matched": {}}
+    assert json.loads(proc.stdout) == {"topics": [], "mentions": [], "matched": {}, "scores": {}}
 
 
 def test_human_output_names_topics_and_terms(tmp_path: Path):
@@ -72,7 +84,9 @@ def test_uses_the_configured_topics(tmp_path: Path):
     (tmp_path / "cfg.toml").write_text('topics_file = "topics.toml"\n', encoding="utf-8")
     proc = shwatch("--config", str(tmp_path / "cfg.toml"), "match", "--json", "集成电路 semiconductors 无人工厂", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == {"topics": ["chips"], "matched": {"chips": ["semiconductor", "集成电路"]}}
+    data = json.loads(proc.stdout)
+    assert data["topics"] == ["chips"]
+    assert data["matched"] == {"chips": ["semiconductor", "集成电路"]}
 
 
 @pytest.mark.parametrize("make_path", [lambda d: d / "missing.txt", lambda d: d])

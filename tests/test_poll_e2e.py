@@ -122,11 +122,15 @@ def test_baseline_then_exactly_the_new_items_then_nothing(press, tmp_path):
 
     started = time.monotonic()
     first = json_items(shwatch(config, "poll", "--once", "--json"))
-    assert all(set(item) == {"source", "url", "title", "published", "topics", "matched", "summary", "lang", "baseline"}
+    assert all(set(item) == {"source", "url", "title", "published", "topics", "mentions", "matched", "scores", "summary",
+                             "lang", "baseline", "article", "article_error"}
                for item in first)
     assert {i["url"] for i in first} == baseline_urls and len(first) == len(baseline_urls)
     assert all(i["baseline"] is True for i in first)
-    assert not any(p in press.paths() for p in article_paths(press))  # a baseline fetches no article
+    # the baseline reads its articles (same site, at most [fetch] baseline_articles per
+    # source), so the first poll already carries summaries; foreign links stay unfetched
+    assert all(press.paths().count(p) == 1 for p in article_paths(press))
+    assert all(i["article"] == "fetched" and i["summary"] for i in first if i["article"] != "foreign")
     by_title = {i["title"]: i for i in first}
     assert by_title["朱镕基同志旧作出版座谈会召开"]["source"] == "gbk"
     assert by_title["陶喆公益演出助力社区医院"]["published"] == "2026-06-06T00:00:00+08:00"
@@ -151,8 +155,12 @@ def test_baseline_then_exactly_the_new_items_then_nothing(press, tmp_path):
     h = got[hospital]
     assert h["url"].startswith(health) and h["source"] == "xwfb"
     assert h["published"] == "2026-06-13T14:06:00+08:00"  # the article's PubDate, U+2236 colon and all
-    assert h["topics"] == ["contactless_delivery", "online_healthcare"]  # plan order
-    assert h["matched"] == {"contactless_delivery": ["无接触配送"], "online_healthcare": ["互联网医院"]}
+    # about internet hospitals; the delivery service is a next step named in passing (a mention)
+    assert h["topics"] == ["online_healthcare"]
+    assert h["mentions"] == ["contactless_delivery"]
+    assert h["matched"] == {"online_healthcare": ["互联网医院"], "contactless_delivery": ["无接触配送"]}
+    assert h["scores"]["online_healthcare"] > h["scores"]["contactless_delivery"]
+    assert h["article"] == "fetched" and h["article_error"] is None
     assert "120家" in h["summary"]
     f = got[factory]
     assert f["title"] == "朱镕基题词的老厂建成无人工厂" and "5亿元" in f["summary"]
@@ -410,7 +418,7 @@ def test_list_item_keeps_the_lists_data_and_bounds_a_long_abstract():
 
 def test_json_times_are_shanghai_whatever_the_display_zone():
     from monitors.model import Item
-    from monitors.report import JSON_KEYS, json_line
+    from monitors.serialize import JSON_KEYS, json_line
 
     utc_moment = datetime(2026, 6, 12, 16, 0, tzinfo=timezone.utc)  # 2026-06-13 00:00 in Shanghai
     item = Item("xwfb", "https://wsjkw.sh.gov.cn/a.html", "标题", utc_moment, topics=("plan",), matched={"plan": ["在线新经济"]})
@@ -418,3 +426,23 @@ def test_json_times_are_shanghai_whatever_the_display_zone():
     assert tuple(record) == JSON_KEYS
     assert record["published"] == "2026-06-13T00:00:00+08:00"
     assert json.loads(json_line(Item("xwfb", "https://x/", "t", None)))["published"] is None
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("columns", [80, 160])
+def test_links_stay_whole_and_summaries_short_at_any_width(press, tmp_path, columns):
+    config = write_config(tmp_path, {"xwfb": source_urls(press)["xwfb"], "en": source_urls(press)["en"]})
+    long_body = "今天，市卫健委宣布全市已建成互联网医院120家，覆盖16个区。" * 12
+    press.publish("xwfb", "本市推进互联网医院建设", long_body, "2026-06-13 14:06")
+    env = {**os.environ, "COLUMNS": str(columns), "PYTHONIOENCODING": "utf-8"}
+    env.pop("SHWATCH_CONFIG", None)
+    out = subprocess.run([str(SHWATCH), "--config", str(config), "poll", "--once"], capture_output=True, text=True,
+                         encoding="utf-8", timeout=RUN_TIMEOUT, cwd=config.parent, env=env)
+    assert out.returncode == 0, out.stderr
+    urls = {press.article_url(a) for name in ("xwfb", "en") for a in press.columns[name].articles}
+    lines = out.stdout.splitlines()
+    for url in urls:
+        assert any(url in line for line in lines), f"{url} is split across lines at {columns} columns"
+    assert not any(len(line) > columns and "http" not in line for line in lines)  # only a link may run over
+    if columns < 120:  # one block per item: the summary held to a few lines, not the article
+        assert 1 <= out.stdout.count("覆盖16个区") <= 4

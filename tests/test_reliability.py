@@ -42,6 +42,7 @@ class Run:
     def __init__(self, config: Path, workdir: Path, name: str, fake_now: str | None = None) -> None:
         self.out = workdir / f"{name}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SHWATCH_"))}
+        env["SHWATCH_WEB_PORT"] = "0"  # the web app on any free port: services never collide on 8080
         if fake_now:
             env["SHWATCH_FAKE_NOW"] = fake_now
         self.proc = subprocess.Popen(
@@ -262,6 +263,7 @@ database_url = "sqlite+aiosqlite:///{db}"
             encoding="utf-8",
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SHWATCH_"))}
+        env["SHWATCH_WEB_PORT"] = "0"  # the web app on any free port: services never collide on 8080
         polled = subprocess.run([str(SHWATCH), "--config", str(config), "poll", "--once"], capture_output=True, text=True, timeout=60, env=env)
         assert polled.returncode == 0, polled.stderr
         with sqlite3.connect(db) as conn:

@@ -61,6 +61,7 @@ class Service:
         self.stdout_path = workdir / f"{name}.out"
         self.stderr_path = workdir / f"{name}.err"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SHWATCH_"))}
+        env["SHWATCH_WEB_PORT"] = "0"  # the web app on any free port: services never collide on 8080
         self.proc = subprocess.Popen(
             [str(SHWATCH), "--config", str(config), "--log-level", "INFO", "run"],
             stdout=self.stdout_path.open("wb"),
@@ -489,6 +490,7 @@ database_url = "sqlite+aiosqlite:///{tmp_path / 'env.db'}"
     with fake_telegram.FakeTelegram(token="111:someone_elses_token_entirely_1234") as other:
         for base_url, expected in ((dead, "cannot reach the Telegram Bot API"), (other.base_url, "rejected the bot token")):
             env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SHWATCH_"))}
+            env["SHWATCH_WEB_PORT"] = "0"  # the web app on any free port: services never collide on 8080
             env.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=base_url)
             out, err = tmp_path / "svc.out", tmp_path / "svc.err"
             proc = subprocess.Popen(

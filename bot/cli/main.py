@@ -17,11 +17,34 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
 
+from bot.cli.init import write_starter_config
 from bot.store.migrate import StoreUnavailable, cmd_db_upgrade, probe_store, upgrade_to_head
+from monitors.db import create_engine
+from monitors.retag import retag
+from monitors.store import ItemStore
+from monitors.tagger import Tagger
 from config.settings import ConfigError, load_settings
 
 log = logging.getLogger("shwatch")
+
+
+def _global_options(parser: argparse.ArgumentParser, *, after_command: bool) -> None:
+    """Options every command takes, before or after its name. After it, an option left out
+    must not undo one given before (argparse.SUPPRESS keeps the earlier value)."""
+    keep = {"default": argparse.SUPPRESS} if after_command else {}
+    parser.add_argument(
+        "--config", metavar="PATH",
+        help="TOML settings file (default: $SHWATCH_CONFIG, else ./shwatch.toml when present, else built-in defaults)",
+        **keep,
+    )
+    parser.add_argument(
+        "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level (overrides log_level)", **keep
+    )
+    parser.add_argument("-v", "--verbose", action="count", help="more log lines (-v INFO, -vv DEBUG)", **keep)
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors in the log", **keep)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,43 +52,95 @@ def build_parser() -> argparse.ArgumentParser:
         prog="shwatch",
         description="Watch Shanghai's official sources for the Online New Economy plan's fields.",
     )
-    parser.add_argument("--config", metavar="PATH", help="TOML settings file (default: $SHWATCH_CONFIG)")
-    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="override log_level")
+    parser.add_argument("--version", action="version", version=f"shwatch {_version()}")
+    _global_options(parser, after_command=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, after_command=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    poll = sub.add_parser("poll", help="fetch the sources and show new items")
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text, parents=[common])
+
+    poll = command("poll", "fetch the sources and show new items")
     poll.add_argument("--once", action="store_true", help="poll every source once and exit")
     poll.add_argument("--json", action="store_true", help="one JSON object per new item per line")
 
-    sources = sub.add_parser("sources", help="list sources and their health; `sources check [ID]` tests them")
-    sources.add_argument("action", nargs="?", choices=["check"], help="fetch list pages once, store nothing")
-    sources.add_argument("source_id", nargs="?", metavar="ID", help="only this source")
+    sources = command(
+        "sources", "list sources and their health; `sources check [ID]` tests them; `sources try URL` tries a page"
+    )
+    sources.add_argument(
+        "action", nargs="?", choices=["check", "try"],
+        help="check: fetch list pages once, store nothing; try: what each list parser finds on URL, and its [[sources]] table",
+    )
+    sources.add_argument("source_id", nargs="?", metavar="ID|URL", help="check: only this source; try: the page to try")
 
-    match = sub.add_parser("match", help="show which topics and terms a text triggers")
-    match.add_argument("--json", action="store_true")
+    match = command("match", "show which fields a text is about or mentions, and the terms that say so")
+    match.add_argument("--json", action="store_true", help="print topics, mentions, matched and scores as JSON")
     match.add_argument("--file", metavar="PATH", help="read the text from a file")
     match.add_argument("text", nargs="?", help="the text to match")
 
-    run = sub.add_parser("run", help="run the service: scheduled polling, chat bots, alerts and digests")
+    run = command("run", "run the service: scheduled polling, chat bots, alerts, digests and the web app")
     run.add_argument(
         "--deliver-only", action="store_true",
         help="only send queued deliveries (an extra delivery worker beside one full service; PostgreSQL only)",
     )
 
-    digest = sub.add_parser("digest", help="show (or send) the digest a chat would get now")
+    command("web", "serve the web app alone (read-only) against the configured database")
+
+    digest = command("digest", "show (or send) the digest a chat would get now")
     digest.add_argument("--chat", required=True, metavar="ID", help="chat id (Telegram chat id or channel:address)")
     digest.add_argument("--send", action="store_true", help="queue and send it instead of printing")
 
-    db = sub.add_parser("db", help="database maintenance")
-    db.add_argument("action", choices=["upgrade"], help="apply schema migrations")
+    db = command("db", "database maintenance: `shwatch db upgrade` applies the schema migrations")
+    db.add_argument("action", nargs="?", choices=["upgrade"], help="upgrade: apply the schema migrations")
+
+    init = command("init", "write a commented starter ./shwatch.toml (every setting with its default)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing shwatch.toml")
+    init.add_argument("--path", default="shwatch.toml", metavar="PATH", help="where to write it (default ./shwatch.toml)")
     return parser
 
 
+def _version() -> str:
+    try:
+        return metadata.version("shwatch")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def _log_level(args: argparse.Namespace) -> str | None:
+    if args.quiet:
+        return "ERROR"
+    verbose = args.verbose or 0
+    if verbose:
+        return "DEBUG" if verbose > 1 else "INFO"
+    return args.log_level
+
+
+async def prepare_store(settings) -> int:
+    """Every path builds the schema by the migrations, then items tagged by older rules are
+    scored again (``monitors.retag``); returns how many were."""
+    await upgrade_to_head(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        return await retag(ItemStore(engine), Tagger(settings.topics, rules=settings.relevance))
+    finally:
+        await engine.dispose()
+
+
 async def _dispatch(args: argparse.Namespace, settings) -> int:
+    # Each command loads only its own modules (the CLI's one exception to imports at the top):
+    # `shwatch match` starts without the database stack, `shwatch run` without terminal tables.
+    if args.command == "sources" and args.action == "try":  # needs no database
+        if not args.source_id:
+            print("shwatch: sources try needs a URL / 需要提供网址", file=sys.stderr)
+            return 2
+        from monitors.cli import cmd_sources_try
+
+        return await cmd_sources_try(settings, args.source_id)
     if args.command != "match":
         await probe_store(settings.database_url)
     if args.command in ("poll", "sources"):
-        await upgrade_to_head(settings.database_url)  # every path builds the schema by migrations
+        await prepare_store(settings)
     if args.command == "poll":
         from monitors.cli import cmd_poll
 
@@ -89,12 +164,20 @@ async def _dispatch(args: argparse.Namespace, settings) -> int:
             )
             return 2
         return await run_service(settings, deliver_only=args.deliver_only)
+    if args.command == "web":
+        from bot.web.app import cmd_web
+
+        return await cmd_web(settings)
     if args.command == "digest":
         from bot.cli.digest import cmd_digest
 
         return await cmd_digest(settings, chat=args.chat, send=args.send)
     if args.command == "db":
-        return await cmd_db_upgrade(settings)
+        code = await cmd_db_upgrade(settings)
+        rescored = await prepare_store(settings)
+        if rescored:
+            print(f"{rescored} stored item(s) scored again with the current tagging rules")
+        return code
     raise AssertionError(args.command)
 
 
@@ -103,15 +186,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "match" and (args.text is None) == (args.file is None):
-        parser.error("match needs either TEXT or --file PATH (not both)")
-    setup_logging(None, args.log_level or "WARNING")
+    if args.command == "match":
+        if args.text is not None and args.file is not None:
+            parser.error("match takes TEXT or --file PATH, not both")
+        if args.text is None and args.file is None:
+            parser.error("match needs a TEXT to look at, e.g. shwatch match \"推进互联网医院建设\" (or --file PATH)")
+        if args.text is not None and not args.text.strip():
+            parser.error("match: the text is empty; give the words to look at")
+    if args.command == "db" and args.action is None:
+        parser.error("db needs an action: `shwatch db upgrade` applies the schema migrations")
+    if args.command == "init":
+        return write_starter_config(Path(args.path), force=args.force)
+    level = _log_level(args)
+    setup_logging(None, level or "WARNING")
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
         print(f"shwatch: configuration error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings, args.log_level)
+    setup_logging(settings, level)
     try:
         return asyncio.run(_dispatch(args, settings))
     except KeyboardInterrupt:
@@ -123,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"shwatch: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # the last line of defence: one readable line, the trace in the debug log
-        log.debug("command %s failed", args.command, exc_info=True)
+        log.debug("command %s failed", args.command, exc_info=True)  # -vv shows it
         print(f"shwatch: {args.command} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
 

@@ -26,7 +26,7 @@ after 08:00 neither loses nor repeats the day's digest.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -44,6 +44,8 @@ Render = Callable[[Sequence[Paragraph]], str]
 Measure = Callable[[str], int]
 SUMMARY_CHARS = 100  # a "one-line" summary: at most this many characters
 KEYWORD_GROUP = None  # the section id of keyword-only matches
+MENTIONED_GROUP = "~mentioned"  # the section id of items that only mention a chat's field
+MENTIONED_MAX = 5  # the "also mentioned" group stays short
 
 
 # ------------------------------------------------------------------------------ plan
@@ -75,6 +77,11 @@ class Digest:
 
     def item_ids(self) -> list[int]:
         return [i for s in self.sections for i in s.item_ids]
+
+    def matched_ids(self) -> list[int]:
+        """The items that are for the chat (its fields, its keywords): not the short
+        "also mentioned" group."""
+        return [i for s in self.sections if s.topic_id != MENTIONED_GROUP for i in s.item_ids]
 
     def to_payload(self) -> dict[str, Any]:
         """JSON-able form (for an outbox row)."""
@@ -113,8 +120,10 @@ class DigestPlanner:
         newest = sorted(kept, key=lambda i: (i.published or _seen_at(i), i.id), reverse=True)
         self._rank = {item.id: n for n, item in enumerate(newest)}
         self._by_topic: dict[str, frozenset[int]] = {}
+        self._mentioned: dict[str, frozenset[int]] = {}
         for topic_id in self.order:
             self._by_topic[topic_id] = frozenset(i.id for i in kept if topic_id in i.topics)
+            self._mentioned[topic_id] = frozenset(i.id for i in kept if topic_id in i.mentions)
         self._window_cache: dict[tuple[datetime | None, datetime], frozenset[int]] = {}
 
     def window(self, since: datetime | None, until: datetime) -> frozenset[int]:
@@ -160,6 +169,15 @@ class DigestPlanner:
             only = matched - placed
             if only:
                 sections.append(DigestSection(KEYWORD_GROUP, tuple(sorted(only, key=rank))))
+                placed |= only
+        if eligible:
+            # last, short: items that only mention one of the chat's fields (never alerted)
+            mentioned: set[int] = set()
+            for topic_id in chat.topics:
+                mentioned |= self._mentioned.get(topic_id, frozenset()) & eligible
+            mentioned -= placed
+            if mentioned:
+                sections.append(DigestSection(MENTIONED_GROUP, tuple(sorted(mentioned, key=rank)[:MENTIONED_MAX])))
         return Digest(chat_id=chat.id, since=since, until=until, sections=tuple(sections), keywords=keywords)
 
 
@@ -273,7 +291,12 @@ class DigestFormatter:
         return cached
 
     def section_title(self, topic_id: str | None, count: int, lang: str) -> str:
-        name = t("digest.keywords_group", lang) if topic_id is None else self._names[lang if lang in self._names else "en"].get(topic_id, topic_id)
+        if topic_id is None:
+            name = t("digest.keywords_group", lang)
+        elif topic_id == MENTIONED_GROUP:
+            name = t("digest.mentioned_group", lang)
+        else:
+            name = self._names[lang if lang in self._names else "en"].get(topic_id, topic_id)
         return t("digest.group_count", lang, name=name, count=count)
 
     def header(self, digest: Digest, day: date | str, lang: str) -> Block:

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 from bot.core.i18n import join, t
 from bot.core.text import Block, Bold, Link, Mark, Paragraph, Plain, Span
-from monitors.model import SourceStatus
+from bot.core.model import Match
+from monitors.model import PLACES, Item, SourceStatus
 from monitors.model import SourceState
 
 DEFAULT_TZ = "Asia/Shanghai"
@@ -85,14 +86,18 @@ def topic_label(topic_id: str, topics: Mapping[str, Any], lang: str) -> str:
     return topic.name(lang) if topic is not None else topic_id
 
 
+def _first_place(places: Sequence[str]) -> int:
+    return min((PLACES.index(p) for p in places if p in PLACES), default=len(PLACES))
+
+
 def _sep(spans: list[Span], lang: str) -> None:
     spans.append(Plain(t("list.sep", lang)))
 
 
 def alert_blocks(
-    item: Any,
+    item: Item,
     source_name: str,
-    match: Any,
+    match: Match,
     lang: str,
     *,
     topics: Any = None,
@@ -102,19 +107,19 @@ def alert_blocks(
     """One block for one item: title (bold), source and date, summary, the matched fields
     and keywords (highlighted), and the link. ``match`` has ``.topics`` and ``.keywords``."""
     names = _topic_names(topics)
-    matched: Mapping[str, Sequence[str]] = getattr(item, "matched", None) or {}
-    m_topics = tuple(getattr(match, "topics", ()) or ())
-    m_keywords = tuple(getattr(match, "keywords", ()) or ())
+    matched: Mapping[str, Sequence[str]] = item.matched or {}
+    m_topics = tuple(match.topics)
+    m_keywords = tuple(match.keywords)
     marks = list(m_keywords) + [term for tid in m_topics for term in matched.get(tid, ())]
 
     block: Block = []
     block.append(tuple(highlight(item.title or item.url, marks, Bold)))
-    when = getattr(item, "published", None)
+    when = item.published
     meta = source_name
     if when is not None:
         meta = f"{source_name} · {format_time(when, tz)}"
     block.append((Plain(meta),))
-    summary = shorten(getattr(item, "summary", "") or "", summary_max)
+    summary = shorten(item.summary or "", summary_max)
     if summary:
         block.append(tuple(highlight(summary, marks)))
     if m_topics:
@@ -124,8 +129,12 @@ def alert_blocks(
                 _sep(spans, lang)
             label = topic_label(tid, names, lang)
             spans.append(Plain(label))
-            # the words that matched, unless they only repeat the field's name
-            terms = [tm for tm in dict.fromkeys(matched.get(tid, ())) if tm.casefold() != label.casefold()][:3]
+            # the words that matched and where (title / lead / body), title first, so the
+            # reason a person sees first is never left out; a term that only repeats the
+            # field's name is shown by the name itself
+            places = {e.term: e.places for e in item.evidence.get(tid, ())}
+            found = [tm for tm in dict.fromkeys(matched.get(tid, ())) if tm.casefold() != label.casefold()]
+            terms = sorted(found, key=lambda tm: _first_place(places.get(tm, ())))[:3]
             if terms:
                 opening, closing = ("（", "）") if lang == "zh" else (" (", ")")
                 spans.append(Plain(opening))
@@ -133,6 +142,9 @@ def alert_blocks(
                     if j:
                         _sep(spans, lang)
                     spans.append(Mark(term))
+                    if places.get(term):
+                        where = t("list.sep", lang).join(t(f"place.{p}", lang) for p in places[term])
+                        spans.append(Plain(f"〔{where}〕" if lang == "zh" else f" [{where}]"))
                 spans.append(Plain(closing))
         block.append(tuple(spans))
     if m_keywords:
@@ -195,7 +207,7 @@ def sources_paragraphs(
         elif status == "failing":
             line = t(
                 "sources.failing", lang,
-                count=state.consecutive_failures, error=_error_text(getattr(state, "error_kind", None), lang),
+                count=state.consecutive_failures, error=_error_text(state.error_kind, lang),
             )
         else:
             line = t("sources.never", lang)

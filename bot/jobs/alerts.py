@@ -4,7 +4,8 @@
 the one ``RuleIndex`` which chats each is for, and queues one outbox row per (chat, item) for
 chats in instant|both mode, marking the items done in the same transaction
 (``bot.store.dispatch``). Items older than ``max_age_days`` are marked without alerts
-(/latest and digests still show them); baseline items are never read here. Re-running is
+(/latest and digests still show them); baseline items are never read here, and an item
+whose article is still pending waits (it is alerted once its article is in and tagged). Re-running is
 harmless: outbox rows are unique per (chat, kind, ref).
 
 ``RuleIndexCache`` keeps the current ``RuleIndex`` and rebuilds it only when the chat store's
@@ -22,7 +23,7 @@ from bot.core.clock import Clock
 from bot.core.match import RuleIndex
 from bot.store.chats import ChatStore
 from bot.store.dispatch import DispatchLog
-from monitors.model import Item
+from monitors.model import ArticleState, Item
 from monitors.store import ItemStore
 
 log = logging.getLogger("shwatch.alerts")
@@ -100,17 +101,21 @@ class Dispatcher:
             cursor, done = await self.dispatched.position()
             total = 0
             after = cursor
+            waiting: int | None = None  # the oldest item whose article is still pending
             while True:
                 found = await self.items.items_after(after, self.batch)
                 if not found:
                     break
                 after = found[-1].id or after
-                fresh = [i for i in found if i.id not in done]
+                fresh = [i for i in found if i.id not in done and i.article is not ArticleState.PENDING]
+                pending = [i.id for i in found if i.article is ArticleState.PENDING and i.id is not None]
+                if pending and waiting is None:
+                    waiting = min(pending)  # alerted once its article is in and tagged
                 if fresh:
                     index = await self.rules.get()
                     planned = plan_alerts(fresh, index, now - self.max_age)
                     total += await self.dispatched.record(planned, [i.id for i in fresh if i.id is not None], now)
                 if len(found) < self.batch:
                     break
-            await self.dispatched.settle_cursor(now)
+            await self.dispatched.settle_cursor(now, below=waiting)
             return total

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
 from bot.jobs.alerts import Dispatcher
 from bot.store.outbox import Outbox
+from bot.web.metrics import Metrics
 from config.model import Source
 from monitors.poll import Poller
 
@@ -16,13 +18,23 @@ log = logging.getLogger("shwatch.service")
 
 
 class Pipeline:
-    def __init__(self, poller: Poller, dispatcher: Dispatcher, wake: Callable[[], None]) -> None:
+    def __init__(
+        self, poller: Poller, dispatcher: Dispatcher, wake: Callable[[], None], metrics: Metrics | None = None
+    ) -> None:
         self.poller = poller
         self.dispatcher = dispatcher
         self.wake = wake
+        self.metrics = metrics
 
     async def poll(self, source: Source) -> bool:
+        started = time.perf_counter()
         report = await self.poller.poll_source(source)
+        if self.metrics is not None:
+            outcome = "failed" if not report.ok else "not_modified" if report.not_modified else "ok"
+            self.metrics.polls.labels(source=source.id, outcome=outcome).inc()
+            self.metrics.poll_seconds.labels(source=source.id).observe(time.perf_counter() - started)
+            if report.new_items:
+                self.metrics.items_found.labels(source=source.id).inc(len(report.new_items))
         if report.alertable:
             log.info("source %s: %d new item(s)", source.id, len(report.alertable))
             await self.dispatch()

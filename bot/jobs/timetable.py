@@ -24,7 +24,6 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -323,6 +322,10 @@ class Timetable:
                 add_once(self.scheduler, job_id, func, first_delay, runs=self._runs)
             else:
                 add_periodic(self.scheduler, job_id, func, every, first_delay=first_delay, runs=self._runs)
+
+    def running(self) -> bool:
+        """The scheduler runs (/healthz)."""
+        return self.scheduler is not None and self.scheduler.running
 
     async def stop(self) -> None:
         if self.polls is not None:

@@ -8,7 +8,6 @@ Every change to what a chat receives bumps a ``Revision`` (in process) and the c
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +15,7 @@ from sqlalchemy import delete, distinct, func, insert, select, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.core.model import KEYWORD_MAX, MAX_EXCLUDES, MAX_RULES, MODES, AlertRule, Chat, same_keyword
+from bot.core.model import MAX_RULES, MODES, AlertRule, Chat, same_keyword
 from bot.store.schema import alert_rules, chats, deliveries, insert_ignoring_duplicates, subscriptions
 from monitors.db import utcnow
 

@@ -56,8 +56,9 @@ class DispatchLog:
                 await conn.execute(stmt, [{"item_id": i, "dispatched_at": now} for i in item_ids])
         return queued
 
-    async def settle_cursor(self, now: datetime) -> int:
-        """Move the cursor past every item marked more than ``settle`` ago; returns it."""
+    async def settle_cursor(self, now: datetime, below: int | None = None) -> int:
+        """Move the cursor past every item marked more than ``settle`` ago, but never to or
+        past ``below`` (an item still waiting for its article); returns it."""
         async with self.engine.begin() as conn:
             current = (
                 await conn.execute(select(dispatch_cursor.c.after_item_id).where(dispatch_cursor.c.id == _CURSOR_ID))
@@ -71,6 +72,8 @@ class DispatchLog:
                 stmt = insert_ignoring_duplicates(conn.dialect.name, dispatch_cursor)
                 await conn.execute(stmt.values(id=_CURSOR_ID, after_item_id=0, updated_at=now))
                 current = 0
+            if settled is not None and below is not None:
+                settled = min(int(settled), below - 1)
             if settled is None or int(settled) <= int(current):
                 return int(current)
             await conn.execute(

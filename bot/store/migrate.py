@@ -91,11 +91,29 @@ def _engine(url_or_engine: str | AsyncEngine) -> tuple[AsyncEngine, bool]:
     return create_engine(url_or_engine), True
 
 
+# The newest revision, so a store already there is recognised by one query, without loading
+# Alembic and the migration scripts (start-up time and ~10 MB of memory for the service and
+# every CLI call). tests/test_migrate.py checks it against Alembic's own head.
+HEAD_REVISION = "0004"
+
+
+async def _stored_revision(engine: AsyncEngine) -> str | None:
+    try:
+        async with engine.connect() as conn:
+            return (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    except Exception:  # no table yet (an empty store): the migrations create it
+        return None
+
+
 async def upgrade_to_head(url_or_engine: str | AsyncEngine, target: str = "head") -> tuple[str | None, str | None]:
     """Apply every pending migration (up to ``target``, a revision, for tests of a migration);
     returns (revision before, revision after)."""
     engine, owned = _engine(url_or_engine)
     try:
+        if target == "head":
+            stored = await _stored_revision(engine)
+            if stored == HEAD_REVISION:
+                return stored, stored
         async with engine.connect() as conn:
             result = await conn.run_sync(_upgrade, target)
             await conn.commit()
@@ -139,7 +157,7 @@ class StoreUnavailable(Exception):
     """The configured database cannot be opened; the message says which and why."""
 
 
-def _root_reason(exc: BaseException) -> str:
+def root_reason(exc: BaseException) -> str:
     """The innermost cause of a failure, as a person would say it (no traceback)."""
     while exc.__cause__ is not None or exc.__context__ is not None:
         exc = exc.__cause__ or exc.__context__
@@ -149,17 +167,23 @@ def _root_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
 
 
+async def ping(engine: AsyncEngine) -> None:
+    """One round trip to the database (raises when it does not answer)."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
 async def probe_store(url: str) -> None:
     """Open the store once, so an unreachable database is one clear line, not a stack."""
     shown = make_url(url).render_as_string(hide_password=True)
     try:
         engine = create_engine(url)
     except Exception as exc:
-        raise StoreUnavailable(f"cannot use the database {shown}: {_root_reason(exc)}") from None
+        raise StoreUnavailable(f"cannot use the database {shown}: {root_reason(exc)}") from None
     try:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
     except Exception as exc:
-        raise StoreUnavailable(f"cannot open the database {shown}: {_root_reason(exc)}") from None
+        raise StoreUnavailable(f"cannot open the database {shown}: {root_reason(exc)}") from None
     finally:
         await engine.dispose()

@@ -12,11 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.outbox import Outbox
-from bot.store.schema import source_notices
+from bot.store.schema import source_notices, upsert
 
 
 @dataclass(frozen=True)
@@ -46,8 +45,7 @@ class SourceNotices:
             if reported is None:
                 await conn.execute(delete(source_notices).where(source_notices.c.source_id == source_id))
             else:
-                insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-                stmt = insert(source_notices).values(source_id=source_id, reported_at=reported.at, reported_kind=reported.kind)
+                stmt = upsert(conn.dialect.name, source_notices).values(source_id=source_id, reported_at=reported.at, reported_kind=reported.kind)
                 stmt = stmt.on_conflict_do_update(
                     index_elements=[source_notices.c.source_id],
                     set_={"reported_at": reported.at, "reported_kind": reported.kind},

@@ -12,7 +12,6 @@ the one that was in flight.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -20,6 +19,8 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.core.model import Delivery
+from bot.logs import redact, secret_pattern
+from bot.core.quiet import hold_until
 from bot.store.schema import chats, deliveries, insert_ignoring_duplicates
 from monitors.db import utcnow
 
@@ -34,10 +35,17 @@ def _clip(error: str) -> str:
 
 
 class Outbox:
-    def __init__(self, engine: AsyncEngine, clock=None, max_attempts: int = MAX_ATTEMPTS) -> None:
+    def __init__(
+        self, engine: AsyncEngine, clock=None, max_attempts: int = MAX_ATTEMPTS, secrets: Iterable[str] = ()
+    ) -> None:
         self.engine = engine
         self.clock = clock
         self.max_attempts = max_attempts
+        # every stored error is redacted here, whichever sender path produced it
+        self._secrets = secret_pattern(secrets)
+
+    def _clip(self, error: str) -> str:
+        return _clip(redact(str(error), self._secrets))
 
     def _now(self) -> datetime:
         return self.clock.now() if self.clock is not None else utcnow()
@@ -77,8 +85,6 @@ class Outbox:
     async def _hold_quiet(self, conn: AsyncConnection, values: list[dict], now: datetime) -> None:
         """Instant alerts for a chat inside its quiet hours wait until the window ends
         (``not_before``); they are then released together (bot.core.quiet)."""
-        from bot.core.quiet import hold_until
-
         alert_chats = sorted({v["chat_id"] for v in values if v["kind"] == "alert" and v["not_before"] is None})
         if not alert_chats:
             return
@@ -188,9 +194,9 @@ class Outbox:
                 return False
             attempts += 1
             if attempts >= self.max_attempts:
-                values = {"status": "failed", "last_error": _clip(f"gave up after {attempts} attempts: {error}")}
+                values = {"status": "failed", "last_error": self._clip(f"gave up after {attempts} attempts: {error}")}
             else:
-                values = {"status": "pending", "not_before": not_before, "last_error": _clip(error)}
+                values = {"status": "pending", "not_before": not_before, "last_error": self._clip(error)}
             await conn.execute(
                 update(deliveries)
                 .where(deliveries.c.id == delivery_id)
@@ -203,7 +209,7 @@ class Outbox:
             await conn.execute(
                 update(deliveries)
                 .where(deliveries.c.id == delivery_id)
-                .values(status="failed", last_error=_clip(error), claimed_by=None)
+                .values(status="failed", last_error=self._clip(error), claimed_by=None)
             )
 
     async def hold(self, delivery_id: int, until: datetime) -> None:
@@ -233,7 +239,7 @@ class Outbox:
             result = await conn.execute(
                 update(deliveries)
                 .where(deliveries.c.chat_id == chat_id, deliveries.c.status.in_(("pending", "sending")))
-                .values(status="dropped", last_error=_clip(reason), claimed_by=None)
+                .values(status="dropped", last_error=self._clip(reason), claimed_by=None)
             )
         return result.rowcount
 

@@ -5,6 +5,7 @@ Tables join ``monitors.db.metadata`` so one migration history covers the whole s
 
 from __future__ import annotations
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -121,12 +122,11 @@ source_notices = Table(
 )
 
 
+def upsert(dialect_name: str, table: Table):
+    """An ``INSERT`` with ``on_conflict_do_update`` / ``_do_nothing`` for SQLite and PostgreSQL."""
+    return (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(table)
+
+
 def insert_ignoring_duplicates(dialect_name: str, table: Table):
     """``INSERT ... ON CONFLICT DO NOTHING`` for SQLite and PostgreSQL (same statement API)."""
-    if dialect_name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table).on_conflict_do_nothing()
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table).on_conflict_do_nothing()
+    return upsert(dialect_name, table).on_conflict_do_nothing()

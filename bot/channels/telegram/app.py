@@ -32,7 +32,10 @@ from telegram.request import HTTPXRequest
 
 from bot.channels.telegram.limits import RateLimits
 from bot.channels.telegram.sender import TELEGRAM_LIMIT, Outgoing, TelegramSender, delivery_worker, keyboard_markup
+from bot.commands.command import Command
 from bot.commands.core import CommandCore
+from bot.commands.parse import parse_command
+from bot.commands.registry import REGISTRY
 from bot.core.clock import Clock
 from bot.delivery.compose import Compose
 from bot.logs import redact
@@ -43,17 +46,12 @@ from config.model import Settings
 log = logging.getLogger("shwatch.telegram")
 
 ADMIN_CACHE_SECONDS = 60.0
-MENU_COMMANDS = (
-    "start", "help", "topics", "subscribe", "unsubscribe", "alert", "alerts", "latest",
-    "sources", "mode", "digest", "quiet", "tz", "lang", "stop",
-)
+MENU_COMMANDS = tuple(command for command, _ in REGISTRY.menu("en"))
 
 
 def menu(lang: str) -> list[BotCommand]:
-    """The command menu in one language (i18n keys ``cmd.<name>``)."""
-    from bot.core.i18n import t
-
-    return [BotCommand(name, t(f"cmd.{name}", lang)[:256]) for name in MENU_COMMANDS]
+    """The command menu in one language, from the command registry."""
+    return [BotCommand(command, description) for command, description in REGISTRY.menu(lang)]
 
 
 def render_reply(reply: Any) -> list[str]:
@@ -183,7 +181,6 @@ class TelegramHandlers:
         )
 
     async def _caller(self, update: Update, context: ContextTypes.DEFAULT_TYPE, text: str):
-        from bot.commands.core import SETTING_COMMANDS, Command, parse_command
         from bot.core.model import Caller
 
         chat = update.effective_chat
@@ -196,7 +193,7 @@ class TelegramHandlers:
         if message is not None and message.sender_chat is not None and message.sender_chat.id == chat.id:
             return Caller(user_id=user_id, is_group_admin=True)
         command = parse_command(text)
-        if not isinstance(command, Command) or command.name not in SETTING_COMMANDS or user_id is None:
+        if not isinstance(command, Command) or not REGISTRY.get(command.name).changes_settings or user_id is None:
             return Caller(user_id=user_id, is_group_admin=False)
         return Caller(user_id=user_id, is_group_admin=await self._is_group_admin(context, chat.id, user_id))
 

@@ -136,6 +136,10 @@ class CallbackServer:
 
     # -- the web app -------------------------------------------------------------------------
 
+    def routes(self) -> list[web.RouteDef]:
+        """The callback path's routes, for serving it on another server (the web app's)."""
+        return [web.get(self.path, self._get), web.post(self.path, self._post)]
+
     def app(self) -> web.Application:
         # aiohttp's own size limit stays above ours so that we answer with a bare 413 ourselves
         app = web.Application(client_max_size=self.max_body * 4)

@@ -122,7 +122,8 @@ class WeComAppChannel:
         self.admins = frozenset(getattr(wecom, "admin_users", ()) or ())
         self.crypto = WeComCrypto(wecom.token.reveal(), wecom.encoding_aes_key.reveal(), wecom.corp_id)
         self.server = CallbackServer(
-            self.crypto, self.handle_message, inbound, host=wecom.host, port=wecom.port, path=wecom.path,
+            self.crypto, self.handle_message, inbound, host=wecom.host or "0.0.0.0",
+            port=wecom.port if wecom.port is not None else 8080, path=wecom.path,
             agent_id=wecom.agent_id, clock=clock,
         )
         self._windows: dict[str, SendWindow] = defaultdict(lambda: SendWindow(APP_PER_USER_LIMIT, 60.0))
@@ -144,6 +145,8 @@ class WeComAppChannel:
     async def stop(self) -> None:
         if self.serve:
             await self.server.stop()
+        else:  # the web server carried the callback: finish the messages being handled
+            await self.server.drain(3.0)
         await self.worker.stop()
 
     def wake(self) -> None:
