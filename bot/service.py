@@ -159,7 +159,7 @@ class Service:
         else:
             components.append(
                 ConsoleChannel(
-                    stores.outbox, stores.chats, compose, [t.id for t in settings.topics], clock, lang=_console_lang()
+                    stores.outbox, stores.chats, compose, settings.topics, clock, lang=_console_lang()
                 )
             )
         web_routes: list[Any] = []  # routes other components serve on the web app's server

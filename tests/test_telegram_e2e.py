@@ -451,6 +451,8 @@ database_url = "sqlite+aiosqlite:///{tmp_path / 'console.db'}"
         out = svc.stdout_path.read_text()
         assert url in out and "Fake press (en)" in out
         assert out.count("platform for every school") == 1
+        # the start-up line counts the plan's 12 fields, the plan-level group named apart
+        assert "alerts for the plan's 12 fields and its plan-level group are printed here" in out
     finally:
         svc.kill()
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from bot.core.clock import Clock
+from config.model import Topic
 from bot.core.text import Block, render_plain
 from bot.delivery.compose import Compose
 from bot.delivery.worker import NOTHING_TO_SEND, Fail, Outcome, OutboxWorker, Sent, Unit
@@ -55,7 +56,7 @@ class ConsoleChannel:
         outbox: Outbox,
         chats: ChatStore,
         compose: Compose,
-        topic_ids: Sequence[str],
+        topics: Sequence[Topic],
         clock: Clock,
         *,
         lang: str = "en",
@@ -64,7 +65,10 @@ class ConsoleChannel:
         batch: int = 50,
     ) -> None:
         self.chats = chats
-        self.topic_ids = list(topic_ids)
+        self.topic_ids = [t.id for t in topics]
+        fields = sum(1 for t in topics if t.kind == "field")
+        plan = " and its plan-level group" if any(t.kind == "plan" for t in topics) else ""
+        self.following = f"the plan's {fields} fields{plan}"
         self.lang = lang
         self.printer = ConsolePrinter(stream)
         # one line of output at a time: a single lane
@@ -79,7 +83,7 @@ class ConsoleChannel:
         if set(chat.topics) != set(self.topic_ids):
             await self.chats.set_topics(chat.id, self.topic_ids)
         self.printer.print(
-            f"shwatch: no Telegram token configured; alerts for every field are printed here ({len(self.topic_ids)} fields)."
+            f"shwatch: no Telegram token configured; alerts for {self.following} are printed here."
         )
         await self.worker.start()
 
