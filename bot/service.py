@@ -153,13 +153,14 @@ class Service:
             components.append(
                 TelegramChannel(
                     settings, core, stores.outbox, stores.chats, compose, clock, self.secrets,
-                    receive=not self.deliver_only,
+                    receive=not self.deliver_only, metrics=self.metrics,
                 )
             )
         else:
             components.append(
                 ConsoleChannel(
-                    stores.outbox, stores.chats, compose, settings.topics, clock, lang=_console_lang()
+                    stores.outbox, stores.chats, compose, settings.topics, clock, lang=_console_lang(),
+                    metrics=self.metrics,
                 )
             )
         web_routes: list[Any] = []  # routes other components serve on the web app's server
@@ -170,7 +171,7 @@ class Service:
             on_web = settings.web.enabled and not settings.wecom.own_listener
             wecom = wecom_components(
                 settings, InboundLog(self.engine, "wecom"), core, stores.outbox, stores.chats, compose, clock,
-                self.secrets, serve=not self.deliver_only and not on_web,
+                self.secrets, serve=not self.deliver_only and not on_web, metrics=self.metrics,
             )
             if on_web and not self.deliver_only:
                 web_routes += [r for c in wecom if c.name == "wecom-app" for r in c.server.routes()]

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 
 import fake_press
@@ -57,11 +58,11 @@ poll_timeout = 1
 class Service:
     """A running ``shwatch run`` subprocess with its output in files."""
 
-    def __init__(self, config: Path, workdir: Path, name: str) -> None:
+    def __init__(self, config: Path, workdir: Path, name: str, web_port: int = 0) -> None:
         self.stdout_path = workdir / f"{name}.out"
         self.stderr_path = workdir / f"{name}.err"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SHWATCH_"))}
-        env["SHWATCH_WEB_PORT"] = "0"  # the web app on any free port: services never collide on 8080
+        env["SHWATCH_WEB_PORT"] = str(web_port)  # 0: any free port, services never collide on 8080
         self.proc = subprocess.Popen(
             [str(SHWATCH), "--config", str(config), "--log-level", "INFO", "run"],
             stdout=self.stdout_path.open("wb"),
@@ -440,13 +441,20 @@ database_url = "sqlite+aiosqlite:///{tmp_path / 'console.db'}"
 {press.source_toml("en", "press-en", "Fake press (en)", lang="en")}""",
         encoding="utf-8",
     )
-    svc = Service(config, tmp_path, "console")
+    web_port = fake_press.free_port()
+    svc = Service(config, tmp_path, "console", web_port=web_port)
     try:
         before = press.hits("/en/index.html")
         fake_telegram.wait_for(lambda: press.hits("/en/index.html") >= before + 2, timeout=30)
         fake_telegram.wait_for(lambda: baseline_done(svc, tmp_path / "console.db", "press-en"), timeout=30)
         url = press.publish("en", "Online education platform for every school", "Shanghai will build an online education platform.", now_in_shanghai())
         fake_telegram.wait_for(lambda: "platform for every school" in svc.stdout_path.read_text(), timeout=30)
+        # the service's own web app counts what it did (/metrics) and says it is healthy
+        metrics = httpx.get(f"http://127.0.0.1:{web_port}/metrics", timeout=10).text
+        assert 'shwatch_deliveries_total{channel="console",result="sent"}' in metrics
+        assert 'shwatch_polls_total{outcome="ok",source="press-en"}' in metrics
+        health = httpx.get(f"http://127.0.0.1:{web_port}/healthz", timeout=10)
+        assert health.status_code == 200 and health.json()["scheduler"] == "running" and health.json()["role"] == "service"
         assert svc.terminate() == 0
         out = svc.stdout_path.read_text()
         assert url in out and "Fake press (en)" in out

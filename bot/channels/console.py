@@ -19,6 +19,7 @@ from bot.delivery.compose import Compose
 from bot.delivery.worker import NOTHING_TO_SEND, Fail, Outcome, OutboxWorker, Sent, Unit
 from bot.store.chats import ChatStore
 from bot.store.outbox import Outbox
+from bot.web.metrics import Metrics
 
 CHANNEL = "console"
 ADDRESS = "stdout"
@@ -59,6 +60,7 @@ class ConsoleChannel:
         topics: Sequence[Topic],
         clock: Clock,
         *,
+        metrics: Metrics | None = None,
         lang: str = "en",
         stream: TextIO | None = None,
         claim_interval: float = 1.0,
@@ -73,7 +75,8 @@ class ConsoleChannel:
         self.printer = ConsolePrinter(stream)
         # one line of output at a time: a single lane
         self.worker = OutboxWorker(
-            outbox, chats, compose, self.printer, clock, batch=batch, claim_interval=claim_interval, concurrency=1
+            outbox, chats, compose, self.printer, clock, batch=batch, claim_interval=claim_interval, concurrency=1,
+            metrics=metrics,
         )
 
     async def start(self) -> None:

@@ -56,6 +56,7 @@ from bot.core.text import Block
 from bot.delivery.compose import Compose
 from bot.store.chats import ChatStore
 from bot.store.outbox import Outbox
+from bot.web.metrics import Metrics
 
 log = logging.getLogger("shwatch.delivery")
 
@@ -208,7 +209,9 @@ class OutboxWorker:
         stop_grace: float = 3.0,
         only: int | None = None,
         worker_id: str | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics  # deliveries sent / failed for good, per channel (/metrics)
         self.outbox = outbox
         self.chats = chats
         self.compose = compose
@@ -464,6 +467,7 @@ class OutboxWorker:
         if isinstance(outcome, Sent):
             for i in unit.ids:
                 await outbox.mark_sent(i)
+            self._count("sent", len(unit.ids))
         elif isinstance(outcome, Retry):
             delay = self._delay(outcome.after, unit.attempts)
             log.warning("%s delivery to %s failed (%s); retrying in %.0f s", self.channel.name, unit.address, outcome.error, delay)
@@ -478,6 +482,7 @@ class OutboxWorker:
             log.warning("%s delivery to %s failed for good: %s", self.channel.name, unit.address, outcome.error)
             for i in unit.ids:
                 await outbox.fail(i, outcome.error)
+            self._count("failed", len(unit.ids))
         elif isinstance(outcome, Gone):
             log.info("%s chat %s is no longer reachable (%s): marking it inactive", self.channel.name, unit.address, outcome.reason)
             if self.chats is not None:
@@ -491,6 +496,10 @@ class OutboxWorker:
                 await outbox.release(unit.ids)
         else:  # pragma: no cover - Moved never reaches here (``_send`` follows it)
             raise TypeError(f"unknown outcome {outcome!r}")
+
+    def _count(self, result: str, n: int) -> None:
+        if self.metrics is not None:
+            self.metrics.deliveries.labels(channel=self.channel.name, result=result).inc(n)
 
     def _check_idle(self) -> None:
         if self._queued <= 0 and not any(lane.queue or lane.task for lane in self._lanes.values()):

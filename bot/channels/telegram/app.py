@@ -41,6 +41,7 @@ from bot.delivery.compose import Compose
 from bot.logs import redact
 from bot.store.chats import ChatStore
 from bot.store.outbox import Outbox
+from bot.web.metrics import Metrics
 from config.model import Settings
 
 log = logging.getLogger("shwatch.telegram")
@@ -265,6 +266,7 @@ class TelegramChannel:
         batch: int = 100,
         claim_interval: float = 2.0,
         startup_pause: float = 1.05,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -274,10 +276,11 @@ class TelegramChannel:
         self.receive = receive  # False in a delivery worker: it only sends
         self.sender = TelegramSender(
             self.app.bot, clock, secrets=self.secrets, startup_pause=startup_pause,
-            limits=RateLimits.telegram(self.settings.telegram.messages_per_second),
+            limits=RateLimits.telegram(self.settings.telegram.messages_per_second), metrics=metrics,
         )
         self.worker = delivery_worker(
-            outbox, chats, compose, self.sender, clock, batch=batch, claim_interval=claim_interval, worker_id=_worker_id()
+            outbox, chats, compose, self.sender, clock, batch=batch, claim_interval=claim_interval,
+            worker_id=_worker_id(), metrics=metrics,
         )
         self.handlers = TelegramHandlers(core, self.sender, self.secrets)
         self.handlers.install(self.app)

@@ -43,6 +43,7 @@ from bot.core.clock import Clock, wait_event
 from bot.core.text import TELEGRAM_LIMIT, render_telegram_html, split_blocks
 from bot.delivery.worker import NOTHING_TO_SEND, Fail, Gone, Hold, Interrupted, Moved, Outcome, OutboxWorker, Retry, Sent, Unit
 from bot.logs import redact
+from bot.web.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,9 @@ class TelegramSender:
         startup_pause: float = 1.05,
         stop_grace: float = 2.0,
         prune_every: float = 60.0,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics  # Telegram 429s counted for /metrics
         self.bot = bot
         self.clock = clock
         self.scheduler = SendScheduler(limits or RateLimits.telegram())
@@ -298,6 +301,8 @@ class TelegramSender:
         except RetryAfter as exc:
             wait = retry_after_seconds(exc)
             self.stats["retry_after"] += 1
+            if self.metrics is not None:
+                self.metrics.telegram_429.inc()
             log.warning("Telegram asks to wait %.0f s before the next message to chat %s", wait, chat_id)
             self.scheduler.block(chat_id, self.clock.monotonic() + wait)
             if wait > self.long_wait:
@@ -491,11 +496,12 @@ def delivery_worker(
     batch: int = 100,
     claim_interval: float = 2.0,
     worker_id: str | None = None,
+    metrics: Metrics | None = None,
 ) -> OutboxWorker:
     """The ``OutboxWorker`` for channel "telegram": up to two batches claimed at once, every
     claimed unit in flight (about 30 wait on the limits to keep 30 messages/s going)."""
     return OutboxWorker(
         outbox, chats, compose, TelegramDelivery(sender), clock,
         batch=batch, claim_interval=claim_interval, concurrency=2 * batch, max_in_flight=2 * batch,
-        worker_id=worker_id,
+        worker_id=worker_id, metrics=metrics,
     )

@@ -36,6 +36,7 @@ from bot.delivery.worker import Fail, Gone, Hold, Outcome, OutboxWorker, Retry, 
 from bot.store.chats import ChatStore
 from bot.store.inbound import InboundLog
 from bot.store.outbox import Outbox
+from bot.web.metrics import Metrics
 from config.model import Settings, WeComRobot
 
 log = logging.getLogger("shwatch.wecom")
@@ -104,6 +105,7 @@ class WeComAppChannel:
         compose: Compose,
         api: WeComApi,
         *,
+        metrics: Metrics | None = None,
         clock: Clock,
         chats: ChatStore | None = None,
         claim_interval: float = 1.0,
@@ -130,7 +132,7 @@ class WeComAppChannel:
         # one member's messages in order, members side by side (at most ``concurrency``)
         self.worker = OutboxWorker(
             outbox, chats, compose, AppDelivery(api, clock, self._windows), clock,
-            batch=batch, claim_interval=claim_interval, concurrency=concurrency,
+            batch=batch, claim_interval=claim_interval, concurrency=concurrency, metrics=metrics,
         )
 
     @property
@@ -288,6 +290,7 @@ class WeComRobotChannel:
         compose: Compose,
         api: WeComApi,
         *,
+        metrics: Metrics | None = None,
         clock: Clock,
         chats: ChatStore | None = None,
         claim_interval: float = 1.0,
@@ -300,7 +303,7 @@ class WeComRobotChannel:
         self.delivery = RobotDelivery(self.robots, api, clock)
         self.worker = OutboxWorker(
             outbox, chats, compose, self.delivery, clock,
-            batch=batch, claim_interval=claim_interval, concurrency=concurrency,
+            batch=batch, claim_interval=claim_interval, concurrency=concurrency, metrics=metrics,
         )
 
     @property
@@ -348,6 +351,7 @@ def build_components(
     secrets: Sequence[str],
     *,
     serve: bool = True,
+    metrics: Metrics | None = None,
 ) -> list[Any]:
     """The WeCom components: the app (when corp_id, agent_id, secret, token and
     encoding_aes_key are set) and the robots (when any are configured)."""
@@ -367,8 +371,8 @@ def build_components(
     components: list[Any] = [_ApiClient(api)]
     if wecom.app_enabled:
         components.append(
-            WeComAppChannel(settings, inbound, core, outbox, compose, api, chats=chats, clock=clock, serve=serve)
+            WeComAppChannel(settings, inbound, core, outbox, compose, api, chats=chats, clock=clock, serve=serve, metrics=metrics)
         )
     if wecom.robots:
-        components.append(WeComRobotChannel(settings, outbox, compose, api, chats=chats, clock=clock))
+        components.append(WeComRobotChannel(settings, outbox, compose, api, chats=chats, clock=clock, metrics=metrics))
     return components
