@@ -273,6 +273,8 @@ def test_empty_digest_has_no_blocks_and_the_note_exists_in_both_languages():
     assert DigestFormatter({}, SOURCES, TOPICS).blocks(d, "2026-06-14", "zh", None) == []
     assert render_plain(nothing_new_blocks("zh")[0]) == "自上次摘要以来没有新内容。"
     assert render_plain(nothing_new_blocks("en")[0]) == "Nothing new since your last digest."
+    period = nothing_new_blocks("en", datetime(2026, 6, 13, 0, 0, tzinfo=timezone.utc), UNTIL, "Asia/Shanghai")
+    assert render_plain(period[0]).startswith("Nothing new for you between 2026-06-13 08:00 and ")
 
 
 def test_one_line_summary():
@@ -429,7 +431,8 @@ async def test_digest_now_and_rendering(engine):
     rows = await _digest_rows(engine)
     last = [d for d in await Outbox(engine, clock).claim("w", 5, ["telegram"]) if d.id == rows[-1].id][0]
     blocks = (await job.render([last]))[last.id]
-    assert render_plain(blocks[0]) == "自上次摘要以来没有新内容。"
+    # nothing new: it says which period it looked at (since the 08:00 cut-off, in the chat's zone)
+    assert render_plain(blocks[0]) == "2026-06-14 08:00 至 2026-06-14 08:05（Asia/Shanghai）期间没有与你相关的新内容。"
 
 
 async def test_old_items_get_no_instant_alert_but_appear_in_the_digest(engine):
@@ -563,7 +566,7 @@ def test_shwatch_digest_send_delivers_through_telegram(tmp_path):
         assert api.token not in sent.stdout + sent.stderr
         # the chat's next digest starts after this one
         after = run("--chat", "42")
-        assert after.returncode == 0 and "Nothing new since your last digest." in after.stdout
+        assert after.returncode == 0 and "Nothing new for you between" in after.stdout
         # a chat that blocked the bot: told so, chat inactive, nothing left pending
         api.block(43)
         blocked = run("--chat", "43", "--send")
@@ -601,3 +604,25 @@ def test_shwatch_digest_send_to_the_console_prints_it(tmp_path):
     assert "每日摘要" in sent.stdout and "3 条新内容" in sent.stdout and "Online school item 2" in sent.stdout
     assert "recorded as sent" in sent.stdout
     assert _digest_row_states(url) == [("sent", True)]
+
+
+def test_shwatch_digest_console_by_name_and_a_broken_pipe_is_not_sent(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    run, url = _cli_store(tmp_path, chats=(("console", "stdout", "en"),))
+    preview = run("--chat", "console")  # the console chat by its name alone
+    assert preview.returncode == 0 and "Online school item 2" in preview.stdout
+    # `shwatch digest --chat console --send | head`: the reader is gone before the digest is
+    # printed; the digest is not counted as sent, it waits for the next try
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SHWATCH_", "WECOM_"))}
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("shwatch")), "--config", str(tmp_path / "shwatch.toml"), "digest",
+         "--chat", "console", "--send"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )
+    proc.stdout.close()
+    proc.wait(90)
+    assert _digest_row_states(url) == [("pending", True)]  # queued now, still waiting

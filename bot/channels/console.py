@@ -16,7 +16,7 @@ from bot.core.clock import Clock
 from config.model import Topic
 from bot.core.text import Block, render_plain
 from bot.delivery.compose import Compose
-from bot.delivery.worker import NOTHING_TO_SEND, Fail, Outcome, OutboxWorker, Sent, Unit
+from bot.delivery.worker import NOTHING_TO_SEND, Fail, Outcome, OutboxWorker, Retry, Sent, Unit
 from bot.store.chats import ChatStore
 from bot.store.outbox import Outbox
 from bot.web.metrics import Metrics
@@ -42,7 +42,10 @@ class ConsolePrinter:
         text = console_text(unit.blocks)
         if not text:
             return Fail(NOTHING_TO_SEND)
-        self.print(f"── {unit.kind} ──\n{text}\n")
+        try:
+            self.print(f"── {unit.kind} ──\n{text}\n")
+        except OSError as exc:  # e.g. `shwatch digest --send | head`: not shown, not sent
+            return Retry(None, f"the console output failed: {type(exc).__name__}")
         return Sent()
 
     def print(self, text: str) -> None:

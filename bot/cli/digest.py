@@ -45,6 +45,8 @@ def parse_chat_ref(text: str) -> tuple[str, str]:
     text = (text or "").strip()
     if re.fullmatch(r"-?\d+", text):
         return "telegram", text
+    if text == "console":  # the console chat of a service with no chat platform
+        return "console", "stdout"
     channel, sep, address = text.partition(":")
     if not sep or channel not in _CHANNELS or not address.strip():
         raise ValueError(
@@ -72,7 +74,7 @@ async def cmd_digest(settings, chat: str, send: bool) -> int:
             return await _send(settings, engine, clock, job, found)
         digest, day = await job.preview(found)
         if digest.empty:
-            print(render_plain(nothing_new_blocks(found.lang)[0]))
+            print(render_plain(nothing_new_blocks(found.lang, digest.since, digest.until, found.tz)[0]))
             return 0
         fmt = await job.formatter_for(digest)
         messages = fmt.messages(digest, day, found.lang, found.tz, render_plain, TELEGRAM_LIMIT)

@@ -441,5 +441,15 @@ def render_messages(blocks: Sequence[Block], render: Render, limit: int, measure
     return _pack(pieces, render, limit, measure)
 
 
-def nothing_new_blocks(lang: str) -> list[Block]:
-    return [[(Plain(t("digest.nothing_new", lang)),)]]
+def nothing_new_blocks(lang: str, since: datetime | None = None, until: datetime | None = None,
+                       tz_name: str | None = None) -> list[Block]:
+    """The "nothing new" note; with the period it looked at when that is known."""
+    if since is None or until is None:
+        return [[(Plain(t("digest.nothing_new", lang)),)]]
+    zone_ = zone(tz_name)
+    shown = {
+        "since": since.astimezone(zone_).strftime("%Y-%m-%d %H:%M"),
+        "until": until.astimezone(zone_).strftime("%Y-%m-%d %H:%M"),
+        "tz": tz_name or "Asia/Shanghai",
+    }
+    return [[(Plain(t("digest.nothing_new_period", lang, **shown)),)]]

@@ -211,6 +211,10 @@ _CATALOGUE: dict[str, dict[str, str]] = {
     "digest.keywords_group": {"zh": "关键词匹配", "en": "Keyword matches"},
     "digest.mentioned_group": {"zh": "另有提及", "en": "Also mentioned"},
     "digest.nothing_new": {"zh": "自上次摘要以来没有新内容。", "en": "Nothing new since your last digest."},
+    "digest.nothing_new_period": {
+        "zh": "{since} 至 {until}（{tz}）期间没有与你相关的新内容。",
+        "en": "Nothing new for you between {since} and {until} ({tz}).",
+    },
     "digest.part": {"zh": "（第 {part}/{total} 部分）", "en": "(part {part} of {total})"},
     "quiet.set": {
         "zh": "免打扰时段：{start}-{end}（{tz}）。此时段内的提醒将在结束时一并送达。",

@@ -164,5 +164,5 @@ class DigestJob:
             digest = Digest(digest.chat_id, digest.since, digest.until, tuple(s for s in sections if s.item_ids), digest.keywords)
             tz = d.payload.get("tz") or self.settings.timezone
             blocks = fmt.blocks(digest, d.payload.get("date") or "", d.lang, tz)
-            out[d.id] = blocks or nothing_new_blocks(d.lang)
+            out[d.id] = blocks or nothing_new_blocks(d.lang, digest.since, digest.until, tz)
         return out
