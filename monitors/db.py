@@ -107,6 +107,11 @@ items = Table(
 )
 Index("ix_items_source_published", items.c.source_id, items.c.published)
 Index("ix_items_first_seen", items.c.first_seen_at)
+# the few items whose article a later poll still has to read (one look-up per source per poll)
+Index(
+    "ix_items_pending", items.c.source_id,
+    sqlite_where=items.c.article == "pending", postgresql_where=items.c.article == "pending",
+)
 
 # When an item happened, for the archive's order and date filters: its publish time, else
 # (a page that gave no date) when it was first seen.
