@@ -108,6 +108,12 @@ def _user(user_id: int, language_code: str | None, first_name: str = "Tester") -
     return user
 
 
+def scaled_clock(rate: float) -> Callable[[], float]:
+    """The monotonic clock of a service started with ``SHWATCH_CLOCK_RATE=rate``
+    (bot.core.clock.ScaledClock): every process on the machine shares CLOCK_MONOTONIC."""
+    return lambda: time.monotonic() * rate
+
+
 class FakeTelegram:
     def __init__(
         self,
@@ -116,7 +122,12 @@ class FakeTelegram:
         slack: float = 0.05,
         enforce: bool = True,
         clock: Callable[[], float] | None = None,
+        rate: float | None = None,
     ) -> None:
+        """``rate``: the service under test runs on a clock ``rate`` times faster than real
+        time; the limits are judged on that clock, with the same real-time slack."""
+        if rate is not None:
+            clock, slack = scaled_clock(rate), slack * rate
         self.token = token
         self.slack = slack
         self.enforce = enforce

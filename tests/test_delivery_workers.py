@@ -26,6 +26,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 SHWATCH = Path(sys.executable).with_name("shwatch")
 TOKEN = "555000222:AAWorkersTokenNeverLogged_abcdefghijk"
 CHATS = [900_000 + n for n in range(400)]
+# The workers' clock runs RATE times faster than real time and the fake Bot API judges
+# Telegram's limits on that clock: 400 messages at 30/s take a quarter of 13 real seconds.
+RATE = 4
 
 
 async def _seed(url: str) -> int:
@@ -76,9 +79,11 @@ async def _statuses(url: str) -> Counter:
         await engine.dispose()
 
 
-def _worker(config: Path, log: Path) -> subprocess.Popen:
+def _worker(config: Path, log: Path, since: float) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SHWATCH_"))}
     env["SHWATCH_WEB_PORT"] = "0"  # the web app on any free port: services never collide on 8080
+    env["SHWATCH_CLOCK_RATE"] = str(RATE)  # both workers on one clock, RATE times faster than real time
+    env["SHWATCH_CLOCK_SINCE"] = repr(since)
     return subprocess.Popen(
         [str(SHWATCH), "--config", str(config), "--log-level", "INFO", "run", "--deliver-only"],
         stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=config.parent,
@@ -90,7 +95,7 @@ def test_two_workers_send_each_delivery_once_within_the_limits(postgres_url: str
 
     asyncio.run(_reset_pg(postgres_url))
     assert asyncio.run(_seed(postgres_url)) == len(CHATS)
-    with fake_telegram.FakeTelegram(token=TOKEN) as tg:
+    with fake_telegram.FakeTelegram(token=TOKEN, rate=RATE) as tg:
         config = tmp_path / "worker.toml"
         config.write_text(
             f'database_url = "{postgres_url}"\nsources = []\n\n[telegram]\ntoken = "{TOKEN}"\n'
@@ -98,7 +103,8 @@ def test_two_workers_send_each_delivery_once_within_the_limits(postgres_url: str
             encoding="utf-8",
         )
         logs = [tmp_path / "w1.log", tmp_path / "w2.log"]
-        workers = [_worker(config, log) for log in logs]
+        since = time.time()
+        workers = [_worker(config, log, since) for log in logs]
         try:
             ours = set(CHATS)
             deadline = time.monotonic() + 90

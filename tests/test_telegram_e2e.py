@@ -30,6 +30,10 @@ pytestmark = pytest.mark.e2e
 SHWATCH = Path(sys.executable).with_name("shwatch")
 TOKEN = "987654321:AAE2eTestTokenDoNotLeak_zYxWvUtSrQpOn"
 ADMIN = 4242
+# The services here run on a clock RATE times faster than real time (SHWATCH_CLOCK_RATE), and
+# the fake Bot API judges Telegram's limits on that clock: a conversation paced at one reply
+# per second per chat takes a fifth of the real time.
+RATE = 5
 TOPICS = {tp.id: tp for tp in load_default_topics()}
 
 
@@ -58,11 +62,13 @@ poll_timeout = 1
 class Service:
     """A running ``shwatch run`` subprocess with its output in files."""
 
-    def __init__(self, config: Path, workdir: Path, name: str, web_port: int = 0) -> None:
+    def __init__(self, config: Path, workdir: Path, name: str, web_port: int = 0, since: float | None = None) -> None:
         self.stdout_path = workdir / f"{name}.out"
         self.stderr_path = workdir / f"{name}.err"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SHWATCH_"))}
         env["SHWATCH_WEB_PORT"] = str(web_port)  # 0: any free port, services never collide on 8080
+        env["SHWATCH_CLOCK_RATE"] = str(RATE)
+        env["SHWATCH_CLOCK_SINCE"] = repr(since if since is not None else time.time())
         self.proc = subprocess.Popen(
             [str(SHWATCH), "--config", str(config), "--log-level", "INFO", "run"],
             stdout=self.stdout_path.open("wb"),
@@ -110,7 +116,7 @@ def press():
 
 @pytest.fixture(scope="module")
 def tg():
-    server = fake_telegram.FakeTelegram(token=TOKEN).start()
+    server = fake_telegram.FakeTelegram(token=TOKEN, rate=RATE).start()
     yield server
     server.stop()
 
@@ -377,9 +383,12 @@ def test_blocked_user_gets_no_more_messages(service, tg, press):
 
 
 def test_restart_after_kill_delivers_pending_once(tmp_path, press):
-    with fake_telegram.FakeTelegram(token=TOKEN) as tg2:
+    with fake_telegram.FakeTelegram(token=TOKEN, rate=RATE) as tg2:
         config = write_config(tmp_path / "shwatch.toml", tmp_path / "restart.db", tg2, press)
-        first = Service(config, tmp_path, "first")
+        # one scaled clock for both processes: the restart does not turn the time back (the
+        # held alert's retry time would lie far in the second process's future)
+        since = time.time()
+        first = Service(config, tmp_path, "first", since=since)
         try:
             wait_until_ready(tg2, press, first)
             sent_ok = Person(tg2, first, 1601, "en")
@@ -395,7 +404,7 @@ def test_restart_after_kill_delivers_pending_once(tmp_path, press):
         assert not [m for m in tg2.messages_to(1602) if "habitat restored" in m.text]
 
         tg2.reset_limits()
-        second = Service(config, tmp_path, "second")
+        second = Service(config, tmp_path, "second", since=since)
         try:
             got = tg2.wait_for_message(lambda m: m.chat_id == 1602 and "habitat restored" in m.text, timeout=30)
             assert got.parse_mode == "HTML"

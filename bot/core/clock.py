@@ -4,6 +4,9 @@
 - ``FakeClock``: a clock a test moves by hand (``advance``/``set``); digest times, quiet
   hours, backoff and send rates are tested with it, never with sleeps.
 - ``ShiftedClock``: the real time moved by a fixed offset; used by ``clock_from_env``.
+- ``ScaledClock``: a clock that runs ``rate`` times faster than real time (instant,
+  monotonic counter and sleeps alike); end-to-end tests of send rates use it so that
+  Telegram's 1 message/s per chat takes a fraction of a real second.
 
 Besides the instant (``now()``), a clock has a monotonic second counter (``monotonic()``,
 for rate limits and deadlines) and its own ``sleep(seconds)``; ``wait_event(clock, event,
@@ -13,13 +16,20 @@ timeout)`` waits for an ``asyncio.Event`` at most ``timeout`` seconds of that cl
 
 ``clock_from_env(env)`` is the one place the service's clock is chosen, at start-up (never
 at import). Two environment variables exist for end-to-end tests that must run the real
-``shwatch run`` process at a chosen moment (e.g. a restart across a digest time):
+``shwatch run`` process at a chosen moment (e.g. a restart across a digest time) or faster
+than real time:
 
     SHWATCH_FAKE_NOW=2026-06-14T07:59:50+08:00   the clock starts at this instant and runs on
     SHWATCH_CLOCK_OFFSET=-3600                   seconds added to the real time
+    SHWATCH_CLOCK_RATE=10                        the clock runs 10 times faster than real time
+    SHWATCH_CLOCK_SINCE=1796025600.5             ... from this real instant (Unix seconds; default:
+                                                 start-up), so processes started one after
+                                                 another agree on the time
 
-With neither set the service uses ``SystemClock``. A value that does not parse raises
-``ValueError`` naming the variable.
+With none set the service uses ``SystemClock``. A value that does not parse raises
+``ValueError`` naming the variable. Monotonic counters of every process on one machine agree
+(``CLOCK_MONOTONIC``), so a test's fake server judges a scaled service's send rate with
+``time.monotonic() * rate``.
 """
 
 from __future__ import annotations
@@ -34,6 +44,9 @@ from typing import Protocol, runtime_checkable
 
 FAKE_NOW_ENV = "SHWATCH_FAKE_NOW"
 CLOCK_OFFSET_ENV = "SHWATCH_CLOCK_OFFSET"
+CLOCK_RATE_ENV = "SHWATCH_CLOCK_RATE"
+CLOCK_SINCE_ENV = "SHWATCH_CLOCK_SINCE"
+MAX_CLOCK_RATE = 100.0
 
 
 @runtime_checkable
@@ -170,25 +183,76 @@ class ShiftedClock(_RealTime):
         return f"ShiftedClock(offset={self.offset.total_seconds():+.0f}s)"
 
 
+class ScaledClock:
+    """Time that runs ``rate`` times faster than real time from the real instant ``since``
+    (Unix seconds; default: now), when it reads ``start`` (default: the real time then).
+
+    ``now()`` advances ``rate`` seconds per real second, ``monotonic()`` is the machine's
+    monotonic counter times ``rate``, and ``sleep(s)`` lasts ``s / rate`` real seconds."""
+
+    def __init__(self, rate: float, start: datetime | None = None, since: float | None = None) -> None:
+        if not 0 < rate <= MAX_CLOCK_RATE:
+            raise ValueError(f"clock rate must be above 0 and at most {MAX_CLOCK_RATE:g}, got {rate!r}")
+        self.rate = rate
+        self._real0 = time.time() if since is None else since
+        self._start = _aware_utc(start) if start is not None else datetime.fromtimestamp(self._real0, timezone.utc)
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=(time.time() - self._real0) * self.rate)
+
+    def monotonic(self) -> float:
+        return time.monotonic() * self.rate
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / self.rate)
+
+    def __repr__(self) -> str:
+        return f"ScaledClock(rate={self.rate:g}, start={self._start.isoformat()})"
+
+
 def clock_from_env(env: Mapping[str, str]) -> Clock:
     """The service's clock: SystemClock unless a test hook variable is set (see module doc)."""
     fake_now = (env.get(FAKE_NOW_ENV) or "").strip()
     offset = (env.get(CLOCK_OFFSET_ENV) or "").strip()
+    rate_text = (env.get(CLOCK_RATE_ENV) or "").strip()
+    if rate_text:
+        try:
+            rate = float(rate_text)
+        except ValueError:
+            raise ValueError(f"{CLOCK_RATE_ENV}={rate_text!r} is not a number") from None
+        if not 0 < rate <= MAX_CLOCK_RATE:  # also refuses nan and inf
+            raise ValueError(f"{CLOCK_RATE_ENV}={rate_text!r} must be above 0 and at most {MAX_CLOCK_RATE:g}")
+        since_text = (env.get(CLOCK_SINCE_ENV) or "").strip()
+        try:
+            since = float(since_text) if since_text else None
+        except ValueError:
+            raise ValueError(f"{CLOCK_SINCE_ENV}={since_text!r} is not a number of Unix seconds") from None
+        start = _start_from(fake_now) if fake_now else None
+        if start is None and offset:
+            start = datetime.now(timezone.utc) + timedelta(seconds=_offset_from(offset))
+        return ScaledClock(rate, start, since)
     if fake_now:
-        try:
-            start = datetime.fromisoformat(fake_now)
-        except ValueError:
-            raise ValueError(f"{FAKE_NOW_ENV}={fake_now!r} is not an ISO 8601 date-time") from None
-        if start.tzinfo is None:
-            raise ValueError(f"{FAKE_NOW_ENV}={fake_now!r} needs a UTC offset (e.g. +08:00 or Z)")
-        return ShiftedClock.starting_at(start)
+        return ShiftedClock.starting_at(_start_from(fake_now))
     if offset:
-        try:
-            seconds = float(offset)
-        except ValueError:
-            raise ValueError(f"{CLOCK_OFFSET_ENV}={offset!r} is not a number of seconds") from None
-        return ShiftedClock(timedelta(seconds=seconds))
+        return ShiftedClock(timedelta(seconds=_offset_from(offset)))
     return SystemClock()
+
+
+def _start_from(fake_now: str) -> datetime:
+    try:
+        start = datetime.fromisoformat(fake_now)
+    except ValueError:
+        raise ValueError(f"{FAKE_NOW_ENV}={fake_now!r} is not an ISO 8601 date-time") from None
+    if start.tzinfo is None:
+        raise ValueError(f"{FAKE_NOW_ENV}={fake_now!r} needs a UTC offset (e.g. +08:00 or Z)")
+    return start
+
+
+def _offset_from(offset: str) -> float:
+    try:
+        return float(offset)
+    except ValueError:
+        raise ValueError(f"{CLOCK_OFFSET_ENV}={offset!r} is not a number of seconds") from None
 
 
 async def wait_event(clock: Clock, event: asyncio.Event, timeout: float | None) -> bool:
