@@ -16,7 +16,7 @@ run: $(STAMP)
 	$(VENV)/bin/shwatch run
 
 test: $(STAMP) browser
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n 3 --dist loadfile
 
 # The browser test (tests/test_web_browser.py) drives Debian's Chromium; CI runs as root on a
 # fresh machine, so install it (and a Chinese font for the screenshots) when missing.

@@ -25,6 +25,10 @@ DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 def web_on_any_free_port():
     """Every `shwatch run` a test starts serves its web app on a port of its own (port 0)."""
     os.environ["SHWATCH_WEB_PORT"] = "0"
+    # pytest-xdist's workers set COLUMNS=80 and LINES=24: output widths would depend on how
+    # the suite is run. Tests that care about the width set COLUMNS themselves.
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
     yield
 
 

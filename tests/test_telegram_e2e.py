@@ -399,6 +399,9 @@ def test_restart_after_kill_delivers_pending_once(tmp_path, press):
             press.publish("en", "Numbat habitat restored", "A numbat habitat was restored.", now_in_shanghai())
             tg2.wait_for_message(lambda m: m.chat_id == 1601 and "habitat restored" in m.text, timeout=30)
             tg2.wait_for(lambda: (1602, "429") in tg2.rejected, timeout=10)
+            # 1601's alert is recorded as sent (a kill between the send and the record may
+            # repeat a message in flight; this test is about the held one)
+            tg2.wait_for(lambda: alert_statuses(tmp_path / "restart.db").get("1601") == "sent", timeout=10)
         finally:
             first.kill()  # SIGKILL while 1602's alert is claimed and unsent
         assert not [m for m in tg2.messages_to(1602) if "habitat restored" in m.text]
@@ -419,6 +422,25 @@ def test_restart_after_kill_delivers_pending_once(tmp_path, press):
 
 
 # ------------------------------------------------------------------ console
+
+
+def alert_statuses(db: Path) -> dict[str, str]:
+    """Each chat's alert delivery status in the store at ``db``."""
+    from sqlalchemy import select
+
+    from bot.store.schema import chats, deliveries
+    from monitors.db import create_engine
+
+    async def read() -> dict[str, str]:
+        engine = create_engine(f"sqlite+aiosqlite:///{db}")
+        try:
+            async with engine.connect() as conn:
+                q = select(chats.c.address, deliveries.c.status).join(chats, chats.c.id == deliveries.c.chat_id)
+                return {r.address: r.status for r in await conn.execute(q.where(deliveries.c.kind == "alert"))}
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
 
 
 def baseline_done(service: Service, db: Path, source_id: str) -> bool:
