@@ -279,7 +279,7 @@ async def test_item_page_shows_its_fields_with_matched_terms(site):
     assert texts(soup, "h1") == ["本市新增两家互联网医院"]
     facts = dict(zip(texts(soup, ".facts dt"), texts(soup, ".facts dd")))
     assert facts["来源"] == "上海市卫生健康委员会 · 新闻发布"
-    assert facts["发布时间"] == "2026-06-13 12:00"
+    assert facts["发布时间 (+08:00)"] == "2026-06-13 12:00"
     assert texts(soup, ".fields-list li") == ["在线医疗 匹配词：互联网医院"]
     assert [m.get_text() for m in soup.select(".summary mark")] == ["互联网医院"]
     assert soup.select_one(".open a")["href"] == "https://www.shanghai.gov.cn/nw4411/20260614/00000000000000000000000000000001.html"
