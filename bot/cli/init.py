@@ -82,8 +82,8 @@ port = {W.port}                   # or SHWATCH_WEB_PORT
 # base_url = "https://example.org/shwatch"   # absolute links in feeds, behind a proxy
 
 [console]
-lang = {_toml(C.lang)}                 # alerts printed here: "auto" = each item's language, or "zh" / "en"
-status_interval = {C.status_interval}     # seconds between the one-line sources status lines of `shwatch run`
+lang = {_toml(C.lang)}                 # alerts printed here (no Telegram token): "auto" = each item's language, or "zh" / "en"
+status_interval = {C.status_interval}       # seconds between the one-line sources status lines of `shwatch run`
 
 # [[sources]]                 # when present, replaces the default sources (config/sources.toml)
 # id = "wsjkw-xwfb"

@@ -32,6 +32,7 @@ class Pipeline:
 
     async def poll(self, source: Source) -> bool:
         started = time.perf_counter()
+        self.errors.pop(source.id, None)  # a poll cut off by the timetable leaves no stale reason
         report = await self.poller.poll_source(source)
         self.errors[source.id] = report.error
         for warning in report.warnings:  # an article problem; the poll itself succeeded
