@@ -39,8 +39,9 @@ _SUMMER = datetime(2026, 7, 15, 12)
 
 
 def zone_label(zone: tzinfo | str) -> str:
-    """How times shown in ``zone`` are labelled, everywhere: its UTC offset ("+08:00") when
-    the zone keeps one offset all year, else its name ("Europe/Berlin")."""
+    """How instants shown in ``zone`` are labelled, everywhere: its UTC offset ("+08:00")
+    when the zone keeps one offset all year, else its name ("Europe/Berlin"). (A recurring
+    time of day, a chat's digest time or quiet hours, names the chat's zone as it set it.)"""
     if isinstance(zone, str):
         zone = ZoneInfo(zone)
     winter = _WINTER.replace(tzinfo=zone).utcoffset()
