@@ -12,7 +12,7 @@ from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 # plurals that do not just add "s"
-_IRREGULAR = {"delivery": "deliveries", "entry": "entries", "this": "these", "is": "are", "was": "were"}
+_IRREGULAR = {"delivery": "deliveries", "entry": "entries", "is": "are"}
 
 
 def plural(noun: str, count: int) -> str:

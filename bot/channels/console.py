@@ -87,6 +87,8 @@ class ConsoleChannel:
         chat = await self.chats.get_or_create(CHANNEL, ADDRESS, kind="private", title="console", lang=self.lang)
         if not chat.active:
             await self.chats.set_active(chat.id, True)
+        if chat.lang != self.lang:  # the language of its notices and digests follows the setting / locale
+            await self.chats.set_lang(chat.id, self.lang)
         if set(chat.topics) != set(self.topic_ids):
             await self.chats.set_topics(chat.id, self.topic_ids)
         self.printer.print(
