@@ -10,6 +10,7 @@ and stop in reverse::
     Timetable     APScheduler: each source polled at start-up, then on its interval with
                   jitter and backoff (Pipeline.poll: after a poll with new items, plan alerts
                   and wake the channels); the digest tick; admin health notices after each poll
+    PollStatus    the sources' status in one log line, every 10 minutes and on each change
     Maintenance   hands back deliveries left 'sending' by a dead worker
 
 A channel's modules are imported only when that channel is configured (the one exception to
@@ -41,6 +42,7 @@ from bot.jobs.alerts import Dispatcher, RuleIndexCache
 from bot.jobs.digests import DigestJob
 from bot.jobs.health import HealthNotifier
 from bot.jobs.polling import Maintenance, Pipeline
+from bot.jobs.status import PollStatus
 from bot.jobs.timetable import Timetable
 from bot.logs import redact, secrets_of
 from bot.store.chats import ChatStore
@@ -59,6 +61,7 @@ from monitors.poll import Poller
 from monitors.retag import retag
 from monitors.store import ItemStore
 from monitors.tagger import Tagger
+from monitors.wording import counted, plural
 
 log = logging.getLogger("shwatch.service")
 
@@ -159,7 +162,7 @@ class Service:
         else:
             components.append(
                 ConsoleChannel(
-                    stores.outbox, stores.chats, compose, settings.topics, clock, lang=_console_lang(),
+                    stores.outbox, stores.chats, compose, settings.topics, clock, lang=_console_lang(settings.console.lang),
                     metrics=self.metrics,
                 )
             )
@@ -190,6 +193,7 @@ class Service:
         notifier = HealthNotifier(stores.items, stores.notices, stores.chats, settings, clock)
 
         async def after_poll(source: Source, ok: bool) -> None:
+            status.polled(source.id, None if ok else pipeline.errors.get(source.id))
             if await notifier.check(source.id):
                 self.wake()
 
@@ -203,7 +207,9 @@ class Service:
             on_polled=after_poll,
             poll_timeout=settings.fetch.poll_deadline + 60.0,  # the poll's own deadline ends it first
         )
-        components.extend([_Fetching(fetcher, poller), timetable, Maintenance(stores.outbox)])
+        status = PollStatus(settings.sources, clock, settings.timezone, timetable.next_polls,
+                            every=settings.console.status_interval)
+        components.extend([_Fetching(fetcher, poller), timetable, status, Maintenance(stores.outbox)])
         if settings.web.enabled:
             components.append(self._web(web_routes, timetable.running))
         return components
@@ -219,13 +225,13 @@ class Service:
         await upgrade_to_head(self.engine)  # Alembic: the schema at the newest revision
         rescored = await retag(self.stores.items, self.tagger)  # items tagged by older rules
         if rescored:
-            log.info("%d stored item(s) scored again with the current tagging rules", rescored)
+            log.info("%s scored again with the current tagging rules", counted(rescored, "stored item"))
         # A previous process killed mid-send left rows in 'sending': on SQLite only one
         # service runs, so all of them are stale; on PostgreSQL other workers may be alive.
         stale = timedelta(0) if self.engine.dialect.name == "sqlite" and not self.deliver_only else STALE_AFTER
         n = await self.stores.outbox.requeue_stale(stale)
         if n:
-            log.warning("%d deliveries interrupted by the last shutdown are queued again", n)
+            log.warning("%s interrupted by the last shutdown %s queued again", counted(n, "delivery"), plural("is", n))
         if self.settings.telegram.token:
             # alerts for the console chat would pile up unsent while Telegram is in use
             console = await self.stores.chats.get("console", "stdout")
@@ -242,7 +248,7 @@ class Service:
                 await component.start()
                 started.append(component)
                 log.info("started %s", component.name)
-            log.info("shwatch is running (%d sources); Ctrl-C or SIGTERM stops it", len(self.settings.sources))
+            log.info("shwatch is running (%s); Ctrl-C or SIGTERM stops it", counted(len(self.settings.sources), "source"))
             self.wake()
             await stop.wait()
             log.info("stopping")
@@ -260,7 +266,11 @@ class Service:
         return code
 
 
-def _console_lang() -> str:
+def _console_lang(setting: str) -> str:
+    """The console chat's language (notices, digests): ``[console] lang``, else ("auto") the
+    locale's; its alerts follow each item's language (``DeliveryComposer.alert_lang``)."""
+    if setting != "auto":
+        return setting
     return lang_from_code(os.environ.get("LANG") or os.environ.get("LC_ALL") or "en")
 
 

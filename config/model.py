@@ -218,6 +218,16 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class ConsoleSettings:
+    """What the terminal shows while ``shwatch run`` runs."""
+
+    # the language of alerts printed on the console: "auto" follows each item's language
+    # (a Chinese item gets Chinese labels), "zh" or "en" one language for all
+    lang: Literal["auto", "zh", "en"] = "auto"
+    status_interval: float = 600.0  # seconds between the one-line sources status lines in the log
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str
     timezone: str = "Asia/Shanghai"
@@ -231,6 +241,7 @@ class Settings:
     wecom: WeComSettings = field(default_factory=WeComSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
     config_path: str | None = None
 
     def source(self, source_id: str) -> Source | None:

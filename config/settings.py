@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from config.model import (
+    ConsoleSettings,
     DigestSettings,
     FetchSettings,
     Secret,
@@ -484,13 +485,22 @@ def _web(r: _Reader, env: Mapping[str, str]) -> WebSettings:
     return WebSettings(enabled=r.get("enabled", bool, d.enabled), host=host, port=port, base_url=base_url)
 
 
+def _console(r: _Reader) -> ConsoleSettings:
+    r.unknown({"lang", "status_interval"})
+    d = ConsoleSettings()
+    lang = r.get("lang", str, d.lang)
+    if lang not in ("auto", "zh", "en"):
+        raise r.fail("lang", f"must be \"auto\" (each item's language), \"zh\" or \"en\", got {lang!r}")
+    return ConsoleSettings(lang=lang, status_interval=_positive(r, "status_interval", d.status_interval, (int, float)))
+
+
 def _sub(data: Mapping[str, Any], name: str, file: str) -> _Reader:
     return _Reader(data.get(name, {}), file, f"{name}.")
 
 
 TOP_LEVEL_KEYS = {
     "database_url", "timezone", "max_age_days", "log_level", "topics_file",
-    "sources", "fetch", "telegram", "wecom", "digest", "web",
+    "sources", "fetch", "telegram", "wecom", "digest", "web", "console",
 }
 
 
@@ -539,6 +549,7 @@ def settings_from_mapping(data: Mapping[str, Any], file: str, env: Mapping[str, 
         wecom=_wecom(_sub(data, "wecom", file), env),
         digest=_digest(_sub(data, "digest", file)),
         web=_web(_sub(data, "web", file), env),
+        console=_console(_sub(data, "console", file)),
         config_path=None if file == "(defaults)" else file,
     )
 

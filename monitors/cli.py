@@ -38,6 +38,7 @@ from monitors.serialize import json_line
 from monitors.source_try import Trial, chosen_table, page_title, source_toml, suggest_source, views_table
 from monitors.store import ItemStore
 from monitors.tagger import Tagger
+from monitors.wording import counted
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +91,11 @@ class _Output:
                 )
 
     def summary(self, reports: Sequence[SourceReport]) -> None:
-        """People only: what went wrong where, and the totals (JSON mode: the logs say it)."""
+        """Each problem said once: for people a line each and the totals on stdout; in JSON
+        mode (stdout is for items only) a log line each on stderr."""
         if self.as_json:
+            for r in reports:
+                say_problems(r)
             return
         failed = [r for r in reports if not r.ok]
         new = sum(len(r.new_items) for r in reports)
@@ -102,12 +106,20 @@ class _Output:
             for warning in r.warnings:
                 self.console.print(f"[yellow]warning[/yellow] {r.source_id}: {warning}", highlight=False)
         self.console.print(
-            f"{new} new item{'s' if new != 1 else ''} from {len(reports)} source{'s' if len(reports) != 1 else ''}"
+            f"{counted(new, 'new item')} from {counted(len(reports), 'source')}"
             f" ({unchanged} unchanged, {len(failed)} with problems"
             + ("; see `shwatch sources`" if failed else "")
             + ")",
             highlight=False,
         )
+
+
+def say_problems(report: SourceReport) -> None:
+    """A poll's failure and article problems, one log line each (the poller logs neither)."""
+    if report.error is not None:
+        log.warning("source %s: %s", report.source_id, report.error)
+    for warning in report.warnings:
+        log.warning("source %s: %s", report.source_id, warning)
 
 
 def _progress(enabled: bool, console: Console) -> Progress | None:
@@ -195,13 +207,12 @@ async def _poll_forever(poller: Poller, sources: Sequence[Source], output: _Outp
         while not stop.is_set():
             report = await poller.poll_source(source)
             output.items(report.new_items, title=f"New from {source.name}")
-            if not report.ok:
-                log.warning("source %s: %s", source.id, report.error)
+            say_problems(report)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), source.interval)
 
     if not output.as_json:
-        output.console.print(f"watching {len(sources)} sources; Ctrl-C to stop", highlight=False)
+        output.console.print(f"watching {counted(len(sources), 'source')}; Ctrl-C to stop", highlight=False)
     tasks = [asyncio.create_task(watch(s), name=f"poll:{s.id}") for s in sources]
     try:
         await stop.wait()
@@ -235,7 +246,7 @@ async def cmd_sources(settings: Settings, check: bool, source_id: str | None) ->
         results = await asyncio.gather(*(check_source(fetcher, s) for s in sources))
     console.print(check_table(results, zone))
     bad = sum(1 for r in results if not r.ok)
-    console.print(f"{len(results) - bad} of {len(results)} sources look fine", highlight=False)
+    console.print(f"{counted(len(results), 'source')} checked: {len(results) - bad} fine, {bad} with problems", highlight=False)
     return 1 if bad else 0
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from config.model import Settings, Topic
 from monitors.model import TopicMatch
 from monitors.tagger import Tagger
+from monitors.wording import counted
 
 
 class UnreadableText(Exception):
@@ -72,7 +73,7 @@ def render_match(match: TopicMatch, topics: tuple[Topic, ...]):
         return Text("No topic matched (未匹配任何主题).", style="yellow")
     by_id = {t.id: t for t in topics}
     table = Table(
-        title=f"About {len(match.topics)} topic(s), mentions {len(match.mentions)} / "
+        title=f"About {counted(len(match.topics), 'topic')}, mentions {len(match.mentions)} / "
         f"相关主题 {len(match.topics)} 个,提及 {len(match.mentions)} 个",
         title_justify="left",
     )

@@ -3,7 +3,8 @@
 ``Poller.poll_source`` runs the pipeline for one source and always returns a
 ``SourceReport``; nothing a source does (a timeout, garbage, a new layout, a database
 hiccup) escapes it, and every outcome is written to the source's state for ``shwatch
-sources``. ``poll_all`` runs many sources at once under the Fetcher's limits.
+sources``. A failure or an article problem is not logged here: the report carries it and
+the caller says it once (``poll --once`` in its summary, ``poll`` and ``run`` in one log line). ``poll_all`` runs many sources at once under the Fetcher's limits.
 
 The steps, each a small function:
 1. fetch the list page, conditionally (stored ETag / Last-Modified): a 304 ends here;
@@ -34,6 +35,7 @@ from monitors.store import ItemStore, SourceState
 from monitors.summary import bound_abstract, summarize
 from monitors.tagger import Tagger
 from monitors.urls import within_site
+from monitors.wording import counted
 
 log = logging.getLogger(__name__)
 
@@ -184,9 +186,8 @@ class Poller:
         except Exception as exc:  # a bug or a database failure: record it, keep the others going
             log.warning("source %s: poll failed", source.id, exc_info=True)
             report = SourceReport(source.id, error=f"internal error: {type(exc).__name__}: {exc}", error_kind=INTERNAL)
-        if report.error is not None:
+        if report.error is not None:  # said once, by the caller (the report carries it)
             record_failure(state, report.error, report.error_kind or INTERNAL)
-            log.warning("source %s: %s", source.id, report.error)
         try:
             await self.store.save_source_state(state)
         except Exception as exc:
@@ -204,8 +205,6 @@ class Poller:
             # nothing new on the list; articles earlier polls left pending are read now
             completed, warnings = await self._complete_pending(source, self._budget(source), now, deadline)
             record_success(state, now, page, item_count=state.last_item_count, article_problem=None, articles_checked=False)
-            for problem in warnings:
-                log.warning("source %s: %s", source.id, problem)
             return SourceReport(source.id, new_items=completed, seen=state.last_item_count or 0, not_modified=True, warnings=warnings)
         try:
             entries = await self.parser.list_entries(page.content, page.final_url, source, page.charset)
@@ -227,8 +226,6 @@ class Poller:
             state, now, page, item_count=len(entries),
             article_problem=warnings[0] if warnings else None, articles_checked=checked,
         )
-        for problem in warnings:
-            log.warning("source %s: %s", source.id, problem)
         return SourceReport(source.id, new_items=new_items, seen=len(entries), warnings=warnings)
 
     # ---- items --------------------------------------------------------------------------
@@ -296,7 +293,7 @@ class Poller:
                 await asyncio.gather(*(one(e) for e in entries))
         except TimeoutError:
             unread = [e for e in entries if id(e) not in finished]
-            log.warning("source %s: poll deadline reached; %d article(s) left for the next poll", source.id, len(unread))
+            log.warning("source %s: poll deadline reached; %s left for the next poll", source.id, counted(len(unread), "article"))
             await self.store.insert_items([list_item(source, e, self.tagger, now, baseline=baseline) for e in unread])
         order = {e.url: n for n, e in enumerate(entries)}
         return sorted(stored, key=lambda i: order.get(i.url, 0)), warnings

@@ -18,6 +18,7 @@ from config.model import Source, Topic
 from monitors.model import Item, SourceStatus
 from monitors.serialize import SHANGHAI
 from monitors.store import SourceHealth
+from monitors.wording import zone_label
 
 # SourceStatus as people read it at the terminal, and its colour
 STATUS_TEXT = {
@@ -35,16 +36,6 @@ def _when(moment: datetime | None, zone: tzinfo, fmt: str = "%Y-%m-%d %H:%M") ->
     if fmt == "%Y-%m-%d %H:%M" and (local.hour, local.minute) == (0, 0):
         return local.strftime("%Y-%m-%d")
     return local.strftime(fmt)
-
-
-def offset_label(zone: tzinfo, moments: Sequence[datetime | None]) -> str:
-    """How the times of a column are given: their UTC offset (``+08:00``) when they share
-    one, else the zone's name."""
-    offsets = {m.astimezone(zone).strftime("%z") for m in moments if m is not None}
-    if len(offsets) == 1:
-        raw = offsets.pop()
-        return f"{raw[:3]}:{raw[3:]}"
-    return str(getattr(zone, "key", zone))
 
 
 def topic_names(item: Item, topics: Mapping[str, Topic]) -> str:
@@ -78,7 +69,7 @@ def items_table(
     """The new items for people. At ``STACK_BELOW`` columns and more, a table (source, date,
     title, fields, summary, link; the link column never wraps a URL); narrower, one block per
     item with the link alone on its last line. Summaries are held to a few lines."""
-    offset = offset_label(zone, [i.published for i in new_items])
+    offset = zone_label(zone)
     longest = max((len(i.url) for i in new_items), default=20)
     if width < max(STACK_BELOW, longest + 60):
         return _stacked(new_items, sources, topics, zone, title, offset)
@@ -131,7 +122,7 @@ def _stacked(
 def health_table(rows: Sequence[SourceHealth], zone: tzinfo = SHANGHAI) -> Table:
     """``shwatch sources``: id, name, status, last poll, last success, items, failures, last error."""
     table = Table(title="Sources", show_lines=False)
-    offset = offset_label(zone, [t for r in rows for t in (r.state.last_attempt_at, r.state.last_success_at)])
+    offset = zone_label(zone)
     for name, kw in (
         ("ID", {"no_wrap": True}),
         ("Name", {"overflow": "fold"}),
@@ -180,7 +171,7 @@ def check_table(results: Sequence[CheckResult], zone: tzinfo = SHANGHAI) -> Tabl
     table.add_column("ID", no_wrap=True)
     table.add_column("Name", overflow="fold")
     table.add_column("Items", justify="right")
-    table.add_column(f"Newest ({offset_label(zone, [r.newest_published for r in results])})", overflow="fold")
+    table.add_column(f"Newest ({zone_label(zone)})", overflow="fold")
     table.add_column("Problem", overflow="fold")
     for r in results:
         newest = "-"

@@ -25,7 +25,8 @@ from monitors.encoding import decode_html
 from monitors.markup import squash
 from monitors.model import ListEntry
 from monitors.parse import PARSERS
-from monitors.report import SHANGHAI, _when, offset_label
+from monitors.report import SHANGHAI, _when
+from monitors.wording import zone_label
 from monitors.urls import url_host
 
 PARSER_NAMES = {
@@ -138,11 +139,10 @@ def toml_string(value: str) -> str:
 
 def views_table(trial: Trial, zone: tzinfo = SHANGHAI) -> Table:
     """One row per parser: how many items it finds and its first few (date and title)."""
-    moments = [e.published for entries in trial.views.values() for e in entries[:FIRST]]
     table = Table(title="What each parser finds / 各解析器找到的条目", show_lines=True)
     table.add_column("Parser / 解析器", no_wrap=True)
     table.add_column("Items / 条数", justify="right")
-    table.add_column(f"First items / 前几条 ({offset_label(zone, moments)})", overflow="fold", ratio=1)
+    table.add_column(f"First items / 前几条 ({zone_label(zone)})", overflow="fold", ratio=1)
     for name in PARSERS:
         entries = trial.views.get(name, [])
         shown = "\n".join(f"{_when(e.published, zone)}  {e.title}" for e in entries[:FIRST])
@@ -161,7 +161,7 @@ def chosen_table(trial: Trial, zone: tzinfo = SHANGHAI) -> Table | None:
         return None
     entries = trial.views[trial.chosen][:FIRST]
     table = Table(title=f"shwatch will read this page as / shwatch 将按此读取: {PARSER_NAMES[trial.chosen]}")
-    table.add_column(f"Date / 日期 ({offset_label(zone, [e.published for e in entries])})", no_wrap=True)
+    table.add_column(f"Date / 日期 ({zone_label(zone)})", no_wrap=True)
     table.add_column("Title / 标题", overflow="fold", ratio=3)
     table.add_column("Link / 链接", overflow="fold", ratio=2)
     for e in entries:

@@ -254,3 +254,15 @@ async def test_a_batch_of_alerts_is_planned_oldest_first(engine):
     earlier_poll = await _add_item(engine, "https://a/old", "互联网医院 0", first_seen=NOW - timedelta(minutes=5))
     assert await _dispatcher(engine, RuleIndexCache(store), clock).run() == 4
     assert [d[3] for d in await _deliveries(engine)] == [earlier_poll, bottom, middle, top]
+
+
+def test_every_matched_term_of_the_title_is_listed():
+    topics = [Topic("online_healthcare", "在线医疗", "Online healthcare", ("互联网医院", "远程医疗", "在线问诊", "电子处方", "智慧医院"))]
+    # matched in this order, and no evidence saying where: the title's term comes last
+    item = Item(source_id="s", url="https://x.cn/h", title="本市推进智慧医院建设", published=None,
+                matched={"online_healthcare": ["互联网医院", "远程医疗", "在线问诊", "电子处方", "智慧医院"]},
+                topics=("online_healthcare",))
+    (zh,) = alert_blocks(item, "源", Match(1, ("online_healthcare",), ()), "zh", topics=topics)
+    fields = next(line for line in render_telegram_html(zh).splitlines() if line.startswith("领域："))
+    marked = [part.split("</u>")[0] for part in fields.split("<u>")[1:]]
+    assert marked == ["智慧医院", "互联网医院", "远程医疗"]  # the title's first, three in all

@@ -362,7 +362,7 @@ async def test_sources_show_health(core, engine, settings):
             source_id="shgov-yw", baseline_done=False, last_attempt_at=NOW, consecutive_failures=3, error_kind="layout"))
     en = await say(core, EN, "/sources")
     assert en.startswith(f"Watched sources ({len(settings.sources)}):")
-    assert "✅ ok, last success 2026-06-14 10:00" in en
+    assert "✅ ok, last success 2026-06-14 10:00 (+08:00)" in en
     assert "⚠️ failing (3 in a row): page layout changed" in en
     assert f"1 ok, 1 failing, {len(settings.sources) - 2} not checked yet." in en
     zh = await say(core, ZH, "来源")

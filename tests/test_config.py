@@ -92,6 +92,9 @@ def test_environment_wins_and_token_is_hidden(tmp_path: Path):
         ("[[sources]]\nid = \"x\"\nurl = \"http://a/\"\nallow_hosts = [\"a.gov.cn:8080\"]\n", "sources[0].allow_hosts", "no scheme, port or path"),
         ("[[sources]]\nid = \"x\"\nurl = \"http://a/\"\nallow_hosts = [\"*.gov.cn\"]\n", "sources[0].allow_hosts", "is not a host name"),
         ("[fetch]\ntimeout = \"soon\"\n", "fetch.timeout", "must be an integer or a number"),
+        ("[console]\nlang = \"fr\"\n", "console.lang", "must be \"auto\" (each item's language), \"zh\" or \"en\""),
+        ("[console]\nstatus_interval = 0\n", "console.status_interval", "must be positive"),
+        ("[console]\ncolour = 1\n", "console.colour", "unknown key"),
     ],
 )
 def test_bad_config_names_file_key_and_problem(tmp_path: Path, text: str, key: str, problem: str):

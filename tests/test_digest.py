@@ -432,7 +432,7 @@ async def test_digest_now_and_rendering(engine):
     last = [d for d in await Outbox(engine, clock).claim("w", 5, ["telegram"]) if d.id == rows[-1].id][0]
     blocks = (await job.render([last]))[last.id]
     # nothing new: it says which period it looked at (since the 08:00 cut-off, in the chat's zone)
-    assert render_plain(blocks[0]) == "2026-06-14 08:00 至 2026-06-14 08:05（Asia/Shanghai）期间没有与你相关的新内容。"
+    assert render_plain(blocks[0]) == "2026-06-14 08:00 至 2026-06-14 08:05（+08:00）期间没有与你相关的新内容。"
 
 
 async def test_old_items_get_no_instant_alert_but_appear_in_the_digest(engine):

@@ -225,7 +225,7 @@ def test_human_table_and_sources_check(press, tmp_path):
     (item,) = json_items(shwatch(berlin, "poll", "--once", "--json"))
     assert item["published"] == "2026-06-14T15:30:00+08:00"
     human = shwatch(berlin, "sources")
-    assert "Last success (+01:00)" in human.stdout or "Last success (+02:00)" in human.stdout
+    assert "Last poll (Europe/Berlin)" in human.stdout and "Last success (Europe/Berlin)" in human.stdout  # one label per zone, whatever the rows
 
 
 def shwatch_in_terminal(config: Path, *args: str) -> tuple[int, str]:
@@ -278,9 +278,9 @@ def test_a_person_at_a_terminal_sees_progress_then_the_tables(tmp_path):
         assert "polling sources" in text and "waiting for slow" in text  # the progress names who is late
         assert "Recorded as the baseline" in text and "New items" not in text
         assert "0 new items" not in text and "from 3 sources" in text
-        # a log line printed while the bar is up lands on its own line, never inside the bar
-        logged = [seg for seg in re.split(r"[\r\n]", text) if "source dead: connection refused" in seg and "WARNING" in seg]
-        assert logged and not any("polling sources" in seg for seg in logged)
+        # the dead source is said once, after the bar, on a line of its own (no log line too)
+        said = [seg for seg in re.split(r"[\r\n]", text) if "dead" in seg and "connection refused" in seg]
+        assert [seg.strip() for seg in said] == ["problem dead: connection refused"], said
 
         site.publish("xwfb", "本市推进互联网医院建设", "今天，全市已建成互联网医院120家。", "2026-06-13 14:06")
         code, screen = shwatch_in_terminal(config, "poll", "--once")
@@ -446,3 +446,61 @@ def test_links_stay_whole_and_summaries_short_at_any_width(press, tmp_path, colu
     assert not any(len(line) > columns and "http" not in line for line in lines)  # only a link may run over
     if columns < 120:  # one block per item: the summary held to a few lines, not the article
         assert 1 <= out.stdout.count("覆盖16个区") <= 4
+
+
+def _lines_naming(result: subprocess.CompletedProcess, word: str) -> list[str]:
+    return [line for line in (result.stdout + result.stderr).splitlines() if word in line]
+
+
+@pytest.mark.e2e
+def test_a_dead_source_is_said_once_at_the_terminal(tmp_path):
+    config = write_config(tmp_path, {"dead": f"http://127.0.0.1:{fake_press.free_port()}/index.html"})
+    human = shwatch(config, "poll", "--once")
+    assert human.returncode == 1  # every source failed
+    assert _lines_naming(human, "dead") == ["problem dead: connection refused"]  # and no log line besides
+    assert "0 new items from 1 source (0 unchanged, 1 with problems" in human.stdout
+
+
+@pytest.mark.e2e
+def test_a_dead_source_is_one_log_line_with_json(tmp_path):
+    config = write_config(tmp_path, {"dead": f"http://127.0.0.1:{fake_press.free_port()}/index.html"})
+    machine = shwatch(config, "poll", "--once", "--json")
+    assert machine.stdout == ""
+    said = _lines_naming(machine, "dead")
+    assert len(said) == 1 and said[0].endswith("WARNING monitors.cli: source dead: connection refused"), said
+
+
+@pytest.mark.e2e
+def test_one_source_checked_is_one_source(tmp_path):
+    config = write_config(tmp_path, {"dead": f"http://127.0.0.1:{fake_press.free_port()}/index.html"})
+    check = shwatch(config, "sources", "check")
+    assert check.returncode == 1 and "1 source checked: 0 fine, 1 with problems" in check.stdout
+    assert "1 sources" not in check.stdout
+
+
+@pytest.mark.e2e
+def test_plain_poll_logs_each_failure_once(tmp_path):
+    import signal
+
+    config = write_config(tmp_path, {"dead": f"http://127.0.0.1:{fake_press.free_port()}/index.html"})
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    env.pop("SHWATCH_CONFIG", None)
+    proc = subprocess.Popen([str(SHWATCH), "--config", str(config), "poll"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, encoding="utf-8", cwd=tmp_path, env=env)
+    said: list[str] = []
+    try:
+        while len(said) < 2:  # two polls (interval 1 s)
+            line = proc.stderr.readline()
+            assert line, "shwatch poll ended early"
+            if "dead" in line:
+                said.append(line.rstrip("\n"))
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "watching 1 source;" in out
+    said += [line for line in err.splitlines() if "dead" in line]
+    # each poll's failure is one line, under one logger (the poller logs none of its own)
+    assert all(line.endswith("WARNING monitors.cli: source dead: connection refused") for line in said), said
+    assert "monitors.poll" not in err

@@ -230,6 +230,8 @@ async def test_archive_pages_newest_first_and_a_page_past_the_end(site):
     assert past.select(".result") == []
     assert "第 4 页已超出结果范围（共 3 页）" in texts(past, ".problems")[0]
     assert past.select_one(".problems a")["href"] == "/items?q=%E8%AF%BE%E7%A8%8B"
+    one = await site.page("/items?q=第1期市民在线课程&page=2", "en")  # one page of results: "1 page"
+    assert "Page 2 is past the end of the results (1 page)." in texts(one, ".problems")[0]
 
 
 @pytest.mark.parametrize(
@@ -279,7 +281,7 @@ async def test_item_page_shows_its_fields_with_matched_terms(site):
     assert texts(soup, "h1") == ["本市新增两家互联网医院"]
     facts = dict(zip(texts(soup, ".facts dt"), texts(soup, ".facts dd")))
     assert facts["来源"] == "上海市卫生健康委员会 · 新闻发布"
-    assert facts["发布时间"] == "2026-06-13 12:00"
+    assert facts["发布时间 (+08:00)"] == "2026-06-13 12:00"
     assert texts(soup, ".fields-list li") == ["在线医疗 匹配词：互联网医院"]
     assert [m.get_text() for m in soup.select(".summary mark")] == ["互联网医院"]
     assert soup.select_one(".open a")["href"] == "https://www.shanghai.gov.cn/nw4411/20260614/00000000000000000000000000000001.html"
@@ -304,6 +306,7 @@ async def test_sources_page_shows_every_source_with_its_health_and_days(site):
     assert texts(failing, "td.error") == ["HTTP error: HTTP 503"]
     assert rows["wsjkw-xwfb"].select_one(".status").get_text() == "ok"
     assert rows["shio-ywts"].select_one(".status").get_text() == "not checked yet"
+    assert "Last success (+08:00)" in texts(soup, "table.sources thead th")  # labelled as at the terminal
     days = bar_values(rows["shgov-xxgk"].select_one("svg"))
     assert len(days) == 30 and sum(days) == COURSES and days[-1] == 12  # 12 courses since midnight
 

@@ -15,13 +15,14 @@ from typing import TextIO
 from bot.core.clock import Clock
 from config.model import Topic
 from bot.core.text import Block, render_plain
-from bot.delivery.compose import Compose
+from bot.delivery.compose import CONSOLE, Compose
 from bot.delivery.worker import NOTHING_TO_SEND, Fail, Outcome, OutboxWorker, Retry, Sent, Unit
 from bot.store.chats import ChatStore
 from bot.store.outbox import Outbox
 from bot.web.metrics import Metrics
+from monitors.wording import counted
 
-CHANNEL = "console"
+CHANNEL = CONSOLE
 ADDRESS = "stdout"
 
 
@@ -73,7 +74,7 @@ class ConsoleChannel:
         self.topic_ids = [t.id for t in topics]
         fields = sum(1 for t in topics if t.kind == "field")
         plan = " and its plan-level group" if any(t.kind == "plan" for t in topics) else ""
-        self.following = f"the plan's {fields} fields{plan}"
+        self.following = f"the plan's {counted(fields, 'field')}{plan}"
         self.lang = lang
         self.printer = ConsolePrinter(stream)
         # one line of output at a time: a single lane
@@ -86,6 +87,8 @@ class ConsoleChannel:
         chat = await self.chats.get_or_create(CHANNEL, ADDRESS, kind="private", title="console", lang=self.lang)
         if not chat.active:
             await self.chats.set_active(chat.id, True)
+        if chat.lang != self.lang:  # the language of its notices and digests follows the setting / locale
+            await self.chats.set_lang(chat.id, self.lang)
         if set(chat.topics) != set(self.topic_ids):
             await self.chats.set_topics(chat.id, self.topic_ids)
         self.printer.print(

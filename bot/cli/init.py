@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from config.model import DigestSettings, FetchSettings, TelegramSettings, WebSettings
+from config.model import ConsoleSettings, DigestSettings, FetchSettings, TelegramSettings, WebSettings
 
-F, T, D, W = FetchSettings(), TelegramSettings(), DigestSettings(), WebSettings()
+F, T, D, W, C = FetchSettings(), TelegramSettings(), DigestSettings(), WebSettings(), ConsoleSettings()
 
 
 def _toml(value: object) -> str:
@@ -80,6 +80,10 @@ enabled = {_toml(W.enabled)}                # the web app in `shwatch run` (shwa
 host = {_toml(W.host)}            # 127.0.0.1: this machine only; put a proxy in front to publish it
 port = {W.port}                   # or SHWATCH_WEB_PORT
 # base_url = "https://example.org/shwatch"   # absolute links in feeds, behind a proxy
+
+[console]
+lang = {_toml(C.lang)}                 # alerts printed here (no Telegram token): "auto" = each item's language, or "zh" / "en"
+status_interval = {C.status_interval}       # seconds between the one-line sources status lines of `shwatch run`
 
 # [[sources]]                 # when present, replaces the default sources (config/sources.toml)
 # id = "wsjkw-xwfb"

@@ -26,6 +26,7 @@ from monitors.db import create_engine
 from monitors.retag import retag
 from monitors.store import ItemStore
 from monitors.tagger import Tagger
+from monitors.wording import counted
 from config.settings import ConfigError, load_settings
 
 log = logging.getLogger("shwatch")
@@ -176,7 +177,7 @@ async def _dispatch(args: argparse.Namespace, settings) -> int:
         code = await cmd_db_upgrade(settings)
         rescored = await prepare_store(settings)
         if rescored:
-            print(f"{rescored} stored item(s) scored again with the current tagging rules")
+            print(f"{counted(rescored, 'stored item')} scored again with the current tagging rules")
         return code
     raise AssertionError(args.command)
 

@@ -39,6 +39,7 @@ from bot.core.quiet import parse_hhmm, zone
 from bot.core.text import BLOCK_SEP, PARAGRAPH_SEP, Block, Bold, Link, Mark, Paragraph, Plain, split_blocks
 from config.model import Topic
 from monitors.model import Item
+from monitors.wording import zone_label
 
 Render = Callable[[Sequence[Paragraph]], str]
 Measure = Callable[[str], int]
@@ -450,6 +451,6 @@ def nothing_new_blocks(lang: str, since: datetime | None = None, until: datetime
     shown = {
         "since": since.astimezone(zone_).strftime("%Y-%m-%d %H:%M"),
         "until": until.astimezone(zone_).strftime("%Y-%m-%d %H:%M"),
-        "tz": tz_name or "Asia/Shanghai",
+        "tz": zone_label(zone_),  # instants: labelled as every time shown is
     }
     return [[(Plain(t("digest.nothing_new_period", lang, **shown)),)]]

@@ -18,6 +18,7 @@ from bot.core.text import Block, Bold, Link, Mark, Paragraph, Plain, Span
 from bot.core.model import Match
 from monitors.model import PLACES, Item, SourceStatus
 from monitors.model import SourceState
+from monitors.wording import zone_label
 
 DEFAULT_TZ = "Asia/Shanghai"
 SUMMARY_MAX = 600
@@ -39,6 +40,13 @@ def format_time(when: datetime | None, tz: str | None = DEFAULT_TZ) -> str:
     if (local.hour, local.minute, local.second) == (0, 0, 0):
         return local.strftime("%Y-%m-%d")
     return local.strftime("%Y-%m-%d %H:%M")
+
+
+def labelled_time(when: datetime | None, tz: str | None = DEFAULT_TZ) -> str:
+    """``format_time`` with the zone's label (``monitors.wording.zone_label``), as every
+    table at the terminal and the web's pages label their times: ``2026-06-14 09:00 (+08:00)``."""
+    shown = format_time(when, tz)
+    return f"{shown} ({zone_label(_zone(tz))})" if shown else ""
 
 
 def shorten(text: str, limit: int) -> str:
@@ -90,6 +98,19 @@ def _first_place(places: Sequence[str]) -> int:
     return min((PLACES.index(p) for p in places if p in PLACES), default=len(PLACES))
 
 
+MAX_TERMS = 3  # matched terms listed per field, besides those of the title
+
+
+def shown_terms(found: Sequence[str], places: Mapping[str, Sequence[str]], title: str) -> list[str]:
+    """The matched terms an alert lists for a field: every one in the title first (by its
+    evidence, or found in the title text when the evidence does not say), then the others
+    by where they occur, up to ``MAX_TERMS`` in all unless the title alone has more."""
+    folded = title.casefold()
+    in_title = [tm for tm in found if "title" in places.get(tm, ()) or tm.casefold() in folded]
+    rest = sorted((tm for tm in found if tm not in in_title), key=lambda tm: _first_place(places.get(tm, ())))
+    return in_title + rest[: max(0, MAX_TERMS - len(in_title))]
+
+
 def _sep(spans: list[Span], lang: str) -> None:
     spans.append(Plain(t("list.sep", lang)))
 
@@ -129,12 +150,12 @@ def alert_blocks(
                 _sep(spans, lang)
             label = topic_label(tid, names, lang)
             spans.append(Plain(label))
-            # the words that matched and where (title / lead / body), title first, so the
-            # reason a person sees first is never left out; a term that only repeats the
-            # field's name is shown by the name itself
+            # the words that matched and where (title / lead / body): every term of the
+            # title (the reason a person sees first is never left out), then others up to
+            # MAX_TERMS; a term that only repeats the field's name is shown by the name itself
             places = {e.term: e.places for e in item.evidence.get(tid, ())}
             found = [tm for tm in dict.fromkeys(matched.get(tid, ())) if tm.casefold() != label.casefold()]
-            terms = sorted(found, key=lambda tm: _first_place(places.get(tm, ())))[:3]
+            terms = shown_terms(found, places, item.title or "")
             if terms:
                 opening, closing = ("（", "）") if lang == "zh" else (" (", ")")
                 spans.append(Plain(opening))
@@ -203,7 +224,7 @@ def sources_paragraphs(
         status = source_bucket(state)
         counts[status] += 1
         if status == "ok":
-            line = t("sources.ok", lang, when=format_time(state.last_success_at, tz) or t("health.never", lang))
+            line = t("sources.ok", lang, when=labelled_time(state.last_success_at, tz) or t("health.never", lang))
         elif status == "failing":
             line = t(
                 "sources.failing", lang,
@@ -263,7 +284,7 @@ def health_paragraphs(h: Health, lang: str, tz: str | None = DEFAULT_TZ) -> list
         (Plain(t("health.db", lang, backend=h.backend)),),
         (Plain(t("health.sources", lang, ok=h.sources_ok, total=h.sources_total, failing=h.sources_failing,
                  never=h.sources_never)),),
-        (Plain(t("health.last_item", lang, when=format_time(h.last_item_at, tz) or t("health.never", lang))),),
+        (Plain(t("health.last_item", lang, when=labelled_time(h.last_item_at, tz) or t("health.never", lang))),),
     ]
     if h.pending and h.oldest_pending is not None:
         age = max(timedelta(0), h.now - h.oldest_pending)

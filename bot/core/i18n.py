@@ -439,6 +439,10 @@ _CATALOGUE: dict[str, dict[str, str]] = {
         "zh": "第 {page} 页已超出结果范围（共 {pages} 页）。",
         "en": "Page {page} is past the end of the results ({pages} pages).",
     },
+    "web.items.past_end_one": {
+        "zh": "第 {page} 页已超出结果范围（共 1 页）。",
+        "en": "Page {page} is past the end of the results (1 page).",
+    },
     "web.items.first_page": {"zh": "回到第 1 页", "en": "Back to page 1"},
     "web.items.prev": {"zh": "上一页", "en": "Previous"},
     "web.items.next": {"zh": "下一页", "en": "Next"},

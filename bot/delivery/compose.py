@@ -12,13 +12,16 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from bot.core.format import alert_blocks
-from bot.core.i18n import t
+from bot.core.i18n import norm_lang, t
 from bot.core.model import Delivery, Match
 from bot.core.text import Block, Plain
 from config.model import Settings
 from monitors.store import ItemStore
+from monitors.wording import counted
 
 log = logging.getLogger("shwatch.compose")
+
+CONSOLE = "console"  # the console channel's name (bot.channels.console imports this module)
 
 KindRenderer = Callable[[Sequence[Delivery]], Awaitable[Mapping[int, list[Block]]]]
 Compose = Callable[[Sequence[Delivery]], Awaitable[Mapping[int, Sequence[Block]]]]
@@ -42,7 +45,7 @@ class DeliveryComposer:
         for kind, rows in by_kind.items():
             renderer = self.renderers.get(kind)
             if renderer is None:
-                log.warning("no renderer for %d deliveries of kind %r", len(rows), kind)
+                log.warning("no renderer for %s of kind %r", counted(len(rows), "delivery"), kind)
                 continue
             out.update(await renderer(rows))
         return out
@@ -56,8 +59,17 @@ class DeliveryComposer:
                 continue
             match = Match.from_payload(d.chat_id, d.payload)
             name = self.source_names.get(item.source_id, item.source_id)
-            out[d.id] = alert_blocks(item, name, match, d.lang, topics=self.settings.topics, tz=self.settings.timezone)
+            lang = self.alert_lang(d, item.lang)
+            out[d.id] = alert_blocks(item, name, match, lang, topics=self.settings.topics, tz=self.settings.timezone)
         return out
+
+    def alert_lang(self, delivery: Delivery, item_lang: str) -> str:
+        """An alert's language: the chat's, except on the console, where ``[console] lang``
+        decides ("auto": the item's own, so a Chinese item gets Chinese labels)."""
+        if delivery.channel != CONSOLE:
+            return delivery.lang
+        wanted = self.settings.console.lang
+        return norm_lang(item_lang if wanted == "auto" else wanted)
 
     async def _notices(self, rows: Sequence[Delivery]) -> dict[int, list[Block]]:
         out: dict[int, list[Block]] = {}

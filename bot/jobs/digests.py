@@ -36,6 +36,7 @@ from config.model import Settings
 from monitors.model import Item
 from monitors.store import ItemStore
 from monitors.tagger import plan_order
+from monitors.wording import counted
 
 log = logging.getLogger("shwatch.digest")
 
@@ -106,7 +107,7 @@ class DigestJob:
             digest = digests[chat.id]
             moves.append(DigestMove(chat.id, self._row(chat, digest, digest_ref(day), day.isoformat()), slot, digest.until))
         queued = await self.ledger.commit(moves)
-        log.info("digest tick: %d chat(s) due, %d digest(s) queued", len(chats), queued)
+        log.info("digest tick: %s due, %s queued", counted(len(chats), "chat"), counted(queued, "digest"))
         if queued and self.wake is not None:
             self.wake()
         return queued

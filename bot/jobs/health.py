@@ -26,6 +26,7 @@ from config.model import Settings
 from monitors.model import SourceStatus
 from monitors.model import SourceState
 from monitors.store import ItemStore
+from monitors.wording import counted
 
 log = logging.getLogger("shwatch.health")
 
@@ -140,5 +141,5 @@ class HealthNotifier:
             ]
             now_reported = None if event.event == "recovered" else Reported(now, event.kind or "failing")
             queued += await self.notices.record(event.source_id, rows, now_reported)
-            log.warning("source %s: %s (%s) reported to %d admin chat(s)", event.source_id, event.event, event.kind or "ok", len(admins))
+            log.warning("source %s: %s (%s) reported to %s", event.source_id, event.event, event.kind or "ok", counted(len(admins), "admin chat"))
         return queued

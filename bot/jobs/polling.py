@@ -13,6 +13,7 @@ from bot.store.outbox import Outbox
 from bot.web.metrics import Metrics
 from config.model import Source
 from monitors.poll import Poller
+from monitors.wording import counted
 
 log = logging.getLogger("shwatch.service")
 
@@ -25,10 +26,17 @@ class Pipeline:
         self.dispatcher = dispatcher
         self.wake = wake
         self.metrics = metrics
+        # each source's last failure (None after a success): the status line says it once,
+        # with when the source is tried again (bot.jobs.status)
+        self.errors: dict[str, str | None] = {}
 
     async def poll(self, source: Source) -> bool:
         started = time.perf_counter()
+        self.errors.pop(source.id, None)  # a poll cut off by the timetable leaves no stale reason
         report = await self.poller.poll_source(source)
+        self.errors[source.id] = report.error
+        for warning in report.warnings:  # an article problem; the poll itself succeeded
+            log.warning("source %s: %s", source.id, warning)
         if self.metrics is not None:
             outcome = "failed" if not report.ok else "not_modified" if report.not_modified else "ok"
             self.metrics.polls.labels(source=source.id, outcome=outcome).inc()
@@ -36,7 +44,7 @@ class Pipeline:
             if report.new_items:
                 self.metrics.items_found.labels(source=source.id).inc(len(report.new_items))
         if report.alertable:
-            log.info("source %s: %d new item(s)", source.id, len(report.alertable))
+            log.info("source %s: %s", source.id, counted(len(report.alertable), "new item"))
             await self.dispatch()
         return report.ok
 
@@ -47,7 +55,7 @@ class Pipeline:
             log.exception("planning alerts failed; they will be planned after the next poll")
             return 0
         if planned:
-            log.info("%d alert deliveries queued", planned)
+            log.info("%s queued", counted(planned, "alert delivery"))
             self.wake()
         return planned
 
@@ -77,6 +85,6 @@ class Maintenance:
             try:
                 n = await self.outbox.requeue_stale(self.stale_after)
                 if n:
-                    log.warning("%d deliveries of a stopped worker put back in the queue", n)
+                    log.warning("%s of a stopped worker put back in the queue", counted(n, "delivery"))
             except Exception:
                 log.exception("requeueing stale deliveries failed")

@@ -152,6 +152,20 @@ class PollSchedule:
             delay = next_poll_delay(track.source.interval, track.failures, self.rng)
         self._schedule(track, delay)
 
+    def next_polls(self) -> dict[str, float | None]:
+        """Seconds until each source's next poll (None while one runs): the delay a poll that
+        just ended decided, else the time to its scheduled run, in the scheduler's time."""
+        now = datetime.now(timezone.utc)
+        out: dict[str, float | None] = {}
+        for source_id, track in self.tracks.items():
+            if track.next_delay is not None:
+                out[source_id] = track.next_delay
+            elif track.running or track.next_run_at is None:
+                out[source_id] = None
+            else:
+                out[source_id] = max(0.0, (track.next_run_at - now).total_seconds())
+        return out
+
     def stop(self) -> None:
         self._stopped = True
         try:
@@ -206,12 +220,13 @@ class PollSchedule:
             track.running = False
         track.polls += 1
         track.failures = 0 if ok else track.failures + 1
+        # decided before the hook runs, so the hook can say when the source is tried again
+        track.next_delay = next_poll_delay(track.source.interval, track.failures, self.rng)
         if self.on_polled is not None:
             try:
                 await self.on_polled(track.source, ok)
             except Exception:
                 log.exception("source %s: after-poll hook failed", source_id)
-        track.next_delay = next_poll_delay(track.source.interval, track.failures, self.rng)
 
 
 def _guarded(
@@ -322,6 +337,10 @@ class Timetable:
                 add_once(self.scheduler, job_id, func, first_delay, runs=self._runs)
             else:
                 add_periodic(self.scheduler, job_id, func, every, first_delay=first_delay, runs=self._runs)
+
+    def next_polls(self) -> dict[str, float | None]:
+        """Seconds until each source's next poll (``PollSchedule.next_polls``); {} before start."""
+        return self.polls.next_polls() if self.polls is not None else {}
 
     def running(self) -> bool:
         """The scheduler runs (/healthz)."""

@@ -20,6 +20,7 @@ from bot.core import i18n
 from bot.store.migrate import ping, root_reason
 from bot.core.clock import Clock
 from bot.core.format import format_time, source_bucket
+from monitors.wording import zone_label
 from bot.store.outbox import Outbox
 from bot.web import present
 from bot.web.feeds import atom_feed
@@ -134,6 +135,7 @@ def render(request: web.Request, template: str, *, status: int = 200, **values: 
         lang_url=lang_url,
         when=lambda moment: format_time(moment, ctx.settings.timezone),
         iso=lambda moment: moment.astimezone(ctx.zone).isoformat(timespec="seconds") if moment else "",
+        zone=zone_label(ctx.zone),  # how the times shown are labelled, as at the terminal and in chat
         topic_name=topic_name,
         source_name=source_name,
         marked=present.marked,

@@ -1,0 +1,132 @@
+"""``shwatch run`` says how its sources are doing, in one log line, so a person at the
+terminal knows it is alive and when it tries again:
+
+    14 sources: 12 ok, 2 failing; next poll 05:40 (+08:00)
+    source gov-press failing (connection refused); next try 05:52 (+08:00)
+    source gov-press ok again
+
+The status line comes every ``[console] status_interval`` seconds (10 minutes by default)
+and whenever a source changes state (after start-up, once every source has been polled:
+one line for the first round, not one per source). A failed poll is one line naming the
+source, why, and its next try (the poller itself logs no failure); a source that works
+again is one line. Log lines are English, like every log line; times are shown in the
+configured zone with its label (``monitors.wording.zone_label``).
+
+The timetable knows when each source is polled next (``Timetable.next_polls``, seconds from
+now); the injected clock says what time it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
+
+from bot.core.clock import Clock
+from config.model import Source
+from monitors.wording import counted, zone_label
+
+log = logging.getLogger("shwatch.status")
+
+STATUS_EVERY = 600.0  # seconds; the default of [console] status_interval
+
+NEVER, OK, FAILING = "not polled yet", "ok", "failing"
+
+NextPolls = Callable[[], Mapping[str, float | None]]
+
+
+def clock_time(moment: datetime, now: datetime, zone: tzinfo) -> str:
+    """``HH:MM`` in ``zone`` (with the date when it is not today there) and the zone's label."""
+    local, today = moment.astimezone(zone), now.astimezone(zone).date()
+    shown = local.strftime("%H:%M") if local.date() == today else local.strftime("%Y-%m-%d %H:%M")
+    return f"{shown} ({zone_label(zone)})"
+
+
+def status_line(states: Mapping[str, str], next_poll: datetime | None, now: datetime, zone: tzinfo) -> str:
+    """"14 sources: 12 ok, 2 failing; next poll 05:40 (+08:00)"."""
+    counts = {state: sum(1 for s in states.values() if s == state) for state in (OK, FAILING, NEVER)}
+    parts = [f"{counts[OK]} ok", f"{counts[FAILING]} failing"]
+    if counts[NEVER]:
+        parts.append(f"{counts[NEVER]} {NEVER}")
+    line = f"{counted(len(states), 'source')}: {', '.join(parts)}"
+    if next_poll is not None:
+        line += f"; next poll {clock_time(next_poll, now, zone)}"
+    return line
+
+
+def failing_line(source_id: str, error: str | None, next_try: datetime | None, now: datetime, zone: tzinfo) -> str:
+    """"source gov-press failing (connection refused); next try 05:52 (+08:00)"."""
+    line = f"source {source_id} failing ({error or 'no result'})"
+    if next_try is not None:
+        line += f"; next try {clock_time(next_try, now, zone)}"
+    return line
+
+
+class PollStatus:
+    """The service component that logs the sources' status (see the module's docstring).
+
+    ``polled(source_id, error)`` is called after each poll (``error`` None: it worked),
+    when the timetable has decided the source's next poll."""
+
+    name = "status"
+
+    def __init__(
+        self,
+        sources: Sequence[Source],
+        clock: Clock,
+        timezone: str,
+        next_polls: NextPolls,
+        *,
+        every: float = STATUS_EVERY,
+    ) -> None:
+        self.clock = clock
+        self.zone = ZoneInfo(timezone)
+        self.next_polls = next_polls
+        self.every = every
+        self.states: dict[str, str] = {s.id: NEVER for s in sources}
+        self._task: asyncio.Task | None = None
+
+    def polled(self, source_id: str, error: str | None) -> None:
+        before = self.states.get(source_id, NEVER)
+        now = self.clock.now()
+        if error is not None:
+            self.states[source_id] = FAILING
+            log.warning("%s", failing_line(source_id, error, self._at(self.next_polls().get(source_id), now), now, self.zone))
+        else:
+            self.states[source_id] = OK
+            if before == FAILING:
+                log.info("source %s ok again", source_id)
+        changed = self.states[source_id] != before
+        first_round_done = changed and before == NEVER and NEVER not in self.states.values()
+        if first_round_done or (changed and before != NEVER):
+            self.report()
+
+    def line(self) -> str:
+        now = self.clock.now()
+        upcoming = [s for s in self.next_polls().values() if s is not None]
+        return status_line(self.states, self._at(min(upcoming), now) if upcoming else None, now, self.zone)
+
+    def report(self) -> None:
+        log.info("%s", self.line())
+
+    @staticmethod
+    def _at(seconds: float | None, now: datetime) -> datetime | None:
+        return None if seconds is None else now + timedelta(seconds=seconds)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="status")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            await self.clock.sleep(self.every)
+            try:
+                self.report()
+            except Exception:  # a status line must never stop the service
+                log.exception("the status line failed")
