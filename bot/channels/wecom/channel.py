@@ -49,8 +49,6 @@ APP_CHANNEL = "wecom"
 # A member no longer reachable through the app: stop sending to them.
 GONE_ERRCODES = frozenset({60111, 81013, 40031, 60103})
 MEMBER_LANG = "zh"  # WeCom tells us no member language: new members start in Chinese (语言 English switches)
-APP_PER_USER_LIMIT = 30  # WeCom drops app messages beyond 30 a minute to one member
-APP_PER_USER_HOUR = 1000  # ... and beyond 1,000 an hour
 HOLD_MARGIN = 1.0  # seconds past the moment the window frees
 EMPTY = "nothing to send (empty message)"
 
@@ -70,7 +68,7 @@ class AppDelivery:
 
     def __init__(
         self, api: WeComApi, clock: Clock, outbox: Outbox, replies: Mapping[str, SendWindow], *,
-        worker_id: str, msgtype: str = "markdown", per_minute: int = APP_PER_USER_LIMIT, per_hour: int = APP_PER_USER_HOUR,
+        worker_id: str, msgtype: str, per_minute: int, per_hour: int,
     ) -> None:
         self.api = api
         self.clock = clock
