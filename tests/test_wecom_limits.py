@@ -99,6 +99,13 @@ def test_shorten_block_drops_sentences_from_the_longest_paragraph_only():
     assert all(len(p) <= 10 for p in split_blocks([block], render_plain, 10, whole=True))
 
 
+def test_a_long_command_reply_is_split_never_cut():
+    reply = [[(Plain(f"第{n}行：本市将加快工业互联网平台建设。推动制造业数字化转型。"),) for n in range(60)]]
+    pieces = app_pieces(reply, "markdown", whole=False)
+    assert len(pieces) > 1 and all(utf8_len(p) <= 2048 for p in pieces)
+    assert "\n".join(pieces).count("推动制造业数字化转型。") == 60
+
+
 def test_text_messages_have_no_markup_and_full_links():
     it = item(7)
     [message] = app_pieces(blocks_of(it), "text")

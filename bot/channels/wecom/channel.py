@@ -49,6 +49,7 @@ APP_CHANNEL = "wecom"
 # A member no longer reachable through the app: stop sending to them.
 GONE_ERRCODES = frozenset({60111, 81013, 40031, 60103})
 MEMBER_LANG = "zh"  # WeCom tells us no member language: new members start in Chinese (语言 English switches)
+ITEM_KINDS = frozenset({"alert", "digest"})  # deliveries whose blocks are items
 HOLD_MARGIN = 1.0  # seconds past the moment the window frees
 EMPTY = "nothing to send (empty message)"
 
@@ -94,7 +95,8 @@ class AppDelivery:
         return [SendWindow.of(limit, window, times) for limit, window in self.limits]
 
     async def send(self, unit: Unit) -> Outcome:
-        pieces = list(unit.parts) or app_pieces(unit.blocks, self.msgtype)
+        # alerts and digests are blocks of items (cut down to fit); a notice is only split
+        pieces = list(unit.parts) or app_pieces(unit.blocks, self.msgtype, whole=unit.kind in ITEM_KINDS)
         if not pieces:
             return Fail(EMPTY)
         userid = unit.address
@@ -205,7 +207,7 @@ class WeComAppChannel:
             return
         if message.msg_type != "text":  # an image, voice, file ...: the core's hint, as plain text
             reply = await self.core.handle_non_text(self._chat_ref(message.from_user))
-            await self.send_reply(message.from_user, app_pieces(reply.as_blocks(), "text"), msgtype="text")
+            await self.send_reply(message.from_user, app_pieces(reply.as_blocks(), "text", whole=False), msgtype="text")
             return
         await self._command(message.from_user, message.content)
 
@@ -216,7 +218,7 @@ class WeComAppChannel:
     async def _command(self, userid: str, text: str) -> None:
         caller = Caller(userid, userid in self.admins, True)
         reply = await self.core.handle(self._chat_ref(userid), caller, text)
-        pieces = app_pieces(reply.as_blocks(), self.msgtype)  # WeCom has no buttons: the text says what to send
+        pieces = app_pieces(reply.as_blocks(), self.msgtype, whole=False)  # WeCom has no buttons: the text says what to send
         if pieces:
             await self.send_reply(userid, pieces, self.msgtype)
 

@@ -68,8 +68,10 @@ def markdown_pieces(blocks: Sequence[Block]) -> list[str]:
     return split_blocks(blocks, render_markdown, WECOM_MARKDOWN_LIMIT, utf8_len)
 
 
-def app_pieces(blocks: Sequence[Block], msgtype: str = "markdown") -> list[str]:
+def app_pieces(blocks: Sequence[Block], msgtype: str = "markdown", *, whole: bool = True) -> list[str]:
     """``blocks`` as app messages (``msgtype`` markdown or text: plain text, links as full
-    URLs) of at most 2048 bytes each, every message whole items."""
+    URLs) of at most 2048 bytes each. ``whole``: the blocks are items (alerts, a digest),
+    each message carries whole ones and an item too long alone is cut down; a command reply
+    (``whole=False``) is split instead, so no line of it is lost."""
     render = render_markdown if msgtype == "markdown" else render_plain
-    return split_blocks(blocks, render, WECOM_APP_LIMIT, utf8_len, whole=True)
+    return split_blocks(blocks, render, WECOM_APP_LIMIT, utf8_len, whole=whole)
