@@ -10,6 +10,7 @@ real store (SQLite and PostgreSQL).
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -34,6 +35,7 @@ from config.settings import load_default_topics
 from fake_wecom import FakeWeCom, markdown_problems
 from monitors.model import Item
 from monitors.store import ItemStore
+from virtual_time import drive
 
 NOW = datetime(2026, 6, 14, 9, 0, tzinfo=timezone.utc)  # 17:00 in Shanghai
 CORP_ID = "wx5823bf96d3bd56c7"
@@ -280,6 +282,18 @@ async def test_quiet_hours_bundle_keeps_its_heading_and_a_rate_limited_rest_gets
     assert messages[3].at - messages[0].at >= 60
     text = "\n".join(m.content for m in messages)
     assert all(text.count(f"限额测试第{n}条") == 1 for n in range(8))
+    assert fake.violations == []
+
+
+async def test_a_reply_to_a_member_at_their_limit_waits_for_room(engine, instances, fake, clock):
+    app = instances[0]
+    await enqueue(engine, clock, "busy", 3)
+    await app.worker.run_once()  # the minute's 3 messages are alerts
+    first = fake.messages_to("busy")[0].at
+    reply = asyncio.ensure_future(app.send_reply("busy", ["已收到"]))
+    assert await drive(clock, lambda: reply.done()) and reply.result() is True
+    answer = fake.messages_to("busy")[-1]
+    assert answer.content == "已收到" and answer.at >= first + 60
     assert fake.violations == []
 
 

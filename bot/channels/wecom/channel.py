@@ -84,15 +84,22 @@ class AppDelivery:
     def _ts(self) -> float:
         return self.clock.now().timestamp()
 
-    async def _windows(self, unit: Unit) -> list[SendWindow]:
-        """The member's minute and hour windows as every instance has used them."""
-        now = self.clock.now()
-        longest = max(window for _, window in self.limits)
-        since = now - timedelta(seconds=longest)
-        sends = await self.outbox.recent_sends(unit.chat_id, since, other_than=self.worker_id)
-        times = [when.timestamp() for when, n in sends for _ in range(n)]
-        times += self.replies[unit.address].times
+    async def _windows(self, chat_id: int | None, userid: str) -> list[SendWindow]:
+        """The member's minute and hour windows as every instance has used them (``chat_id``
+        None: a member with no chat yet, only this instance's replies count)."""
+        times = list(self.replies[userid].times)
+        if chat_id is not None:
+            longest = max(window for _, window in self.limits)
+            since = self.clock.now() - timedelta(seconds=longest)
+            sends = await self.outbox.recent_sends(chat_id, since, other_than=self.worker_id)
+            times += [when.timestamp() for when, n in sends for _ in range(n)]
         return [SendWindow.of(limit, window, times) for limit, window in self.limits]
+
+    async def room_in(self, chat_id: int | None, userid: str) -> float:
+        """Seconds until one more message may go to the member (0: now)."""
+        windows = await self._windows(chat_id, userid)
+        now = self._ts()
+        return max(0.0, max(w.free_at(now) for w in windows) - now)
 
     async def send(self, unit: Unit) -> Outcome:
         # alerts and digests are blocks of items (cut down to fit); a notice is only split
@@ -100,7 +107,7 @@ class AppDelivery:
         if not pieces:
             return Fail(EMPTY)
         userid = unit.address
-        windows = await self._windows(unit)
+        windows = await self._windows(unit.chat_id, userid)
         now = self._ts()
         free = max(w.free_at(now, len(pieces)) for w in windows)
         if free > now:
@@ -164,6 +171,7 @@ class WeComAppChannel:
             agent_id=wecom.agent_id, clock=clock,
         )
         self.msgtype = wecom.msgtype
+        self.chats = chats
         # this instance's command replies to each member (the outbox counts the rest)
         self._replies: dict[str, SendWindow] = defaultdict(lambda: SendWindow(wecom.member_per_hour, 3600.0))
         worker_id = f"{APP_CHANNEL}-{uuid.uuid4().hex[:8]}"
@@ -223,8 +231,15 @@ class WeComAppChannel:
             await self.send_reply(userid, pieces, self.msgtype)
 
     async def send_reply(self, userid: str, parts: Sequence[str], msgtype: str = "markdown", attempts: int = 3) -> bool:
-        """Send a command reply now (not through the outbox); a few retries on busy errors."""
+        """Send a command reply now (not through the outbox); a few retries on busy errors.
+        A member at their limit (alerts fill it too) gets the reply when there is room: WeCom
+        would drop it silently."""
+        chat = await self.chats.get(APP_CHANNEL, userid) if self.chats is not None else None
         for part in parts:
+            wait = await self.delivery.room_in(chat.id if chat is not None else None, userid)
+            if wait > 0:
+                log.info("a WeCom member is at their message limit: the reply waits %.0f s", wait)
+                await self.clock.sleep(wait + HOLD_MARGIN)
             for attempt in range(attempts):
                 try:
                     await self.api.send_app_message(userid, part, msgtype)
