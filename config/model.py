@@ -188,6 +188,12 @@ class WeComSettings:
     path: str = "/wecom/callback"
     robots: tuple[WeComRobot, ...] = ()
     admin_users: tuple[str, ...] = ()  # WeCom userids allowed /stats and /health
+    # app messages: "markdown" (WeCom clients) or "text" (shows everywhere, WeChat included)
+    msgtype: Literal["markdown", "text"] = "markdown"
+    # WeCom drops app messages beyond these to one member (silently): more wait, counted
+    # over every instance's sends in the database
+    member_per_minute: int = 30
+    member_per_hour: int = 1000
 
     @property
     def app_enabled(self) -> bool:

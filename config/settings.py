@@ -375,8 +375,12 @@ def _rate(r: _Reader, name: str, default: int) -> int:
 
 
 def _wecom(r: _Reader, env: Mapping[str, str]) -> WeComSettings:
-    r.unknown({"corp_id", "agent_id", "secret", "token", "encoding_aes_key", "api_base_url", "host", "port", "path", "robots", "admin_users"})
+    r.unknown({"corp_id", "agent_id", "secret", "token", "encoding_aes_key", "api_base_url", "host", "port", "path", "robots", "admin_users",
+              "msgtype", "member_per_minute", "member_per_hour"})
     defaults = WeComSettings()
+    msgtype = r.get("msgtype", str, defaults.msgtype)
+    if msgtype not in ("markdown", "text"):
+        raise r.fail("msgtype", f'must be "markdown" or "text", got {msgtype!r}')
     base = env.get("WECOM_API_BASE_URL") or r.get("api_base_url", str, defaults.api_base_url)
     if not re.match(r"^https?://[^/\s]+", base):
         raise r.fail("api_base_url", f"{base!r} is not an http(s) URL")
@@ -426,6 +430,9 @@ def _wecom(r: _Reader, env: Mapping[str, str]) -> WeComSettings:
         path=path,
         robots=tuple(robots),
         admin_users=r.str_list("admin_users"),
+        msgtype=msgtype,
+        member_per_minute=_positive(r, "member_per_minute", defaults.member_per_minute),
+        member_per_hour=_positive(r, "member_per_hour", defaults.member_per_hour),
     )
 
 

@@ -16,7 +16,10 @@ Behaviour like the real API:
 - gettoken checks corpid/corpsecret (40013 / 40001), issues ``tok-<n>`` with ``expires_in``;
 - message/send checks the token (40014 invalid, 42001 expired, 41001 missing), ``agentid``
   (an integer equal to the app's, else 40056), ``msgtype`` text|markdown, content size
-  (text <= 2048, markdown <= 4096 bytes of UTF-8, else 45002; empty 44004);
+  (text and markdown <= 2048 bytes of UTF-8, else 45002; empty 44004), and at most
+  ``member_per_minute`` (30) messages in any 60 s and ``member_per_hour`` (1000) in any
+  3600 s to one member: like WeCom, the rest is answered errcode 0 and dropped, and recorded
+  in ``violations`` (a test asserts none);
 - webhook/send checks the key (93000), the size, and at most 20 messages in any 60 s per
   robot: the 21st answers 130101 and is recorded in ``violations`` (a test asserts none).
 ``clock`` (seconds, default time.time) lets a test run the robot window on a fake clock.
@@ -38,7 +41,9 @@ from loopback import LoopbackServer
 
 ROBOT_LIMIT = 20
 ROBOT_WINDOW = 60.0
-LIMITS = {"text": 2048, "markdown": 4096}
+LIMITS = {"text": 2048, "markdown": 4096}  # robots
+APP_LIMITS = {"text": 2048, "markdown": 2048}  # message/send
+MEMBER_WINDOWS = (60.0, 3600.0)
 
 
 @dataclass
@@ -59,6 +64,8 @@ class FakeWeCom(LoopbackServer):
         robots: dict[str, str] | None = None,
         expires_in: int = 7200,
         clock: Callable[[], float] = time.time,
+        member_per_minute: int = 30,
+        member_per_hour: int = 1000,
     ) -> None:
         super().__init__()
         self.corp_id = corp_id
@@ -73,6 +80,9 @@ class FakeWeCom(LoopbackServer):
         self._forced: dict[str, deque[int]] = {"gettoken": deque(), "send": deque(), "webhook": deque()}
         self._raw: dict[str, deque[tuple[object, int]]] = {"gettoken": deque(), "send": deque(), "webhook": deque()}
         self._robot_times: dict[str, deque[float]] = {}
+        self.member_limits = dict(zip(MEMBER_WINDOWS, (member_per_minute, member_per_hour)))
+        self._member_times: dict[str, deque[float]] = {}
+        self.dropped: list[SentMessage] = []  # app messages over a member's limit (WeCom drops them)
         self.app_messages: list[SentMessage] = []
         self._robot_messages: list[SentMessage] = []
         self.violations: list[tuple[str, float]] = []
@@ -163,16 +173,26 @@ class FakeWeCom(LoopbackServer):
             return None
         return body if isinstance(body, dict) else None
 
+    def _over_member_limit(self, userid: str, now: float) -> str | None:
+        """Which of a member's windows one more message would break (the caller holds the lock)."""
+        times = self._member_times.setdefault(userid, deque())
+        while times and times[0] <= now - max(MEMBER_WINDOWS):
+            times.popleft()
+        for window, limit in self.member_limits.items():
+            if sum(1 for t in times if t > now - window) >= limit:
+                return f"member {userid}: over {limit} in {window:.0f} s"
+        return None
+
     @staticmethod
-    def _content(body: dict) -> tuple[int, str, str]:
+    def _content(body: dict, limits: dict[str, int] = LIMITS) -> tuple[int, str, str]:
         msgtype = body.get("msgtype")
-        if msgtype not in LIMITS:
+        if msgtype not in limits:
             return 40008, "", ""  # invalid message type
         part = body.get(msgtype)
         content = part.get("content") if isinstance(part, dict) else None
         if not isinstance(content, str) or not content:
             return 44004, msgtype, ""  # empty content
-        if len(content.encode("utf-8")) > LIMITS[msgtype]:
+        if len(content.encode("utf-8")) > limits[msgtype]:
             return 45002, msgtype, content  # content size out of limit
         return 0, msgtype, content
 
@@ -201,9 +221,19 @@ class FakeWeCom(LoopbackServer):
                 elif not isinstance(body.get("touser"), str) or not body["touser"]:
                     code = 40031
             if not code:
-                code, msgtype, content = self._content(body)
+                code, msgtype, content = self._content(body, APP_LIMITS)
             if not code:
-                self.app_messages.append(SentMessage(body["touser"], msgtype, content, self.clock()))
+                now = self.clock()
+                message = SentMessage(body["touser"], msgtype, content, now)
+                over = [(u, why) for u in body["touser"].split("|") if (why := self._over_member_limit(u, now))]
+                for _, why in over:
+                    self.violations.append((why, now))
+                if over:
+                    self.dropped.append(message)  # errcode 0, and nobody sees it
+                else:
+                    for u in body["touser"].split("|"):
+                        self._member_times[u].append(now)
+                    self.app_messages.append(message)
             self._log("send", request, code)
         if code:
             return self._answer(code, f"error {code}")

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from config.settings import ConfigError, settings_from_mapping
 
+SHWATCH = Path(sys.executable).with_name("shwatch")
 AES = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
 
 
@@ -57,6 +63,10 @@ def test_the_app_needs_all_five_settings(missing):
         ({"encoding_aes_key": "too-short-secret-aes"}, "encoding_aes_key"),
         ({"path": "wecom"}, "path"),
         ({"port": 70000}, "port"),
+        ({"msgtype": "news"}, "msgtype"),
+        ({"msgtype": 1}, "msgtype"),
+        ({"member_per_minute": 0}, "member_per_minute"),
+        ({"member_per_hour": -1}, "member_per_hour"),
     ],
 )
 def test_bad_values_name_the_key_and_never_the_secret(section, key):
@@ -65,3 +75,21 @@ def test_bad_values_name_the_key_and_never_the_secret(section, key):
     message = str(info.value)
     assert key in message and "shwatch.toml" in message
     assert "too-short-secret-aes" not in message
+
+
+def test_app_message_type_and_member_limits_default_to_markdown_and_wecoms_limits():
+    w = wecom({})
+    assert (w.msgtype, w.member_per_minute, w.member_per_hour) == ("markdown", 30, 1000)
+    w = wecom({"msgtype": "text", "member_per_minute": 5, "member_per_hour": 50})
+    assert (w.msgtype, w.member_per_minute, w.member_per_hour) == ("text", 5, 50)
+
+
+def test_a_bad_msgtype_is_one_line_and_exit_2(tmp_path):
+    cfg = tmp_path / "shwatch.toml"
+    cfg.write_text('[wecom]\nmsgtype = "html"\n', encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHWATCH_", "TELEGRAM_", "WECOM_"))}
+    proc = subprocess.run([str(SHWATCH), "--config", str(cfg), "sources"], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"shwatch: configuration error: {cfg}: wecom.msgtype: must be \"markdown\" or \"text\", got 'html'"
+    ]

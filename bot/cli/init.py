@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from config.model import ConsoleSettings, DigestSettings, FetchSettings, TelegramSettings, WebSettings
+from config.model import ConsoleSettings, DigestSettings, FetchSettings, TelegramSettings, WebSettings, WeComSettings
 
-F, T, D, W, C = FetchSettings(), TelegramSettings(), DigestSettings(), WebSettings(), ConsoleSettings()
+F, T, D, W, C, WC = FetchSettings(), TelegramSettings(), DigestSettings(), WebSettings(), ConsoleSettings(), WeComSettings()
 
 
 def _toml(value: object) -> str:
@@ -66,6 +66,9 @@ api_base_url = "https://qyapi.weixin.qq.com"
 # port = 8081
 path = "/wecom/callback"
 admin_users = []              # WeCom userids allowed /stats and /health
+msgtype = {_toml(WC.msgtype)}          # app messages: "markdown", or "text" (shows in WeChat too)
+member_per_minute = {WC.member_per_minute}        # WeCom drops app messages beyond these to one member: more wait
+member_per_hour = {WC.member_per_hour}
 # [[wecom.robots]]            # group robots: name, key (or url), topics, keywords, digest_time, lang
 # name = "team"
 # key = "..."

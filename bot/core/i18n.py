@@ -234,6 +234,11 @@ _CATALOGUE: dict[str, dict[str, str]] = {
         "en": "🔕 {count} alerts arrived during your quiet hours:",
     },
     "quiet.held_one": {"zh": "🔕 免打扰期间收到 1 条提醒：", "en": "🔕 1 alert arrived during your quiet hours:"},
+    "rate.held": {
+        "zh": "⏳ 限速延后送达的 {count} 条提醒：",
+        "en": "⏳ {count} alerts held back by the sending rate limit:",
+    },
+    "rate.held_one": {"zh": "⏳ 限速延后送达的 1 条提醒：", "en": "⏳ 1 alert held back by the sending rate limit:"},
     "tz.set": {"zh": "时区已设置为 {tz}。", "en": "Time zone set to {tz}."},
     "tz.current": {
         "zh": "当前时区：{tz}。更改：/tz Asia/Shanghai",

@@ -19,6 +19,9 @@ from datetime import datetime, time, timedelta, timezone
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.core.i18n import t_count
+from bot.core.text import Plain
+
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 T = TypeVar("T")
 
@@ -134,36 +137,66 @@ def bundle(
     return groups
 
 
-def bundle_alerts(deliveries: Sequence[T], blocks: Mapping[int, list], lang_of: Callable[[T], str] | None = None) -> list[tuple[list[T], list]]:
+# Why a delivery waited (its payload's ``held``): the bundle it leaves in says so.
+HELD_KEY = "held"
+HELD_QUIET = "quiet"  # the chat's quiet hours (``not_before`` set at enqueue; the default)
+HELD_RATE = "rate"  # a platform's sending limit (the channel answered ``Hold``)
+HELD_AFTER_FAILURE = "queue"  # an earlier message to the chat failed: its queue waited
+HEADINGS = {HELD_QUIET: "quiet.held", HELD_RATE: "rate.held"}
+
+
+def held_reason(delivery: object) -> str | None:
+    """Why an alert waited before this send: "quiet", "rate", "queue", or None when it did
+    not wait (no ``not_before``), is no alert, or failed before (a retry goes alone).
+    ``delivery`` needs ``kind``, ``not_before``, ``attempts`` and may have ``payload``."""
+    if getattr(delivery, "kind", None) != "alert" or getattr(delivery, "not_before", None) is None:
+        return None
+    if getattr(delivery, "attempts", 0):
+        return None
+    payload = getattr(delivery, "payload", None) or {}
+    return str(payload.get(HELD_KEY) or HELD_QUIET)
+
+
+def bundle_alerts(
+    deliveries: Sequence[T],
+    blocks: Mapping[int, list],
+    lang_of: Callable[[T], str] | None = None,
+    *,
+    most: int | None = None,
+) -> list[tuple[list[T], list]]:
     """Claimed deliveries -> (members, blocks) units to send, in claim order.
 
-    Several held alert deliveries of one chat (due at the end of its quiet hours: not_before
-    set, no failed attempt) become one unit whose blocks are all their blocks, after a short
-    header saying how many arrived meanwhile; the sender's splitter then packs them into as
-    few messages as fit the limit. Everything else stays one unit per delivery. Deliveries without blocks are left out (the caller fails them).
-    ``deliveries`` need ``id``, ``chat_id``, ``kind``, ``not_before``, ``attempts``, ``lang``.
+    Several alert deliveries of one chat held for one reason (``held_reason``: its quiet
+    hours, or a sending limit) become one unit whose blocks are all their blocks, after a
+    short heading saying how many and why (this is the one place such headings are made):
+    "免打扰期间收到 N 条提醒" only for quiet hours, "限速延后送达的 N 条提醒" for a rate
+    limit. At most ``most`` alerts go in one unit (a channel whose sending limit counts
+    messages keeps a bundle within one window); the sender's splitter packs a unit into as
+    few messages as fit. Everything else stays one unit per delivery. Deliveries without
+    blocks are left out (the caller fails them).
     """
-    from bot.core.i18n import t_count
-    from bot.core.text import Plain
-
     units: list[tuple[list[T], list]] = []
-    alert_unit: dict[int, int] = {}
+    reasons: list[str | None] = []
+    open_unit: dict[tuple[int, str], int] = {}
     for d in deliveries:
         b = blocks.get(d.id)
         if not b:
             continue
-        if d.kind == "alert" and d.not_before is not None and d.attempts == 0:  # held, not retried
-            at = alert_unit.get(d.chat_id)
-            if at is not None:
+        reason = held_reason(d)
+        if reason in HEADINGS:
+            key = (d.chat_id, reason)
+            at = open_unit.get(key)
+            if at is not None and (most is None or len(units[at][0]) < most):
                 units[at][0].append(d)
                 units[at][1].extend(b)
                 continue
-            alert_unit[d.chat_id] = len(units)
+            open_unit[key] = len(units)
         units.append(([d], list(b)))
+        reasons.append(reason)
     out = []
-    for members, unit_blocks in units:
+    for (members, unit_blocks), reason in zip(units, reasons):
         if len(members) > 1:
             lang = lang_of(members[0]) if lang_of else getattr(members[0], "lang", "en")
-            unit_blocks = [[(Plain(t_count("quiet.held", lang, len(members))),)], *unit_blocks]
+            unit_blocks = [[(Plain(t_count(HEADINGS[reason], lang, len(members))),)], *unit_blocks]
         out.append((members, unit_blocks))
     return out

@@ -54,7 +54,7 @@ PARAGRAPH_SEP = "\n"
 BLOCK_SEP = "\n\n"
 TELEGRAM_LIMIT = 4096  # characters
 WECOM_MARKDOWN_LIMIT = 4096  # bytes
-WECOM_TEXT_LIMIT = 2048  # bytes
+WECOM_APP_LIMIT = 2048  # bytes: app (message/send) text and markdown alike
 
 
 def utf8_len(text: str) -> int:
@@ -249,17 +249,55 @@ def _fit_block(block: Block, render: Render, limit: int, measure) -> list[str]:
     return _pack(pieces, PARAGRAPH_SEP, limit, measure)
 
 
+def _fits(paragraphs: Sequence[Paragraph], render: Render, limit: int, measure) -> bool:
+    return measure(render(paragraphs)) <= limit
+
+
+def shorten_block(block: Block, render: Render, limit: int, measure: Callable[[str], int] = len) -> Block:
+    """A block too long for one message, cut down to fit: its longest paragraph without a
+    link (an alert's summary) keeps as many whole sentences from its start as fit (it
+    ends at a sentence end, as ``format.shorten`` cuts a summary); when not even its first sentence fits, it is left out and the next longest one is
+    cut. Title, facts and link stay whole. A block that fits is returned as it is, and one
+    that still does not fit after every such paragraph is cut is returned as it was (the
+    splitter then splits it)."""
+    block = list(block)
+    if _fits(block, render, limit, measure):
+        return block
+    work: list[Paragraph | None] = list(block)  # None: a paragraph left out
+    by_size = sorted(
+        (i for i, p in enumerate(block) if p and not any(isinstance(s, Link) for s in p)),
+        key=lambda i: measure(render([block[i]])),
+        reverse=True,
+    )
+    for i in by_size:
+        sentences = _sentences(block[i])
+        for keep in range(len(sentences) - 1, 0, -1):
+            work[i] = tuple(s for sentence in sentences[:keep] for s in sentence)
+            trial = [p for p in work if p is not None]
+            if _fits(trial, render, limit, measure):
+                return trial
+        work[i] = None  # not one sentence fits: leave the paragraph out
+        trial = [p for p in work if p is not None]
+        if _fits(trial, render, limit, measure):
+            return trial
+    return block
+
+
 def split_blocks(
     blocks: Sequence[Block],
     render: Render,
     limit: int,
     measure: Callable[[str], int] = len,
+    *,
+    whole: bool = False,
 ) -> list[str]:
     """Render ``blocks`` into as few messages as fit ``limit`` (as measured by ``measure``).
 
     Whole blocks are packed together (joined by a blank line); only a block that alone is
     too long is split, at paragraph, then sentence boundaries, and as a last resort inside
-    a span's text. No chunk is empty and every chunk is valid markup for ``render``.
+    a span's text. ``whole``: a block too long on its own is first cut down to one message
+    (``shorten_block``), so every message carries whole items. No chunk is empty and every
+    chunk is valid markup for ``render``.
     """
     if limit < 1:
         raise ValueError("limit must be positive")
@@ -268,6 +306,8 @@ def split_blocks(
     for block in blocks:
         if not block:
             continue
+        if whole:
+            block = shorten_block(block, render, limit, measure)
         fitted = _fit_block(list(block), render, limit, measure)
         if len(fitted) > 1:
             # an over-long block starts a message of its own and may share its tail

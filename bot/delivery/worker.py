@@ -10,15 +10,20 @@ to the channel and records what the channel answers. A channel only renders and 
         async def send(self, unit: Unit) -> Outcome
 
 and may regroup the units waiting for one address before they are sent (``plan(units)``:
-the WeCom robots pack several alerts into one message under their 20/min window).
+the WeCom robots pack several alerts into one message under their 20/min window), and cap
+how many held alerts one bundle carries (``bundle_most``).
 
 Outcomes and what the worker records::
 
-    Sent()                       every member row is sent
+    Sent(messages)               every member row is sent; ``messages``: how many messages it
+                                 took (stored for a channel that counts its sends in the
+                                 database, ``Outbox.recent_sends``; None: not counted)
     Retry(after, error)          an attempt failed: back to pending in ``after`` seconds (None:
                                  the worker's backoff by attempts); failed after max_attempts
-    Hold(after, reason)          not now, and not a failure (a rate-limit wait): pending again
-                                 in ``after`` seconds, no attempt counted
+    Hold(after, reason, held)    not now, and not a failure (a rate-limit wait): pending again
+                                 in ``after`` seconds, no attempt counted; ``held`` (stored on
+                                 the rows) says why, for the heading of the bundle they later
+                                 leave in (``bot.core.quiet.bundle_alerts``)
     Fail(error)                  no retry can help: failed with the reason
     Gone(reason)                 the address is unreachable for good: chat deactivated, all
                                  its pending rows dropped
@@ -51,7 +56,7 @@ from typing import Protocol, Union
 
 from bot.core.clock import Clock, wait_event
 from bot.core.model import Delivery
-from bot.core.quiet import bundle_alerts
+from bot.core.quiet import HELD_AFTER_FAILURE, HELD_RATE, bundle_alerts
 from bot.core.text import Block
 from bot.delivery.compose import Compose
 from bot.store.chats import ChatStore
@@ -122,7 +127,7 @@ class Unit:
 
 @dataclass(frozen=True)
 class Sent:
-    pass
+    messages: int | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,7 @@ class Retry:
 class Hold:
     after: float
     reason: str
+    held: str = HELD_RATE
 
 
 @dataclass(frozen=True)
@@ -233,6 +239,7 @@ class OutboxWorker:
         self._moved: dict[str, str] = {}  # old address -> new address
         self._results: list[Result] | None = None  # collected during run_once
         self._plan = getattr(channel, "plan", None)
+        self._bundle_most = getattr(channel, "bundle_most", None)
         self._working = 0  # claims and recordings under way
         self._more = False  # the last claim was full: claim again as soon as there is room
         self._kick = asyncio.Event()
@@ -346,7 +353,7 @@ class OutboxWorker:
             await self.outbox.release([d.id for d in claimed])
             return 0
         # alerts held through a chat's quiet hours leave together, in one message where they fit
-        bundled = bundle_alerts(claimed, composed)
+        bundled = bundle_alerts(claimed, composed, most=self._bundle_most)
         in_units = {m.id for members, _ in bundled for m in members}
         self._queued += len(claimed)
         self._idle.clear()
@@ -432,9 +439,12 @@ class OutboxWorker:
         if isinstance(outcome, Interrupted):
             rest: Outcome = Interrupted(partial=False)
         elif isinstance(outcome, Hold):
-            rest = Hold(outcome.after, outcome.reason)
+            rest = outcome
         else:
-            rest = Hold(self._delay(outcome.after, failed.attempts), f"after an earlier message failed: {outcome.error}")
+            rest = Hold(
+                self._delay(outcome.after, failed.attempts), f"after an earlier message failed: {outcome.error}",
+                HELD_AFTER_FAILURE,
+            )
         lane.planned = 0
         while lane.queue:
             _, unit = lane.queue.popleft()
@@ -465,8 +475,10 @@ class OutboxWorker:
     async def _record(self, unit: Unit, outcome: Outcome) -> None:
         outbox = self.outbox
         if isinstance(outcome, Sent):
-            for i in unit.ids:
-                await outbox.mark_sent(i)
+            for n, i in enumerate(unit.ids):
+                # the unit's messages are counted on its first row
+                counted = None if outcome.messages is None else (outcome.messages if n == 0 else 0)
+                await outbox.mark_sent(i, messages=counted)
             self._count("sent", len(unit.ids))
         elif isinstance(outcome, Retry):
             delay = self._delay(outcome.after, unit.attempts)
@@ -477,7 +489,7 @@ class OutboxWorker:
         elif isinstance(outcome, Hold):
             until = self.clock.now() + timedelta(seconds=max(outcome.after, 0.0))
             for i in unit.ids:
-                await outbox.hold(i, until)
+                await outbox.hold(i, until, held=outcome.held)
         elif isinstance(outcome, Fail):
             log.warning("%s delivery to %s failed for good: %s", self.channel.name, unit.address, outcome.error)
             for i in unit.ids:

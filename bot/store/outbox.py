@@ -20,11 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.core.model import Delivery
 from bot.logs import redact, secret_pattern
-from bot.core.quiet import hold_until
+from bot.core.quiet import HELD_KEY, hold_until
 from bot.store.schema import chats, deliveries, insert_ignoring_duplicates
 from monitors.db import utcnow
 
 MAX_ATTEMPTS = 8
+SENT_MESSAGES = "messages"  # payload key: how many messages a sent row took (``recent_sends``)
 ERROR_MAX = 500
 _CHUNK = 500
 
@@ -175,13 +176,19 @@ class Outbox:
 
     # ------------------------------------------------------------ outcomes
 
-    async def mark_sent(self, delivery_id: int) -> None:
+    async def mark_sent(self, delivery_id: int, messages: int | None = None) -> None:
+        """The row is sent; ``messages``: how many messages it took, kept in its payload for
+        ``recent_sends`` (None: not counted there, a row then counts as one)."""
         async with self.engine.begin() as conn:
-            await conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id == delivery_id)
-                .values(status="sent", sent_at=self._now(), claimed_by=None)
-            )
+            values: dict[str, Any] = {"status": "sent", "sent_at": self._now(), "claimed_by": None}
+            if messages is not None:
+                values["payload"] = await self._payload_with(conn, delivery_id, SENT_MESSAGES, messages)
+            await conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
+
+    @staticmethod
+    async def _payload_with(conn: AsyncConnection, delivery_id: int, key: str, value: Any) -> dict:
+        payload = (await conn.execute(select(deliveries.c.payload).where(deliveries.c.id == delivery_id))).scalar()
+        return {**(payload or {}), key: value}
 
     async def retry(self, delivery_id: int, error: str, not_before: datetime | None) -> bool:
         """Count a failed attempt; back to pending until ``not_before``, or ``failed`` once
@@ -212,14 +219,15 @@ class Outbox:
                 .values(status="failed", last_error=self._clip(error), claimed_by=None)
             )
 
-    async def hold(self, delivery_id: int, until: datetime) -> None:
-        """Put a claimed row back, due at ``until`` (quiet hours, a flood wait); no attempt counted."""
+    async def hold(self, delivery_id: int, until: datetime, held: str | None = None) -> None:
+        """Put a claimed row back, due at ``until`` (a flood wait, a member's limit); no
+        attempt counted. ``held`` (why: "rate", ...) goes into its payload, so the bundle it
+        later leaves in gets the right heading (``bot.core.quiet.held_reason``)."""
         async with self.engine.begin() as conn:
-            await conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id == delivery_id)
-                .values(status="pending", not_before=until, claimed_by=None)
-            )
+            values: dict[str, Any] = {"status": "pending", "not_before": until, "claimed_by": None}
+            if held is not None:
+                values["payload"] = await self._payload_with(conn, delivery_id, HELD_KEY, held)
+            await conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
 
     async def release(self, delivery_ids: Sequence[int]) -> int:
         """Put claimed rows back to pending at once (a worker stopping before it sent them)."""
@@ -258,6 +266,28 @@ class Outbox:
         return result.rowcount
 
     # ------------------------------------------------------------ queries
+
+    async def recent_sends(self, chat_id: int, since: datetime, other_than: str | None = None) -> list[tuple[datetime, int]]:
+        """(when, messages) of what went to one chat since ``since``, by any instance: its sent
+        rows (``messages`` as ``mark_sent`` stored it, else 1), and the rows other workers
+        (not ``other_than``) claimed meanwhile and may be sending now (1 each, at their claim).
+        The per-member limits of the WeCom app are counted on this."""
+        m = deliveries.c
+        sending = and_(m.status == "sending", m.claimed_at >= since)
+        if other_than is not None:
+            sending = and_(sending, or_(m.claimed_by.is_(None), m.claimed_by != str(other_than)[:64]))
+        query = select(m.status, m.sent_at, m.claimed_at, m.payload).where(
+            m.chat_id == chat_id, or_(and_(m.status == "sent", m.sent_at >= since), sending)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        out = []
+        for status, sent_at, claimed_at, payload in rows:
+            if status == "sent":
+                out.append((sent_at, int((payload or {}).get(SENT_MESSAGES, 1))))
+            else:
+                out.append((claimed_at, 1))
+        return sorted(out)
 
     async def get(self, delivery_id: int) -> Delivery | None:
         async with self.engine.connect() as conn:

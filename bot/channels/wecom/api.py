@@ -22,13 +22,11 @@ from datetime import datetime, timedelta
 import httpx
 
 from bot.core.clock import Clock, SystemClock, seconds_to_next_minute
-from bot.core.text import utf8_len
+from bot.core.text import WECOM_APP_LIMIT, WECOM_MARKDOWN_LIMIT, utf8_len
 from bot.logs import redact
 
 log = logging.getLogger("shwatch.wecom.api")
 
-TEXT_LIMIT = 2048  # bytes of UTF-8
-MARKDOWN_LIMIT = 4096
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})
 TOO_FAST = 130101
 # Busy / frequency errors worth retrying later; others (bad user, bad key, ...) are permanent.
@@ -53,19 +51,22 @@ class WeComTooFast(WeComError):
     pass
 
 
-def limit_for(msgtype: str) -> int:
-    return TEXT_LIMIT if msgtype == "text" else MARKDOWN_LIMIT
+def limit_for(msgtype: str, *, app: bool = False) -> int:
+    """Bytes of UTF-8 WeCom takes: app messages 2048 (text and markdown), robots 2048 of
+    text and 4096 of markdown."""
+    return WECOM_APP_LIMIT if app or msgtype == "text" else WECOM_MARKDOWN_LIMIT
 
 
 NEXT_MINUTE_MARGIN = 1.0  # seconds past the minute WeCom's per-minute window surely reset
 
 
-def message_body(msgtype: str, content: str) -> dict:
+def message_body(msgtype: str, content: str, *, app: bool = False) -> dict:
     if msgtype not in ("text", "markdown"):
         raise ValueError(f"unsupported msgtype {msgtype!r}")
     size = utf8_len(content)
-    if size > limit_for(msgtype):
-        raise ValueError(f"{msgtype} content is {size} bytes, the limit is {limit_for(msgtype)}")
+    limit = limit_for(msgtype, app=app)
+    if size > limit:
+        raise ValueError(f"{msgtype} content is {size} bytes, the limit is {limit}")
     return {"msgtype": msgtype, msgtype: {"content": content}}
 
 
@@ -197,7 +198,7 @@ class WeComApi:
         if self.agent_id is None:
             raise WeComError(None, "the WeCom app is not configured (agent_id)", retryable=False)
         users = touser if isinstance(touser, str) else "|".join(touser)
-        payload = {"touser": users, "agentid": int(self.agent_id), **message_body(msgtype, content)}
+        payload = {"touser": users, "agentid": int(self.agent_id), **message_body(msgtype, content, app=True)}
         for attempt in (0, 1):
             token = await self.access_token()
             body = await self._call(

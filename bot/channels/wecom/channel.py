@@ -3,34 +3,37 @@
 - ``WeComAppChannel``: the self-built app. Serves the callback URL (``CallbackServer``),
   runs each member's text through ``CommandCore.handle`` and sends the reply with
   message/send; its ``OutboxWorker`` delivers the outbox rows of channel "wecom" (alerts,
-  digests) as markdown through ``AppDelivery``, within 30 messages/min per member.
+  digests) as markdown or text (``[wecom] msgtype``) of at most 2048 bytes through
+  ``AppDelivery``, within 30 messages a minute and 1,000 an hour per member, counted over
+  every instance in the database.
 - ``WeComRobotChannel``: group robots. Syncs the robot chats from the config at start-up;
   its ``OutboxWorker`` delivers the outbox rows of channel "robot" through
   ``RobotDelivery`` within 20 messages/min per robot, batching several pending alerts into
   one markdown message when they come faster (``plan``).
 
 Claiming, composing, quiet-hours bundling and recording are the worker's
-(``bot.delivery.worker``); ``bot.channels.wecom.render`` makes the blocks WeCom markdown
-messages of at most 4096 bytes.
+(``bot.delivery.worker``); ``bot.channels.wecom.render`` makes the blocks WeCom messages
+(app: 2048 bytes, whole items; robots: 4096 bytes of markdown).
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from bot.channels.wecom.api import NEXT_MINUTE_MARGIN, WeComApi, WeComError, WeComTooFast
 from bot.channels.wecom.callback import CallbackServer, InboundMessage
 from bot.channels.wecom.crypto import WeComCrypto
-from bot.channels.wecom.render import markdown_pieces
+from bot.channels.wecom.render import app_pieces, markdown_pieces
 from bot.channels.wecom.robots import CHANNEL as ROBOT_CHANNEL
 from bot.channels.wecom.robots import Batch, SendWindow, plan_batches, sync_robot_chats
 from bot.commands.core import CommandCore
 from bot.core.clock import Clock, seconds_to_next_minute
 from bot.core.model import Caller, ChatRef
-from bot.core.text import render_plain
 from bot.delivery.compose import Compose
 from bot.delivery.worker import Fail, Gone, Hold, Outcome, OutboxWorker, Retry, Sent, Unit
 from bot.store.chats import ChatStore
@@ -46,7 +49,8 @@ APP_CHANNEL = "wecom"
 # A member no longer reachable through the app: stop sending to them.
 GONE_ERRCODES = frozenset({60111, 81013, 40031, 60103})
 MEMBER_LANG = "zh"  # WeCom tells us no member language: new members start in Chinese (语言 English switches)
-APP_PER_USER_LIMIT = 30  # WeCom drops app messages beyond 30/min to one member
+ITEM_KINDS = frozenset({"alert", "digest"})  # deliveries whose blocks are items
+HOLD_MARGIN = 1.0  # seconds past the moment the window frees
 EMPTY = "nothing to send (empty message)"
 
 
@@ -54,32 +58,70 @@ EMPTY = "nothing to send (empty message)"
 
 
 class AppDelivery:
-    """The outbox channel "wecom": a unit as markdown messages to one member, within the
-    member's 30/min window (shared with the command replies)."""
+    """The outbox channel "wecom": a unit as app messages (markdown or text, at most 2048
+    bytes each, whole items) to one member, within the member's limits (30 a minute, 1,000
+    an hour). The limits are counted over what every instance sent (``Outbox.recent_sends``)
+    plus this instance's command replies; a unit that does not fit waits (``Hold``, its rows'
+    ``not_before`` moves), never dropped. A bundle of held alerts carries at most a minute's
+    allowance (``bundle_most``), so it fits one window."""
 
     name = APP_CHANNEL
 
-    def __init__(self, api: WeComApi, clock: Clock, windows: Mapping[str, SendWindow]) -> None:
+    def __init__(
+        self, api: WeComApi, clock: Clock, outbox: Outbox, replies: Mapping[str, SendWindow], *,
+        worker_id: str, msgtype: str, per_minute: int, per_hour: int,
+    ) -> None:
         self.api = api
         self.clock = clock
-        self.windows = windows
+        self.outbox = outbox
+        self.replies = replies
+        self.worker_id = worker_id
+        self.msgtype = msgtype
+        self.limits = ((per_minute, 60.0), (per_hour, 3600.0))
+        # one message of heading at most, the rest one alert each (an alert fits one message)
+        self.bundle_most = max(per_minute - 1, 1)
 
     def _ts(self) -> float:
         return self.clock.now().timestamp()
 
+    async def _windows(self, chat_id: int | None, userid: str) -> list[SendWindow]:
+        """The member's minute and hour windows as every instance has used them (``chat_id``
+        None: a member with no chat yet, only this instance's replies count)."""
+        times = list(self.replies[userid].times)
+        if chat_id is not None:
+            longest = max(window for _, window in self.limits)
+            since = self.clock.now() - timedelta(seconds=longest)
+            sends = await self.outbox.recent_sends(chat_id, since, other_than=self.worker_id)
+            times += [when.timestamp() for when, n in sends for _ in range(n)]
+        return [SendWindow.of(limit, window, times) for limit, window in self.limits]
+
+    async def room_in(self, chat_id: int | None, userid: str) -> float:
+        """Seconds until one more message may go to the member (0: now)."""
+        windows = await self._windows(chat_id, userid)
+        now = self._ts()
+        return max(0.0, max(w.free_at(now) for w in windows) - now)
+
     async def send(self, unit: Unit) -> Outcome:
-        pieces = list(unit.parts) or markdown_pieces(unit.blocks)
+        # alerts and digests are blocks of items (cut down to fit); a notice is only split
+        pieces = list(unit.parts) or app_pieces(unit.blocks, self.msgtype, whole=unit.kind in ITEM_KINDS)
         if not pieces:
             return Fail(EMPTY)
         userid = unit.address
-        window = self.windows[userid]
+        windows = await self._windows(unit.chat_id, userid)
         now = self._ts()
-        if window.remaining(now) < len(pieces) and len(pieces) <= window.limit:
-            return Hold(window.free_at(now) + 1 - now, f"WeCom takes {window.limit} messages a minute to one member")
+        free = max(w.free_at(now, len(pieces)) for w in windows)
+        if free > now:
+            limit, window = next((w.limit, w.window) for w in windows if w.free_at(now, len(pieces)) == free)
+            return Hold(free + HOLD_MARGIN - now, f"WeCom takes {limit} messages in {window:.0f} s to one member")
         try:
             for piece in pieces:
-                await self.api.send_app_message(userid, piece, "markdown")
-                window.record(self._ts())
+                # only a unit longer than a whole window's allowance waits here, part by part
+                wait = max(w.free_at(self._ts()) for w in windows) - self._ts()
+                if wait > 0:
+                    await self.clock.sleep(wait)
+                await self.api.send_app_message(userid, piece, self.msgtype)
+                for w in windows:
+                    w.record(self._ts())
         except WeComError as exc:
             if exc.errcode in GONE_ERRCODES:
                 return Gone(str(exc))
@@ -88,7 +130,7 @@ class AppDelivery:
             return Fail(str(exc))
         except ValueError as exc:  # over the size limit: a formatting bug, not worth retrying
             return Fail(str(exc))
-        return Sent()
+        return Sent(messages=len(pieces))
 
 
 class WeComAppChannel:
@@ -128,10 +170,18 @@ class WeComAppChannel:
             port=wecom.port if wecom.port is not None else 8080, path=wecom.path,
             agent_id=wecom.agent_id, clock=clock,
         )
-        self._windows: dict[str, SendWindow] = defaultdict(lambda: SendWindow(APP_PER_USER_LIMIT, 60.0))
+        self.msgtype = wecom.msgtype
+        self.chats = chats
+        # this instance's command replies to each member (the outbox counts the rest)
+        self._replies: dict[str, SendWindow] = defaultdict(lambda: SendWindow(wecom.member_per_hour, 3600.0))
+        worker_id = f"{APP_CHANNEL}-{uuid.uuid4().hex[:8]}"
+        self.delivery = AppDelivery(
+            api, clock, outbox, self._replies, worker_id=worker_id, msgtype=wecom.msgtype,
+            per_minute=wecom.member_per_minute, per_hour=wecom.member_per_hour,
+        )
         # one member's messages in order, members side by side (at most ``concurrency``)
         self.worker = OutboxWorker(
-            outbox, chats, compose, AppDelivery(api, clock, self._windows), clock,
+            outbox, chats, compose, self.delivery, clock, worker_id=worker_id,
             batch=batch, claim_interval=claim_interval, concurrency=concurrency, metrics=metrics,
         )
 
@@ -165,7 +215,7 @@ class WeComAppChannel:
             return
         if message.msg_type != "text":  # an image, voice, file ...: the core's hint, as plain text
             reply = await self.core.handle_non_text(self._chat_ref(message.from_user))
-            await self.send_reply(message.from_user, [render_plain(p) for p in reply.as_blocks()], msgtype="text")
+            await self.send_reply(message.from_user, app_pieces(reply.as_blocks(), "text", whole=False), msgtype="text")
             return
         await self._command(message.from_user, message.content)
 
@@ -176,17 +226,24 @@ class WeComAppChannel:
     async def _command(self, userid: str, text: str) -> None:
         caller = Caller(userid, userid in self.admins, True)
         reply = await self.core.handle(self._chat_ref(userid), caller, text)
-        pieces = markdown_pieces(reply.as_blocks())  # WeCom has no buttons: the text says what to send
+        pieces = app_pieces(reply.as_blocks(), self.msgtype, whole=False)  # WeCom has no buttons: the text says what to send
         if pieces:
-            await self.send_reply(userid, pieces)
+            await self.send_reply(userid, pieces, self.msgtype)
 
     async def send_reply(self, userid: str, parts: Sequence[str], msgtype: str = "markdown", attempts: int = 3) -> bool:
-        """Send a command reply now (not through the outbox); a few retries on busy errors."""
+        """Send a command reply now (not through the outbox); a few retries on busy errors.
+        A member at their limit (alerts fill it too) gets the reply when there is room: WeCom
+        would drop it silently."""
+        chat = await self.chats.get(APP_CHANNEL, userid) if self.chats is not None else None
         for part in parts:
+            wait = await self.delivery.room_in(chat.id if chat is not None else None, userid)
+            if wait > 0:
+                log.info("a WeCom member is at their message limit: the reply waits %.0f s", wait)
+                await self.clock.sleep(wait + HOLD_MARGIN)
             for attempt in range(attempts):
                 try:
                     await self.api.send_app_message(userid, part, msgtype)
-                    self._windows[userid].record(self.clock.now().timestamp())
+                    self._replies[userid].record(self.clock.now().timestamp())
                     break
                 except WeComError as exc:
                     if not exc.retryable or attempt == attempts - 1:

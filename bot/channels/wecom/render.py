@@ -1,4 +1,8 @@
-"""WeCom markdown for ``bot.core.text`` paragraphs, and the splitter under 4096 bytes.
+"""WeCom markdown and text for ``bot.core.text`` paragraphs, and the splitters under
+WeCom's limits: app messages (message/send) at most 2048 bytes of UTF-8, markdown or text
+(``app_pieces``); robot markdown at most 4096 bytes (``markdown_pieces``). App messages
+carry whole items: a bundle of alerts becomes several messages, and an item too long on its
+own is cut down (``split_blocks(whole=True)``).
 
 ``bot.core.text.render_wecom_markdown`` renders each span on its own, so a bold title with a
 highlighted term inside (``Bold, Mark, Bold``, as ``formatting.alert_blocks`` builds it)
@@ -13,7 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.core.text import Block, Bold, Mark, Paragraph, Plain, Span, WECOM_MARKDOWN_LIMIT, render_wecom_markdown, split_blocks, utf8_len
+from bot.core.text import (
+    Block, Bold, Mark, Paragraph, Plain, Span, WECOM_APP_LIMIT, WECOM_MARKDOWN_LIMIT, render_plain, render_wecom_markdown, split_blocks,
+    utf8_len,
+)
+
+MSGTYPES = ("markdown", "text")
 
 
 def _merge_bold(paragraph: Paragraph) -> Paragraph:
@@ -55,5 +64,14 @@ def render_markdown(paragraphs: Sequence[Paragraph]) -> str:
 
 
 def markdown_pieces(blocks: Sequence[Block]) -> list[str]:
-    """``blocks`` as WeCom markdown messages of at most 4096 bytes each (whole blocks packed)."""
+    """``blocks`` as robot markdown messages of at most 4096 bytes each (whole blocks packed)."""
     return split_blocks(blocks, render_markdown, WECOM_MARKDOWN_LIMIT, utf8_len)
+
+
+def app_pieces(blocks: Sequence[Block], msgtype: str = "markdown", *, whole: bool = True) -> list[str]:
+    """``blocks`` as app messages (``msgtype`` markdown or text: plain text, links as full
+    URLs) of at most 2048 bytes each. ``whole``: the blocks are items (alerts, a digest),
+    each message carries whole ones and an item too long alone is cut down; a command reply
+    (``whole=False``) is split instead, so no line of it is lost."""
+    render = render_markdown if msgtype == "markdown" else render_plain
+    return split_blocks(blocks, render, WECOM_APP_LIMIT, utf8_len, whole=whole)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -51,16 +51,29 @@ class SendWindow:
         self._prune(now)
         return max(0, self.limit - len(self._sent))
 
+    @classmethod
+    def of(cls, limit: int, window: float, times: Iterable[float]) -> "SendWindow":
+        """A window that has seen sends at ``times`` (seconds, any order)."""
+        made = cls(limit, window)
+        made._sent.extend(sorted(times))
+        return made
+
+    @property
+    def times(self) -> list[float]:
+        return list(self._sent)
+
     def record(self, now: float) -> None:
         """Count one send; record it when the answer came back (the server saw it before)."""
         self._sent.append(now)
 
-    def free_at(self, now: float) -> float:
-        """The earliest time a send is allowed."""
+    def free_at(self, now: float, need: int = 1) -> float:
+        """The earliest time ``need`` sends (at most ``limit``) are allowed."""
         self._prune(now)
-        if len(self._sent) < self.limit:
+        need = min(max(need, 1), self.limit)
+        over = len(self._sent) + need - self.limit
+        if over <= 0:
             return now
-        return self._sent[len(self._sent) - self.limit] + self.window
+        return self._sent[over - 1] + self.window
 
     def block_until(self, until: float) -> None:
         """After a 130101: count the window as full until ``until``."""
