@@ -180,7 +180,7 @@ class Service:
                 web_routes += [r for c in wecom if c.name == "wecom-app" for r in c.server.routes()]
             components.extend(wecom)
         if self.deliver_only:
-            components.append(Maintenance(stores.outbox))
+            components.append(Maintenance(stores.outbox, clock))
             if settings.web.enabled:
                 components.append(self._web(web_routes, None))
             return components
@@ -209,7 +209,7 @@ class Service:
         )
         status = PollStatus(settings.sources, clock, settings.timezone, timetable.next_polls,
                             every=settings.console.status_interval)
-        components.extend([_Fetching(fetcher, poller), timetable, status, Maintenance(stores.outbox)])
+        components.extend([_Fetching(fetcher, poller), timetable, status, Maintenance(stores.outbox, clock)])
         if settings.web.enabled:
             components.append(self._web(web_routes, timetable.running))
         return components

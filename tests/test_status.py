@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import logging
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
@@ -94,3 +96,34 @@ async def test_the_status_line_comes_every_period_of_the_clock(caplog):
         assert _lines(caplog) == ["1 source: 0 ok, 0 failing, 1 not polled yet"] * 2
     finally:
         await status.stop()
+
+
+async def test_a_periodic_job_runs_on_the_clock_and_survives_a_failure(caplog):
+    from bot.core.clock import FakeClock
+    from bot.jobs.periodic import Every
+
+    clock = FakeClock()
+    runs: list[int] = []
+    ran = asyncio.Event()
+
+    async def action() -> None:
+        runs.append(len(runs))
+        ran.set()
+        if len(runs) == 1:
+            raise RuntimeError("store unreachable")
+
+    job = Every("requeue", 60.0, action, clock)
+    await job.start()
+    try:
+        for expected in (1, 2):
+            while clock.next_deadline() is None:  # the job is asleep on the clock
+                await asyncio.sleep(0)
+            assert len(runs) == expected - 1  # nothing ran before its minute was up
+            clock.advance(60)
+            await asyncio.wait_for(ran.wait(), 5)
+            ran.clear()
+    finally:
+        await job.stop()
+    assert runs == [0, 1]  # the failure did not stop it
+    failed = [r for r in caplog.records if "requeue failed" in r.getMessage()]
+    assert len(failed) == 1 and "store unreachable" in failed[0].getMessage() and failed[0].exc_info is None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
 
+from bot.core.clock import Clock
 from bot.jobs.alerts import Dispatcher
+from bot.jobs.periodic import Every
 from bot.store.outbox import Outbox
 from bot.web.metrics import Metrics
 from config.model import Source
@@ -60,31 +61,17 @@ class Pipeline:
         return planned
 
 
-class Maintenance:
+class Maintenance(Every):
     """Every ``every`` seconds: deliveries left 'sending' by a dead worker go back to pending."""
 
-    name = "maintenance"
-
-    def __init__(self, outbox: Outbox, every: float = 60.0, stale_after: timedelta = timedelta(minutes=10)) -> None:
+    def __init__(
+        self, outbox: Outbox, clock: Clock, every: float = 60.0, stale_after: timedelta = timedelta(minutes=10)
+    ) -> None:
+        super().__init__("maintenance", every, self.requeue, clock)
         self.outbox = outbox
-        self.every = every
         self.stale_after = stale_after
-        self._task: asyncio.Task | None = None
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="maintenance")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.every)
-            try:
-                n = await self.outbox.requeue_stale(self.stale_after)
-                if n:
-                    log.warning("%s of a stopped worker put back in the queue", counted(n, "delivery"))
-            except Exception:
-                log.exception("requeueing stale deliveries failed")
+    async def requeue(self) -> None:
+        n = await self.outbox.requeue_stale(self.stale_after)
+        if n:
+            log.warning("%s of a stopped worker put back in the queue", counted(n, "delivery"))

@@ -18,13 +18,13 @@ now); the injected clock says what time it is.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from bot.core.clock import Clock
+from bot.jobs.periodic import Every
 from config.model import Source
 from monitors.wording import counted, zone_label
 
@@ -86,7 +86,7 @@ class PollStatus:
         self.next_polls = next_polls
         self.every = every
         self.states: dict[str, str] = {s.id: NEVER for s in sources}
-        self._task: asyncio.Task | None = None
+        self._periodic = Every("status line", every, self._report_now, clock)
 
     def polled(self, source_id: str, error: str | None) -> None:
         before = self.states.get(source_id, NEVER)
@@ -116,17 +116,10 @@ class PollStatus:
         return None if seconds is None else now + timedelta(seconds=seconds)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="status")
+        await self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._periodic.stop()
 
-    async def _run(self) -> None:
-        while True:
-            await self.clock.sleep(self.every)
-            try:
-                self.report()
-            except Exception:  # a status line must never stop the service
-                log.exception("the status line failed")
+    async def _report_now(self) -> None:
+        self.report()
