@@ -13,6 +13,7 @@ carries an exception is one line with the cause: an expected remote failure (a p
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -54,8 +55,14 @@ def _forms(secret: str) -> set[str]:
 
 
 def secret_pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
-    """One case-insensitive pattern for every form of every secret (longest first)."""
-    forms = sorted({f for s in secrets if s for f in _forms(s)}, key=len, reverse=True)
+    """One case-insensitive pattern for every form of every secret (longest first); built
+    once per set of secrets (a service has one), not at every redaction."""
+    return _pattern_of(tuple(sorted({s for s in secrets if s})))
+
+
+@functools.lru_cache(maxsize=16)
+def _pattern_of(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
+    forms = sorted({f for s in secrets for f in _forms(s)}, key=len, reverse=True)
     if not forms:
         return None
     return re.compile("|".join(re.escape(f) for f in forms), re.IGNORECASE)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,6 +36,8 @@ from bot.commands.core import CommandCore
 from bot.commands.parse import parse_command
 from bot.commands.registry import REGISTRY
 from bot.core.clock import Clock
+from bot.core.model import Caller, ChatRef
+from bot.core.text import render_telegram_html, split_blocks
 from bot.delivery.compose import Compose
 from bot.logs import redact
 from bot.store.chats import ChatStore
@@ -57,7 +58,6 @@ def menu(lang: str) -> list[BotCommand]:
 
 def render_reply(reply: Any) -> list[str]:
     """A CommandCore ``Reply`` as Telegram HTML messages of at most 4096 characters."""
-    from bot.core.text import render_telegram_html, split_blocks
 
     return split_blocks(reply.as_blocks(), render_telegram_html, TELEGRAM_LIMIT)
 
@@ -95,10 +95,11 @@ class AdminCache:
 class TelegramHandlers:
     """The PTB callbacks: translate updates to CommandCore calls and queue the replies."""
 
-    def __init__(self, core: Any, sender: TelegramSender, secrets: list[str]) -> None:
+    def __init__(self, core: CommandCore, sender: TelegramSender, secrets: list[str], clock: Clock) -> None:
         self.core = core
         self.sender = sender
         self.secrets = secrets
+        self.clock = clock
         self.admins = AdminCache()
 
     def install(self, app: Application) -> None:
@@ -167,8 +168,6 @@ class TelegramHandlers:
 
     # ---------------------------------------------------------------- helpers
     def _chat_ref(self, update: Update):
-        from bot.core.model import ChatRef
-
         chat = update.effective_chat
         user = update.effective_user
         group = chat.type != ChatType.PRIVATE
@@ -182,8 +181,6 @@ class TelegramHandlers:
         )
 
     async def _caller(self, update: Update, context: ContextTypes.DEFAULT_TYPE, text: str):
-        from bot.core.model import Caller
-
         chat = update.effective_chat
         user = update.effective_user
         message = update.effective_message
@@ -199,7 +196,7 @@ class TelegramHandlers:
         return Caller(user_id=user_id, is_group_admin=await self._is_group_admin(context, chat.id, user_id))
 
     async def _is_group_admin(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, user_id: int) -> bool:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         known = self.admins.get(chat_id, user_id, now)
         if known is not None:
             return known
@@ -282,7 +279,7 @@ class TelegramChannel:
             outbox, chats, compose, self.sender, clock, batch=batch, claim_interval=claim_interval,
             worker_id=_worker_id(), metrics=metrics,
         )
-        self.handlers = TelegramHandlers(core, self.sender, self.secrets)
+        self.handlers = TelegramHandlers(core, self.sender, self.secrets, clock)
         self.handlers.install(self.app)
         self._task: asyncio.Task | None = None
         self._polling = False

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -57,6 +57,34 @@ EMPTY = "nothing to send (empty message)"
 # ---------------------------------------------------------------------------- the app
 
 
+def _ts(clock: Clock) -> float:
+    """The clock's instant in seconds: what the send windows count in."""
+    return clock.now().timestamp()
+
+
+async def _send_paced(
+    clock: Clock, windows: Sequence[SendWindow], pieces: Sequence[str], send: Callable[[str], Awaitable[object]]
+) -> None:
+    """Send ``pieces`` in order, each when every window has room, recording each send."""
+    for piece in pieces:
+        wait = max(w.free_at(_ts(clock)) for w in windows) - _ts(clock)
+        if wait > 0:
+            await clock.sleep(wait)
+        await send(piece)
+        for w in windows:
+            w.record(_ts(clock))
+
+
+def _outcome_of(exc: WeComError, *, member: bool) -> Outcome:
+    """What a WeCom error means for the delivery: a member who left is gone; a busy or
+    failing server is retried; anything else fails."""
+    if member and exc.errcode in GONE_ERRCODES:
+        return Gone(str(exc))
+    if exc.retryable:
+        return Retry(exc.retry_after or None, str(exc))
+    return Fail(str(exc))
+
+
 class AppDelivery:
     """The outbox channel "wecom": a unit as app messages (markdown or text, at most 2048
     bytes each, whole items) to one member, within the member's limits (30 a minute, 1,000
@@ -82,7 +110,7 @@ class AppDelivery:
         self.bundle_most = max(per_minute - 1, 1)
 
     def _ts(self) -> float:
-        return self.clock.now().timestamp()
+        return _ts(self.clock)
 
     async def _windows(self, chat_id: int | None, userid: str) -> list[SendWindow]:
         """The member's minute and hour windows as every instance has used them (``chat_id``
@@ -114,20 +142,10 @@ class AppDelivery:
             limit, window = next((w.limit, w.window) for w in windows if w.free_at(now, len(pieces)) == free)
             return Hold(free + HOLD_MARGIN - now, f"WeCom takes {limit} messages in {window:.0f} s to one member")
         try:
-            for piece in pieces:
-                # only a unit longer than a whole window's allowance waits here, part by part
-                wait = max(w.free_at(self._ts()) for w in windows) - self._ts()
-                if wait > 0:
-                    await self.clock.sleep(wait)
-                await self.api.send_app_message(userid, piece, self.msgtype)
-                for w in windows:
-                    w.record(self._ts())
+            # only a unit longer than a whole window's allowance waits here, part by part
+            await _send_paced(self.clock, windows, pieces, lambda piece: self.api.send_app_message(userid, piece, self.msgtype))
         except WeComError as exc:
-            if exc.errcode in GONE_ERRCODES:
-                return Gone(str(exc))
-            if exc.retryable:
-                return Retry(exc.retry_after or None, str(exc))
-            return Fail(str(exc))
+            return _outcome_of(exc, member=True)
         except ValueError as exc:  # over the size limit: a formatting bug, not worth retrying
             return Fail(str(exc))
         return Sent(messages=len(pieces))
@@ -269,7 +287,7 @@ class RobotDelivery:
         self.windows: dict[str, SendWindow] = {name: SendWindow() for name in robots}
 
     def _ts(self) -> float:
-        return self.clock.now().timestamp()
+        return _ts(self.clock)
 
     def plan(self, units: Sequence[Unit]) -> list[Unit]:
         """One robot's waiting units as the messages to send now: one per alert while the
@@ -316,12 +334,7 @@ class RobotDelivery:
         if len(pieces) > room and not (len(pieces) > window.limit and room >= window.limit):
             return Hold(window.free_at(now) + 0.5 - now, f"robot {name} is at its {window.limit} messages a minute")
         try:
-            for piece in pieces:
-                wait = window.free_at(self._ts()) - self._ts()
-                if wait > 0:
-                    await self.clock.sleep(wait)
-                await self.api.send_robot(robot.url, piece, "markdown")
-                window.record(self._ts())
+            await _send_paced(self.clock, [window], pieces, lambda piece: self.api.send_robot(robot.url, piece, "markdown"))
         except WeComTooFast:
             log.warning("robot %s answered 130101 (too fast); waiting for the next minute", name)
             window.block_until(self._ts() + seconds_to_next_minute(self.clock.now(), NEXT_MINUTE_MARGIN))
@@ -329,7 +342,7 @@ class RobotDelivery:
             return Hold(window.free_at(now) + 0.5 - now, "robot answered 130101 (too fast)")
         except WeComError as exc:
             log.warning("robot %s: send failed: %s", name, exc)
-            return Retry(None, str(exc)) if exc.retryable else Fail(str(exc))
+            return _outcome_of(exc, member=False)
         except ValueError as exc:  # over the size limit: a formatting bug, not worth retrying
             return Fail(str(exc))
         return Sent()

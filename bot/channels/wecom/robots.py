@@ -18,15 +18,12 @@ import logging
 from collections import deque
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from bot.core.model import KEYWORD_MAX, Chat, same_keyword
 from bot.core.quiet import bundle
 from bot.core.text import BLOCK_SEP, WECOM_MARKDOWN_LIMIT, utf8_len
-
-if TYPE_CHECKING:
-    from bot.store.chats import ChatStore
-    from bot.core.model import Chat
-    from config.model import Topic, WeComRobot
+from bot.store.chats import ChatStore
+from config.model import Topic, WeComRobot
 
 log = logging.getLogger("shwatch.wecom.robots")
 
@@ -150,7 +147,6 @@ async def sync_robot_chats(
     lang. A robot chat no longer in the config is deactivated (its history stays). The
     digest itself is planned, rendered and queued by the digest job like any chat's.
     Returns the chats by robot name."""
-    from bot.core.model import KEYWORD_MAX, same_keyword
 
     out: dict[str, Chat] = {}
     for robot in robots:
