@@ -72,6 +72,20 @@ class PageParser:
         return await self._run(len(content), extract_article, content, url, charset, forced_encoding)
 
     async def close(self) -> None:
+        """Stop the worker at once: a page still being parsed is abandoned (the next poll
+        fetches it again), so a service asked to stop never waits on a hostile page."""
         if self._pool is not None:
             pool, self._pool = self._pool, None
-            await asyncio.get_running_loop().run_in_executor(None, pool.shutdown)
+            # ProcessPoolExecutor stops a running task only by ending its process (a public
+            # way, terminate_workers(), comes with Python 3.14)
+            workers = list((pool._processes or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for worker in workers:
+                if worker.is_alive():
+                    worker.terminate()
+            await asyncio.get_running_loop().run_in_executor(None, _join, workers)
+
+
+def _join(workers: list[Any], timeout: float = 2.0) -> None:
+    for worker in workers:
+        worker.join(timeout)

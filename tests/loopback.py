@@ -18,7 +18,8 @@ class LoopbackServer:
     thread_name = "loopback-server"
     shutdown_timeout = 1.0
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host  # any 127.x.y.z address: servers on distinct loopback hosts
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -36,7 +37,7 @@ class LoopbackServer:
         ready = threading.Event()
         failed: list[BaseException] = []
         sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((self.host, 0))
         self.port = sock.getsockname()[1]
         loop = asyncio.new_event_loop()
         self._loop = loop
