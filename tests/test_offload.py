@@ -50,3 +50,16 @@ async def test_a_small_page_is_parsed_inline():
     entries = await parser.list_entries(_list_page(3), SOURCE.url, SOURCE, "utf-8")
     assert parser.offloaded == 0 and len(entries) == 3
     await parser.close()
+
+
+async def test_closing_ends_a_parse_in_progress_instead_of_waiting_for_it():
+    page = _list_page(200_000)  # about 25 MB: seconds of parsing in the worker
+    parser = PageParser(offload_bytes=100_000)
+    parsing = asyncio.create_task(parser.list_entries(page, SOURCE.url, SOURCE, "utf-8"))
+    while parser._pool is None or not parser._pool._processes:  # the worker has started
+        await asyncio.sleep(0.01)
+    workers = list(parser._pool._processes.values())
+    await parser.close()
+    assert workers and not any(w.is_alive() for w in workers)  # ended, not waited for
+    assert parsing.done() or (await asyncio.wait({parsing}, timeout=5))[0]
+    assert parsing.cancelled() or parsing.exception() is not None  # the page is abandoned, no result
