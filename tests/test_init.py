@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 
 from bot.cli.init import STARTER
-from config.model import DigestSettings, FetchSettings, Settings, TelegramSettings, WebSettings, WeComSettings
+from config.model import DigestSettings, FetchSettings, ServiceSettings, Settings, TelegramSettings, WebSettings, WeComSettings
 from config.settings import load_settings
 
 SHWATCH = Path(sys.executable).with_name("shwatch")
@@ -27,14 +27,14 @@ def test_the_starter_config_names_every_setting_and_loads_to_the_defaults(tmp_pa
     written = tmp_path / "shwatch.toml"
     written.write_text(STARTER, encoding="utf-8")
     loaded, defaults = load_settings(written, env={}), load_settings(None, env={})
-    for section in ("fetch", "telegram", "wecom", "digest", "web"):
+    for section in ("fetch", "telegram", "wecom", "digest", "web", "service"):
         assert getattr(loaded, section) == getattr(defaults, section), section
     assert (loaded.database_url, loaded.timezone, loaded.max_age_days) == (defaults.database_url, defaults.timezone, defaults.max_age_days)
     # every key of the settings model appears (set or commented out with what to put there)
     text = STARTER
     models = {"": Settings, "fetch": FetchSettings, "telegram": TelegramSettings, "wecom": WeComSettings,
-              "digest": DigestSettings, "web": WebSettings}
-    skip = {"sources", "topics", "relevance", "config_path", "fetch", "telegram", "wecom", "digest", "web", "robots"}
+              "digest": DigestSettings, "web": WebSettings, "service": ServiceSettings}
+    skip = {"sources", "topics", "relevance", "config_path", "fetch", "telegram", "wecom", "digest", "web", "service", "robots"}
     for section, model in models.items():
         for f in dataclasses.fields(model):
             if f.name not in skip:

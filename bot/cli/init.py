@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from config.model import DigestSettings, FetchSettings, TelegramSettings, WebSettings
+from config.model import DigestSettings, FetchSettings, ServiceSettings, TelegramSettings, WebSettings
 
-F, T, D, W = FetchSettings(), TelegramSettings(), DigestSettings(), WebSettings()
+F, T, D, W, S = FetchSettings(), TelegramSettings(), DigestSettings(), WebSettings(), ServiceSettings()
 
 
 def _toml(value: object) -> str:
@@ -80,6 +80,10 @@ enabled = {_toml(W.enabled)}                # the web app in `shwatch run` (shwa
 host = {_toml(W.host)}            # 127.0.0.1: this machine only; put a proxy in front to publish it
 port = {W.port}                   # or SHWATCH_WEB_PORT
 # base_url = "https://example.org/shwatch"   # absolute links in feeds, behind a proxy
+
+[service]
+lease_seconds = {S.lease_seconds:g}            # several `shwatch run` on one database: one leads (polls, digests,
+                              # Telegram updates); a dead or hung leader is replaced within this long
 
 # [[sources]]                 # when present, replaces the default sources (config/sources.toml)
 # id = "wsjkw-xwfb"
