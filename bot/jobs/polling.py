@@ -18,13 +18,23 @@ log = logging.getLogger("shwatch.service")
 
 
 class Pipeline:
+    """``leading``: whether this instance still leads (bot.jobs.leadership); a poll that ends
+    after leadership was lost (the process was paused) stores its items but leaves planning
+    their alerts to the new leader."""
+
     def __init__(
-        self, poller: Poller, dispatcher: Dispatcher, wake: Callable[[], None], metrics: Metrics | None = None
+        self,
+        poller: Poller,
+        dispatcher: Dispatcher,
+        wake: Callable[[], None],
+        metrics: Metrics | None = None,
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
         self.poller = poller
         self.dispatcher = dispatcher
         self.wake = wake
         self.metrics = metrics
+        self.leading = leading
 
     async def poll(self, source: Source) -> bool:
         started = time.perf_counter()
@@ -37,6 +47,9 @@ class Pipeline:
                 self.metrics.items_found.labels(source=source.id).inc(len(report.new_items))
         if report.alertable:
             log.info("source %s: %d new item(s)", source.id, len(report.alertable))
+            if not self.leading():
+                log.info("source %s: this instance no longer leads; the leader plans the alerts", source.id)
+                return report.ok
             await self.dispatch()
         return report.ok
 

@@ -21,6 +21,7 @@ from sqlalchemy import func, literal, or_, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
+from bot.core.model import Leader
 from bot.store.schema import leases, upsert
 from monitors.db import UTCDateTime
 
@@ -92,3 +93,8 @@ class LeaseStore:
                 await conn.execute(select(leases.c.holder, leases.c.expires_at, now).where(leases.c.name == name))
             ).first()
         return None if row is None else Lease(name, row.holder, row.expires_at, row.read_at)
+
+    async def leader(self) -> Leader | None:
+        """Who leads, for /health, /healthz and ``shwatch sources``."""
+        lease = await self.current(LEADER)
+        return None if lease is None else Leader(lease.holder, lease.expires_at, lease.live)

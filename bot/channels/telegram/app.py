@@ -14,6 +14,9 @@ Group chats: settings change only for the group's administrators, asked with get
 (retrying while the Bot API is unreachable, so the rest of the service keeps running),
 ``stop()`` ends polling and sending within a few seconds, ``wake()`` makes its
 ``OutboxWorker`` claim new deliveries now (``TelegramDelivery`` renders and sends them).
+Only the leading instance (bot.jobs.leadership) reads updates and claims Telegram
+deliveries: its ``leader_part`` (``lead()`` / ``stand_by()``) is started and stopped with
+leadership. A delivery worker (``receive=False``) claims from the start and never reads.
 """
 
 from __future__ import annotations
@@ -285,16 +288,23 @@ class TelegramChannel:
         self.handlers = TelegramHandlers(core, self.sender, self.secrets)
         self.handlers.install(self.app)
         self._task: asyncio.Task | None = None
+        self._connected = asyncio.Event()  # the Bot API answered (getMe)
+        self._receiving: asyncio.Task | None = None
         self._polling = False
 
     async def start(self) -> None:
-        # deliveries go out even while the updates side is still connecting
         await self.sender.start()
-        await self.worker.start()
+        if not self.receive:  # a delivery worker sends its share of the deliveries from the start
+            await self.worker.start()
         self._task = asyncio.create_task(self._connect(), name="telegram-connect")
 
     def wake(self) -> None:
         self.worker.wake()
+
+    @property
+    def leader_part(self) -> "TelegramLeading":
+        """The part only the leading instance runs: getUpdates and the Telegram deliveries."""
+        return TelegramLeading(self)
 
     async def _connect(self) -> None:
         delay = 1.0
@@ -313,11 +323,20 @@ class TelegramChannel:
                 )
             await self.clock.sleep(delay)
             delay = min(delay * 2, self.retry_cap)
+        self._connected.set()
         if not self.receive:
             log.info("Telegram delivery worker ready (no updates polled here)")
-            return
+
+    async def lead(self) -> None:
+        """Start sending the Telegram deliveries and reading updates (once connected)."""
+        await self.worker.start()
+        self._receiving = asyncio.create_task(self._receive(), name="telegram-receive")
+
+    async def _receive(self) -> None:
+        await self._connected.wait()
         await self._register_commands()
         await self.app.start()
+        self._polling = True
         await self.app.updater.start_polling(
             poll_interval=0.0,
             timeout=self.settings.telegram.poll_timeout,
@@ -325,8 +344,30 @@ class TelegramChannel:
             bootstrap_retries=-1,
             error_callback=self._polling_error,
         )
-        self._polling = True
         log.info("Telegram bot @%s is polling for updates", self.app.bot.username)
+
+    async def stand_by(self) -> None:
+        """Stop reading updates (those already read are answered and marked read) and stop
+        claiming Telegram deliveries; the ones claimed and not sent go back to the outbox."""
+        await self._stop_receiving()
+        await self.worker.stop()
+
+    async def _stop_receiving(self) -> None:
+        if self._receiving is not None and not self._receiving.done():
+            self._receiving.cancel()
+        if self._receiving is not None:
+            await asyncio.gather(self._receiving, return_exceptions=True)
+            self._receiving = None
+        if self._polling:
+            try:
+                if self.app.updater.running:
+                    await self.app.updater.stop()
+                if self.app.running:
+                    await self.app.stop()
+            except (TelegramError, RuntimeError) as exc:
+                log.warning("stopping Telegram polling: %s", redact(str(exc), self.secrets))
+            self._polling = False
+            log.info("Telegram updates are no longer read here")
 
     def _polling_error(self, exc: TelegramError) -> None:
         log.warning("getUpdates failed: %s", redact(f"{type(exc).__name__}: {exc}", self.secrets))
@@ -342,13 +383,7 @@ class TelegramChannel:
         if self._task is not None and not self._task.done():
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        if self._polling:
-            try:
-                await self.app.updater.stop()
-                await self.app.stop()
-            except (TelegramError, RuntimeError) as exc:
-                log.warning("stopping Telegram polling: %s", redact(str(exc), self.secrets))
-            self._polling = False
+        await self._stop_receiving()
         self.worker.halt()  # no new unit reaches the sender from here on
         await self.sender.stop()  # in-flight sends finish; queued ones answer Interrupted
         await self.worker.stop()  # records those outcomes; claimed, unsent rows go back
@@ -356,6 +391,23 @@ class TelegramChannel:
             await (self.app.shutdown() if self.receive else self.app.bot.shutdown())
         except (TelegramError, RuntimeError) as exc:
             log.warning("shutting down the Telegram client: %s", redact(str(exc), self.secrets))
+
+
+class TelegramLeading:
+    """The leader-only part of a ``TelegramChannel`` as a component (bot.jobs.leadership):
+    Telegram allows one getUpdates per token, and Telegram's 30 messages/s are kept by the one
+    sender that has them all (``run --deliver-only`` workers send their configured share)."""
+
+    name = "telegram-updates"
+
+    def __init__(self, channel: TelegramChannel) -> None:
+        self.channel = channel
+
+    async def start(self) -> None:
+        await self.channel.lead()
+
+    async def stop(self) -> None:
+        await self.channel.stand_by()
 
 
 def _worker_id() -> str:
