@@ -168,6 +168,7 @@ class Service:
             telegram = TelegramChannel(
                 settings, core, stores.outbox, stores.chats, compose, clock, self.secrets,
                 receive=not self.deliver_only, metrics=self.metrics,
+                leading=self.leadership.holds if self.leadership is not None else None,
             )
             components.append(telegram)
             leader_only.append(telegram.leader_part)

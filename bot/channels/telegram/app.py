@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from telegram import BotCommand, Update
@@ -50,6 +52,7 @@ from config.model import Settings
 log = logging.getLogger("shwatch.telegram")
 
 ADMIN_CACHE_SECONDS = 60.0
+LEADER_WORKER = "telegram-leader-"  # the worker id's prefix of a leading instance's deliveries
 MENU_COMMANDS = tuple(command for command, _ in REGISTRY.menu("en"))
 
 
@@ -270,6 +273,7 @@ class TelegramChannel:
         claim_interval: float = 2.0,
         startup_pause: float = 1.05,
         metrics: Metrics | None = None,
+        leading: Callable[[], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -280,10 +284,12 @@ class TelegramChannel:
         self.sender = TelegramSender(
             self.app.bot, clock, secrets=self.secrets, startup_pause=startup_pause,
             limits=RateLimits.telegram(self.settings.telegram.messages_per_second), metrics=metrics,
+            may_deliver=leading or (lambda: True),
         )
+        self.outbox = outbox
         self.worker = delivery_worker(
             outbox, chats, compose, self.sender, clock, batch=batch, claim_interval=claim_interval,
-            worker_id=_worker_id(), metrics=metrics,
+            worker_id=_worker_id(leader=receive), metrics=metrics,
         )
         self.handlers = TelegramHandlers(core, self.sender, self.secrets)
         self.handlers.install(self.app)
@@ -328,7 +334,16 @@ class TelegramChannel:
             log.info("Telegram delivery worker ready (no updates polled here)")
 
     async def lead(self) -> None:
-        """Start sending the Telegram deliveries and reading updates (once connected)."""
+        """Start sending the Telegram deliveries and reading updates (once connected).
+        Deliveries another leader claimed and did not send (it died or hangs) go back to the
+        outbox first: only the leader sends Telegram's deliveries, apart from delivery workers."""
+        try:
+            n = await self.outbox.requeue_claimed(LEADER_WORKER, keep=self.worker.worker_id)
+        except Exception as exc:  # they go back after a while anyway (Maintenance)
+            log.warning("could not take back the previous leader's Telegram deliveries: %s", redact(str(exc), self.secrets))
+        else:
+            if n:
+                log.warning("%d Telegram deliveries claimed by the previous leader are queued again", n)
         await self.worker.start()
         self._receiving = asyncio.create_task(self._receive(), name="telegram-receive")
 
@@ -410,8 +425,6 @@ class TelegramLeading:
         await self.channel.stand_by()
 
 
-def _worker_id() -> str:
-    import os
-    import uuid
-
-    return f"telegram-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+def _worker_id(leader: bool) -> str:
+    """The outbox worker's name; a leader's starts with ``LEADER_WORKER``."""
+    return f"{LEADER_WORKER if leader else 'telegram-'}{os.getpid()}-{uuid.uuid4().hex[:6]}"
