@@ -174,16 +174,15 @@ class Leadership:
             self._standing_by = True
             log.info(
                 "this instance (%s) stands by: %s leads until %s",
-                self.instance, other.holder, other.expires_at.isoformat(timespec="seconds"),
+                self.instance, other.holder, other.expires_at.isoformat(timespec="milliseconds"),
             )
         left = (other.expires_at - other.read_at).total_seconds() + TAKEOVER_MARGIN
         return max(0.0, min(self.renew_every, left))
 
     async def _lead(self, lease: Lease) -> None:
         log.info(
-            "this instance (%s) leads until %s: polling the sources, planning digests%s",
-            self.instance, lease.expires_at.isoformat(timespec="seconds"),
-            "".join(f", {c.name}" for c in self.leading if c.name not in ("scheduler",)),
+            "this instance (%s) leads until %s; it runs %s",
+            self.instance, lease.expires_at.isoformat(timespec="milliseconds"), ", ".join(c.name for c in self.leading),
         )
         for component in self.leading:
             try:
