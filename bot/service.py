@@ -72,7 +72,8 @@ log = logging.getLogger("shwatch.service")
 
 STOP_TIMEOUT = 4.0  # seconds per component
 STALE_AFTER = timedelta(minutes=10)  # a 'sending' row older than this belongs to a dead worker
-DIGEST_TICK = 60.0  # seconds; ticks fall just after each minute of the service's clock
+DIGEST_TICK = 60.0
+IDLE_TRANSACTION_MIN = 5.0  # seconds: the least a transaction may stay idle on PostgreSQL  # seconds; ticks fall just after each minute of the service's clock
 
 
 class Component(Protocol):
@@ -288,6 +289,19 @@ class Service:
         return code
 
 
+def hung_transactions_end(settings: Settings) -> dict[str, Any]:
+    """Engine options: on PostgreSQL a transaction left idle longer than a lease (its process
+    is paused or cut off) is ended by the server, so its row locks never stop the instance
+    that took over (an instance under load gets some seconds more)."""
+    url = settings.database_url
+    if not url.startswith(("postgresql", "postgres")):
+        return {}
+    ms = str(int(1000 * max(settings.service.lease_seconds, IDLE_TRANSACTION_MIN)))
+    if url.startswith("postgresql+psycopg"):
+        return {"connect_args": {"options": f"-c idle_in_transaction_session_timeout={ms}"}}
+    return {"connect_args": {"server_settings": {"idle_in_transaction_session_timeout": ms}}}
+
+
 def _console_lang() -> str:
     return lang_from_code(os.environ.get("LANG") or os.environ.get("LC_ALL") or "en")
 
@@ -303,7 +317,7 @@ async def run_service(settings: Settings, *, deliver_only: bool = False) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, **hung_transactions_end(settings))
     try:
         service = Service(settings, engine, clock_from_env(os.environ), deliver_only=deliver_only)
         return await service.run(stop)

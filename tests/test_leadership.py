@@ -12,9 +12,15 @@ import logging
 import time
 from datetime import datetime, timedelta, timezone
 
+import pytest
+from sqlalchemy import text
+
 from bot.core.clock import FakeClock
 from bot.jobs.leadership import Leadership, alive_here, instance_id
+from bot.service import hung_transactions_end
 from bot.store.lease import LEADER, Lease, LeaseStore
+from config.model import ServiceSettings, Settings
+from monitors.db import create_engine
 
 LEASE = 0.4  # seconds on the database's clock
 
@@ -98,3 +104,17 @@ def test_the_instance_id_names_host_and_pid_and_tells_a_live_holder():
     assert not alive_here(Lease(LEADER, me, now - timedelta(seconds=5), now))  # expired
     assert not alive_here(Lease(LEADER, f"{host}:999999999:abcd", now + timedelta(seconds=5), now))  # no such pid
     assert not alive_here(None)
+
+
+@pytest.mark.postgres
+async def test_a_paused_instances_open_transaction_is_ended_by_postgresql(postgres_url):
+    """The service's connections carry idle_in_transaction_session_timeout (at least 5 s, else
+    the lease), so the row locks of a paused leader never hold up the one that took over."""
+    settings = Settings(database_url=postgres_url, service=ServiceSettings(lease_seconds=7.5))
+    engine = create_engine(postgres_url, **hung_transactions_end(settings))
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SHOW idle_in_transaction_session_timeout"))).scalar() == "7500ms"
+    finally:
+        await engine.dispose()
+    assert hung_transactions_end(Settings(database_url="sqlite+aiosqlite:///x.db")) == {}

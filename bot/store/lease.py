@@ -68,7 +68,10 @@ class LeaseStore:
             set_={"holder": stmt.excluded.holder, "expires_at": stmt.excluded.expires_at},
             where=or_(leases.c.holder == holder, leases.c.expires_at <= now),
         ).returning(leases.c.holder, leases.c.expires_at, type_coerce(now, UTCDateTime).label("read_at"))
-        async with self.engine.begin() as conn:
+        # one statement in autocommit: no open transaction holds the lease's row lock, so an
+        # instance paused mid-request cannot keep the others from taking the lease
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             row = (await conn.execute(stmt)).first()
         if row is None or row.holder != holder:
             return None
