@@ -72,8 +72,8 @@ log = logging.getLogger("shwatch.service")
 
 STOP_TIMEOUT = 4.0  # seconds per component
 STALE_AFTER = timedelta(minutes=10)  # a 'sending' row older than this belongs to a dead worker
-DIGEST_TICK = 60.0
-IDLE_TRANSACTION_MIN = 5.0  # seconds: the least a transaction may stay idle on PostgreSQL  # seconds; ticks fall just after each minute of the service's clock
+DIGEST_TICK = 60.0  # seconds; ticks fall just after each minute of the service's clock
+IDLE_TRANSACTION_MIN = 5.0  # seconds: the least a transaction may stay idle on PostgreSQL
 
 
 class Component(Protocol):
@@ -226,8 +226,7 @@ class Service:
             on_polled=only_leader(after_poll),
             poll_timeout=settings.fetch.poll_deadline + 60.0,  # the poll's own deadline ends it first
         )
-        leadership.leading[:0] = [timetable]  # polls first, then Telegram's updates
-        leadership.leading.extend(leader_only)
+        leadership.leading = [timetable, *leader_only]  # polls first, then Telegram's updates
         components.extend([_Fetching(fetcher, poller), leadership, Maintenance(stores.outbox)])
         if settings.web.enabled:
             components.append(self._web(web_routes, timetable.running))

@@ -111,7 +111,7 @@ def start_pair(tmp_path: Path, text: str) -> tuple[Instance, Instance]:
     """Two instances started together; (leader, standby) once each has said which it is."""
     pair = [Instance("a", tmp_path, text), Instance("b", tmp_path, text)]
     wait(lambda: sum(i.leads() for i in pair) == 1 and all("stands by" in i.log() or i.leads() for i in pair),
-         "one instance to lead and the other to stand by", pair, timeout=15)
+         "one instance to lead and the other to stand by", pair)
     leader = next(i for i in pair if i.leads())
     return leader, next(i for i in pair if i is not leader)
 
