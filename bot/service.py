@@ -7,11 +7,17 @@ and stop in reverse::
 
     channels      TelegramChannel (token set) or ConsoleChannel; WeCom app / robots when set
     fetcher       the shared HTTP client for the sources
-    Timetable     APScheduler: each source polled at start-up, then on its interval with
-                  jitter and backoff (Pipeline.poll: after a poll with new items, plan alerts
-                  and wake the channels); the digest tick; admin health notices after each poll
-    PollStatus    the sources' status in one log line, every 10 minutes and on each change
+    Leadership    holds the leader lease (bot.jobs.leadership) and, while this instance
+                  leads, runs the leader-only components:
+        Timetable     APScheduler: each source polled at start-up, then on its interval with
+                      jitter and backoff (Pipeline.poll: after a poll with new items, plan
+                      alerts and wake the channels); the digest tick; admin health notices
+        PollStatus    the sources' status in one log line, every 10 minutes and on each change
+        telegram-updates   getUpdates and the Telegram deliveries (TelegramChannel.leader_part)
     Maintenance   hands back deliveries left 'sending' by a dead worker
+
+Any number of ``shwatch run`` may share one database: one leads, the others stand by and send
+the console and WeCom deliveries. ``run --deliver-only`` never leads.
 
 A channel's modules are imported only when that channel is configured (the one exception to
 imports at the top of modules): an installation without Telegram never loads its library.
@@ -41,6 +47,7 @@ from bot.delivery.compose import DeliveryComposer
 from bot.jobs.alerts import Dispatcher, RuleIndexCache
 from bot.jobs.digests import DigestJob
 from bot.jobs.health import HealthNotifier
+from bot.jobs.leadership import Leadership, alive_here, instance_id
 from bot.jobs.polling import Maintenance, Pipeline
 from bot.jobs.status import PollStatus
 from bot.jobs.timetable import Timetable
@@ -49,6 +56,7 @@ from bot.store.chats import ChatStore
 from bot.store.digests import DigestLedger
 from bot.store.dispatch import DispatchLog
 from bot.store.inbound import InboundLog
+from bot.store.lease import LeaseStore
 from bot.store.migrate import upgrade_to_head
 from bot.store.notices import SourceNotices
 from bot.store.outbox import Outbox
@@ -68,6 +76,7 @@ log = logging.getLogger("shwatch.service")
 STOP_TIMEOUT = 4.0  # seconds per component
 STALE_AFTER = timedelta(minutes=10)  # a 'sending' row older than this belongs to a dead worker
 DIGEST_TICK = 60.0  # seconds; ticks fall just after each minute of the service's clock
+IDLE_TRANSACTION_MIN = 5.0  # seconds: the least a transaction may stay idle on PostgreSQL
 
 
 class Component(Protocol):
@@ -132,6 +141,12 @@ class Service:
         self.tagger = Tagger(settings.topics, rules=settings.relevance)
         self.metrics = Metrics()
         self.components: list[Any] = []
+        self.instance = instance_id()
+        self.leases = LeaseStore(engine)
+        # which instance polls, plans digests and reads Telegram; a delivery worker never leads
+        self.leadership = None if deliver_only else Leadership(
+            self.leases, self.instance, settings.service.lease_seconds, [], clock, stop_timeout=STOP_TIMEOUT
+        )
 
     def wake(self) -> None:
         """New deliveries are waiting: every channel claims now."""
@@ -147,18 +162,20 @@ class Service:
         compose.register("digest", digests.render)
         core = CommandCore(
             settings, clock, chats=stores.chats, items=stores.items, outbox=stores.outbox,
-            dispatched=stores.dispatched, digest_now=digests.send_now,
+            dispatched=stores.dispatched, digest_now=digests.send_now, leases=self.leases,
         )
         components: list[Any] = []
+        leader_only: list[Any] = []  # started and stopped by Leadership
         if settings.telegram.token:
             from bot.channels.telegram.app import TelegramChannel
 
-            components.append(
-                TelegramChannel(
-                    settings, core, stores.outbox, stores.chats, compose, clock, self.secrets,
-                    receive=not self.deliver_only, metrics=self.metrics,
-                )
+            telegram = TelegramChannel(
+                settings, core, stores.outbox, stores.chats, compose, clock, self.secrets,
+                receive=not self.deliver_only, metrics=self.metrics,
+                leading=self.leadership.holds if self.leadership is not None else None,
             )
+            components.append(telegram)
+            leader_only.append(telegram.leader_part)
         else:
             components.append(
                 ConsoleChannel(
@@ -184,12 +201,14 @@ class Service:
             if settings.web.enabled:
                 components.append(self._web(web_routes, None))
             return components
+        leadership = self.leadership
+        assert leadership is not None
         fetcher = Fetcher(settings.fetch)
         poller = Poller(settings, stores.items, fetcher, self.tagger, clock=clock.now)
         dispatcher = Dispatcher(
             stores.items, stores.dispatched, RuleIndexCache(stores.chats), clock, max_age_days=settings.max_age_days
         )
-        pipeline = Pipeline(poller, dispatcher, self.wake, self.metrics)
+        pipeline = Pipeline(poller, dispatcher, self.wake, self.metrics, leading=leadership.holds)
         notifier = HealthNotifier(stores.items, stores.notices, stores.chats, settings, clock)
 
         async def after_poll(source: Source, ok: bool) -> None:
@@ -197,19 +216,24 @@ class Service:
             if await notifier.check(source.id):
                 self.wake()
 
+        # every job checks that this instance still leads when it begins (after a pause the
+        # jobs that fell due run before the leadership loop notices the lease is gone)
+        only_leader = leadership.while_leading
+        tick = only_leader(digests.tick)
         timetable = Timetable(
             settings.sources,
-            pipeline.poll,
+            only_leader(pipeline.poll),
             periodic=[
-                ("digest-catch-up", digests.tick, None, 0.0),
-                ("digest-tick", digests.tick, DIGEST_TICK, seconds_to_next_minute(clock.now(), 0.5)),
+                ("digest-catch-up", tick, None, 0.0),
+                ("digest-tick", tick, DIGEST_TICK, seconds_to_next_minute(clock.now(), 0.5)),
             ],
-            on_polled=after_poll,
+            on_polled=only_leader(after_poll),
             poll_timeout=settings.fetch.poll_deadline + 60.0,  # the poll's own deadline ends it first
         )
         status = PollStatus(settings.sources, clock, settings.timezone, timetable.next_polls,
                             every=settings.console.status_interval)
-        components.extend([_Fetching(fetcher, poller), timetable, status, Maintenance(stores.outbox, clock)])
+        leadership.leading = [timetable, status, *leader_only]  # polls first, then Telegram's updates
+        components.extend([_Fetching(fetcher, poller), leadership, Maintenance(stores.outbox, clock)])
         if settings.web.enabled:
             components.append(self._web(web_routes, timetable.running))
         return components
@@ -218,6 +242,7 @@ class Service:
         app = build_web_app(
             self.settings, self.engine, self.clock, role="delivery" if self.deliver_only else "service",
             extra_routes=routes, metrics=self.metrics, scheduler_running=scheduler_running,
+            instance=self.instance, leading=self.leadership.holds if self.leadership is not None else None,
         )
         return WebServer(app, self.settings.web.host, self.settings.web.port)
 
@@ -226,9 +251,12 @@ class Service:
         rescored = await retag(self.stores.items, self.tagger)  # items tagged by older rules
         if rescored:
             log.info("%s scored again with the current tagging rules", counted(rescored, "stored item"))
-        # A previous process killed mid-send left rows in 'sending': on SQLite only one
-        # service runs, so all of them are stale; on PostgreSQL other workers may be alive.
-        stale = timedelta(0) if self.engine.dialect.name == "sqlite" and not self.deliver_only else STALE_AFTER
+        # A previous process killed mid-send left rows in 'sending'. On SQLite (one machine)
+        # they are all stale unless a leader is alive here (its sends are real); on
+        # PostgreSQL other instances may be alive anywhere.
+        stale = STALE_AFTER
+        if self.engine.dialect.name == "sqlite" and not alive_here(await self.leases.current()):
+            stale = timedelta(0)
         n = await self.stores.outbox.requeue_stale(stale)
         if n:
             log.warning("%s interrupted by the last shutdown %s queued again", counted(n, "delivery"), plural("is", n))
@@ -266,6 +294,19 @@ class Service:
         return code
 
 
+def hung_transactions_end(settings: Settings) -> dict[str, Any]:
+    """Engine options: on PostgreSQL a transaction left idle longer than a lease (its process
+    is paused or cut off) is ended by the server, so its row locks never stop the instance
+    that took over (an instance under load gets some seconds more)."""
+    url = settings.database_url
+    if not url.startswith(("postgresql", "postgres")):
+        return {}
+    ms = str(int(1000 * max(settings.service.lease_seconds, IDLE_TRANSACTION_MIN)))
+    if url.startswith("postgresql+psycopg"):
+        return {"connect_args": {"options": f"-c idle_in_transaction_session_timeout={ms}"}}
+    return {"connect_args": {"server_settings": {"idle_in_transaction_session_timeout": ms}}}
+
+
 def _console_lang(setting: str) -> str:
     """The console chat's language (notices, digests): ``[console] lang``, else ("auto") the
     locale's; its alerts follow each item's language (``DeliveryComposer.alert_lang``)."""
@@ -285,7 +326,7 @@ async def run_service(settings: Settings, *, deliver_only: bool = False) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, **hung_transactions_end(settings))
     try:
         service = Service(settings, engine, clock_from_env(os.environ), deliver_only=deliver_only)
         return await service.run(stop)

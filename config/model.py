@@ -234,6 +234,15 @@ class ConsoleSettings:
 
 
 @dataclass(frozen=True)
+class ServiceSettings:
+    """``shwatch run``: several instances share one database; one of them leads."""
+
+    # seconds a leader's lease lasts on the database's clock; renewed every third of it, so a
+    # leader that dies or hangs is replaced within about this long
+    lease_seconds: float = 15.0
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str
     timezone: str = "Asia/Shanghai"
@@ -248,6 +257,7 @@ class Settings:
     digest: DigestSettings = field(default_factory=DigestSettings)
     web: WebSettings = field(default_factory=WebSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    service: ServiceSettings = field(default_factory=ServiceSettings)
     config_path: str | None = None
 
     def source(self, source_id: str) -> Source | None:

@@ -29,6 +29,7 @@ from config.model import (
     TelegramSettings,
     Exclusion,
     RelevanceRules,
+    ServiceSettings,
     Topic,
     WeComRobot,
     WeComSettings,
@@ -37,6 +38,7 @@ from config.model import (
 from monitors.urls import host_name
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/shwatch.db"
+MIN_LEASE_SECONDS, MAX_LEASE_SECONDS = 1.0, 600.0  # a leader renews every third of its lease
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -501,13 +503,24 @@ def _console(r: _Reader) -> ConsoleSettings:
     return ConsoleSettings(lang=lang, status_interval=_positive(r, "status_interval", d.status_interval, (int, float)))
 
 
+def _service(r: _Reader) -> ServiceSettings:
+    r.unknown({"lease_seconds"})
+    d = ServiceSettings()
+    lease = _positive(r, "lease_seconds", d.lease_seconds, (int, float))
+    if not MIN_LEASE_SECONDS <= lease <= MAX_LEASE_SECONDS:
+        raise r.fail(
+            "lease_seconds", f"must be between {MIN_LEASE_SECONDS:g} and {MAX_LEASE_SECONDS:g} seconds, got {lease!r}"
+        )
+    return ServiceSettings(lease_seconds=float(lease))
+
+
 def _sub(data: Mapping[str, Any], name: str, file: str) -> _Reader:
     return _Reader(data.get(name, {}), file, f"{name}.")
 
 
 TOP_LEVEL_KEYS = {
     "database_url", "timezone", "max_age_days", "log_level", "topics_file",
-    "sources", "fetch", "telegram", "wecom", "digest", "web", "console",
+    "sources", "fetch", "telegram", "wecom", "digest", "web", "console", "service",
 }
 
 
@@ -557,6 +570,7 @@ def settings_from_mapping(data: Mapping[str, Any], file: str, env: Mapping[str, 
         digest=_digest(_sub(data, "digest", file)),
         web=_web(_sub(data, "web", file), env),
         console=_console(_sub(data, "console", file)),
+        service=_service(_sub(data, "service", file)),
         config_path=None if file == "(defaults)" else file,
     )
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
+
+from bot.store.lease import LEADER, LeaseStore
+from bot.store.migrate import upgrade_to_head
+from monitors.db import create_engine
 
 SHWATCH = Path(sys.executable).with_name("shwatch")
 
@@ -59,3 +64,25 @@ def test_sources_try_through_the_entry_point_needs_no_database_and_a_url():
     assert missing.returncode == 2 and "needs a URL" in missing.stderr and "Traceback" not in missing.stderr
     dead = _run("sources", "try", f"http://127.0.0.1:{_free_port()}/list.html", env_extra={"SHWATCH_DATABASE_URL": url})
     assert dead.returncode == 1 and len(dead.stderr.strip().splitlines()) == 1 and "Traceback" not in dead.stderr
+
+
+def test_sources_says_which_instance_leads_until_when(tmp_path: Path):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'lead.db'}"
+    config = tmp_path / "c.toml"
+    config.write_text('sources = []\ntimezone = "UTC"\n', encoding="utf-8")
+    before = _run("--config", str(config), "sources", env_extra={"SHWATCH_DATABASE_URL": url})
+    assert before.returncode == 0 and before.stdout.strip().endswith("Leader: none yet (no shwatch run has led)")
+
+    async def lead() -> str:
+        await upgrade_to_head(url)
+        engine = create_engine(url)
+        try:
+            lease = await LeaseStore(engine).acquire(LEADER, "host-a:41:beef", 60)
+            return lease.expires_at.strftime("%Y-%m-%d %H:%M:%S")
+        finally:
+            await engine.dispose()
+
+    until = asyncio.run(lead())
+    after = _run("--config", str(config), "sources", env_extra={"SHWATCH_DATABASE_URL": url})
+    assert after.returncode == 0, after.stderr
+    assert after.stdout.strip().endswith(f"Leader: host-a:41:beef (lease until {until})")

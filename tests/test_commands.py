@@ -20,6 +20,7 @@ from bot.core.model import Caller, ChatRef
 from bot.core.text import Code, render_plain, render_telegram_html
 from bot.service import Stores
 from bot.store.chats import ChatStore
+from bot.store.lease import LEADER, LeaseStore
 from bot.store.outbox import Outbox
 from bot.store.schema import alert_rules, chats, deliveries, subscriptions
 from config.settings import load_settings
@@ -56,7 +57,7 @@ def core(engine, settings, clock):
 def _core(engine, settings, clock, digest_now=None):
     stores = Stores.over(engine, clock)
     return CommandCore(settings, clock, chats=stores.chats, items=stores.items, outbox=stores.outbox,
-                       dispatched=stores.dispatched, digest_now=digest_now)
+                       dispatched=stores.dispatched, digest_now=digest_now, leases=LeaseStore(engine))
 
 
 ZH = ChatRef("telegram", "1001", "private", "张三", "zh-hans")
@@ -391,6 +392,11 @@ async def test_stats_and_health_are_for_admins_only(core, engine):
     health = await say(core, admin, "/health", Caller(ADMIN_ID))
     assert f"Database: ok ({engine.dialect.name})" in health
     assert "Outbox: 1 pending, oldest waiting 0 min" in health
+    assert "Leader: none yet (no shwatch run has led)" in health
+    await LeaseStore(engine).acquire(LEADER, "host-a:41:beef", 30)
+    assert "Leader: host-a:41:beef (lease until 20" in await say(core, admin, "/health", Caller(ADMIN_ID))
+    zh_admin = ChatRef("wecom", "lisi", "private", None, "zh")
+    assert "主实例：host-a:41:beef（租约至 20" in await say(core, zh_admin, "健康", Caller("lisi", is_admin=True))
     # an admin in a group is recognised by user id; the adapter's flag works too
     assert "📊" in await say(core, ChatRef("telegram", "-9", "group"), "/stats", Caller(ADMIN_ID))
     assert "统计" in await say(core, ChatRef("wecom", "lisi", "private", None, "zh"), "统计", Caller("lisi", is_admin=True))

@@ -26,6 +26,7 @@ def test_defaults_need_no_file():
     assert {"shgov-yw", "shgov-xxgk", "shio-ywts", "wsjkw-xwfb", "wsjkw-xwfbh", "en-latest"} <= ids
     assert all(s.interval == 600 for s in settings.sources)
     assert [t.id for t in settings.topics if t.kind == "field"] == TOPIC_IDS
+    assert settings.service.lease_seconds == 15.0
 
 
 def test_file_overrides_and_sources_replace_defaults(tmp_path: Path):
@@ -95,6 +96,10 @@ def test_environment_wins_and_token_is_hidden(tmp_path: Path):
         ("[console]\nlang = \"fr\"\n", "console.lang", "must be \"auto\" (each item's language), \"zh\" or \"en\""),
         ("[console]\nstatus_interval = 0\n", "console.status_interval", "must be positive"),
         ("[console]\ncolour = 1\n", "console.colour", "unknown key"),
+        ("[service]\nlease_seconds = 0\n", "service.lease_seconds", "must be positive"),
+        ("[service]\nlease_seconds = 0.2\n", "service.lease_seconds", "between 1 and 600 seconds"),
+        ("[service]\nlease_seconds = \"15s\"\n", "service.lease_seconds", "must be an integer or a number"),
+        ("[service]\nlease = 15\n", "service.lease", "unknown"),
     ],
 )
 def test_bad_config_names_file_key_and_problem(tmp_path: Path, text: str, key: str, problem: str):

@@ -128,6 +128,7 @@ def test_two_workers_send_each_delivery_once_within_the_limits(postgres_url: str
         assert codes == [0, 0]
         output = "".join(log.read_text(errors="replace") for log in logs)
         assert TOKEN not in output and "Traceback" not in output
+        assert "leads until" not in output and "stands by" not in output  # a delivery worker never leads
     assert asyncio.run(_statuses(postgres_url)) == Counter({"sent": len(CHATS)})
 
 

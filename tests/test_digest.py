@@ -375,6 +375,24 @@ async def test_restart_before_the_commit_plans_the_same_digest_once(engine):
     assert len(await _digest_rows(engine)) == 1
 
 
+async def test_two_leaders_for_a_moment_queue_one_digest_per_chat(engine):
+    """Two instances that both believe they lead (one paused past its lease) tick at once:
+    the digest's ref is its date, so the outbox keeps one row per chat."""
+    import asyncio
+
+    from bot.jobs.digests import DigestJob
+
+    clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))
+    chats_ = [await _chat_with_digest(engine, clock, address=str(n)) for n in range(5)]
+    clock.set(datetime(2026, 6, 13, 20, 0, tzinfo=SH))
+    await _store_items(engine, [_new(1, when=clock.now())])
+    clock.set(datetime(2026, 6, 14, 8, 0, 5, tzinfo=SH))
+    queued = await asyncio.gather(*(DigestJob.over(engine, _settings(), clock).tick() for _ in range(2)))
+    assert sum(queued) == len(chats_)
+    rows = await _digest_rows(engine)
+    assert sorted(r.chat_id for r in rows) == sorted(c.id for c in chats_)
+
+
 async def test_nothing_new_sends_nothing_unless_configured(engine):
     from bot.jobs.digests import DigestJob
 

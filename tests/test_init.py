@@ -11,7 +11,9 @@ import tomllib
 from pathlib import Path
 
 from bot.cli.init import STARTER
-from config.model import ConsoleSettings, DigestSettings, FetchSettings, Settings, TelegramSettings, WebSettings, WeComSettings
+from config.model import (
+    ConsoleSettings, DigestSettings, FetchSettings, ServiceSettings, Settings, TelegramSettings, WebSettings, WeComSettings,
+)
 from config.settings import load_settings
 
 SHWATCH = Path(sys.executable).with_name("shwatch")
@@ -27,14 +29,14 @@ def test_the_starter_config_names_every_setting_and_loads_to_the_defaults(tmp_pa
     written = tmp_path / "shwatch.toml"
     written.write_text(STARTER, encoding="utf-8")
     loaded, defaults = load_settings(written, env={}), load_settings(None, env={})
-    for section in ("fetch", "telegram", "wecom", "digest", "web", "console"):
+    for section in ("fetch", "telegram", "wecom", "digest", "web", "console", "service"):
         assert getattr(loaded, section) == getattr(defaults, section), section
     assert (loaded.database_url, loaded.timezone, loaded.max_age_days) == (defaults.database_url, defaults.timezone, defaults.max_age_days)
     # every key of the settings model appears (set or commented out with what to put there)
     text = STARTER
     models = {"": Settings, "fetch": FetchSettings, "telegram": TelegramSettings, "wecom": WeComSettings,
-              "digest": DigestSettings, "web": WebSettings, "console": ConsoleSettings}
-    skip = {"sources", "topics", "relevance", "config_path", "fetch", "telegram", "wecom", "digest", "web", "console", "robots"}
+              "digest": DigestSettings, "web": WebSettings, "console": ConsoleSettings, "service": ServiceSettings}
+    skip = {"sources", "topics", "relevance", "config_path", "fetch", "telegram", "wecom", "digest", "web", "console", "service", "robots"}
     for section, model in models.items():
         for f in dataclasses.fields(model):
             if f.name not in skip:

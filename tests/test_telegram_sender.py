@@ -297,6 +297,45 @@ async def test_stop_hands_unsent_deliveries_back(engine, fake, clock):
     assert len(fake.messages_to(-9201)) == sum(r.status == "sent" for r in rows)
 
 
+async def test_a_leader_past_its_lease_sends_no_more_deliveries_but_still_replies(engine, fake, clock):
+    """A paused leader wakes up: before it stands by, its sender hands every delivery it has
+    not started back to the outbox (the new leader sends them); a reply still goes."""
+    leading = [True]
+    e = Env(engine, fake, clock)
+    e.sender.may_deliver = lambda: leading[0]
+    group = await e.chat(-9301, kind="group")  # 20 a minute: most deliveries wait in the sender
+    for i in range(6):
+        await e.enqueue(group, f"r{i}", title=f"n{i}")
+    await e.start()
+    await e.wait_rows(lambda rows: sum(r.status == "sent" for r in rows) >= 2)
+    leading[0] = False
+    sent_then = len(fake.messages_to(-9301))
+    reply = e.sender.send(Outgoing(chat_id=9302, parts=["still answered"]))
+    await e.until(reply.done, limit=5)
+    await e.pass_time(10)
+    await e.stop()
+    rows = await e.rows()
+    assert len(fake.messages_to(-9301)) <= sent_then + 1  # at most the one in flight
+    assert sum(r.status == "sent" for r in rows) == len(fake.messages_to(-9301))
+    assert {r.status for r in rows} == {"sent", "pending"}
+    assert [m.text for m in fake.messages_to(9302)] == ["still answered"]
+
+
+async def test_a_new_leader_takes_back_what_the_previous_leader_claimed(engine, clock):
+    outbox, chats_ = Outbox(engine, clock), ChatStore(engine, clock)
+    chat = await chats_.get_or_create("telegram", "77")
+    await outbox.enqueue([{"chat_id": chat.id, "kind": "alert", "ref": str(n)} for n in range(4)])
+    assert len(await outbox.claim("telegram-leader-11-aaaaaa", 2, ["telegram"])) == 2  # the dead leader
+    assert len(await outbox.claim("telegram-12-bbbbbb", 1, ["telegram"])) == 1  # a delivery worker: alive
+    assert len(await outbox.claim("telegram-leader-13-cccccc", 1, ["telegram"])) == 1  # the new leader
+    assert await outbox.requeue_claimed("telegram-leader-", keep="telegram-leader-13-cccccc") == 2
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(deliveries.c.status, deliveries.c.claimed_by).order_by(deliveries.c.id))).all()
+    assert [tuple(r) for r in rows] == [
+        ("pending", None), ("pending", None), ("sending", "telegram-12-bbbbbb"), ("sending", "telegram-leader-13-cccccc"),
+    ]
+
+
 def test_html_to_plain_keeps_link_targets_and_unescapes():
     assert html_to_plain('<b>A &amp; B</b> <a href="https://x.org/?a=1&amp;b=2">read</a>') == "A & B read https://x.org/?a=1&b=2"
     assert html_to_plain('<a href="https://x.org/">https://x.org/</a>') == "https://x.org/"

@@ -24,6 +24,7 @@ from conftest import _reset_pg
 
 from bot.store.chats import ChatStore
 from bot.core.clock import FakeClock
+from bot.store.lease import LEADER, LeaseStore
 from bot.store.migrate import upgrade_to_head
 from bot.store.outbox import Outbox
 from bot.web import Metrics, WebServer, WebServerError, build_web_app
@@ -409,7 +410,9 @@ async def test_healthz_says_role_database_and_scheduler(engine, tmp_path):
     async with serve(engine, settings, role="service", scheduler_running=lambda: running[0]) as site:
         status, _, response = await site.get("/healthz")
         assert status == 200
-        assert await response.json() == {"status": "ok", "role": "service", "database": "ok", "scheduler": "running"}
+        assert await response.json() == {
+            "status": "ok", "role": "service", "database": "ok", "scheduler": "running", "leader": None,
+        }
         running[0] = False
         status, _, response = await site.get("/healthz")
         assert status == 503
@@ -417,6 +420,25 @@ async def test_healthz_says_role_database_and_scheduler(engine, tmp_path):
     async with serve(engine, settings, role="web") as site:
         status, _, response = await site.get("/healthz")
         assert status == 200 and (await response.json())["scheduler"] == "none"
+
+
+async def test_healthz_says_which_instance_leads_until_when(engine, tmp_path):
+    settings = load_settings(settings_file(tmp_path), env={})
+    lease = await LeaseStore(engine).acquire(LEADER, "host-a:41:beef", 30)
+    leading = [False]
+    async with serve(
+        engine, settings, role="service", scheduler_running=lambda: leading[0], instance="host-b:42:cafe",
+        leading=lambda: leading[0],
+    ) as site:
+        status, _, response = await site.get("/healthz")
+        data = await response.json()
+        # a standby's scheduler is not running, and that is healthy
+        assert status == 200 and data["scheduler"] == "standby"
+        assert data["leader"] == {"instance": "host-a:41:beef", "until": lease.expires_at.isoformat(), "valid": True}
+        assert (data["instance"], data["leading"]) == ("host-b:42:cafe", False)
+        leading[0] = True
+        data = await (await site.get("/healthz"))[2].json()
+        assert (data["scheduler"], data["leading"]) == ("running", True)
 
 
 async def test_healthz_is_503_when_the_database_does_not_answer(tmp_path):

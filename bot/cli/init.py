@@ -10,9 +10,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from config.model import ConsoleSettings, DigestSettings, FetchSettings, TelegramSettings, WebSettings, WeComSettings
+from config.model import (
+    ConsoleSettings, DigestSettings, FetchSettings, ServiceSettings, TelegramSettings, WebSettings, WeComSettings,
+)
 
-F, T, D, W, C, WC = FetchSettings(), TelegramSettings(), DigestSettings(), WebSettings(), ConsoleSettings(), WeComSettings()
+F, T, D, W, C, WC, S = (
+    FetchSettings(), TelegramSettings(), DigestSettings(), WebSettings(), ConsoleSettings(), WeComSettings(), ServiceSettings(),
+)
 
 
 def _toml(value: object) -> str:
@@ -87,6 +91,10 @@ port = {W.port}                   # or SHWATCH_WEB_PORT
 [console]
 lang = {_toml(C.lang)}                 # alerts printed here (no Telegram token): "auto" = each item's language, or "zh" / "en"
 status_interval = {C.status_interval}       # seconds between the one-line sources status lines of `shwatch run`
+
+[service]
+lease_seconds = {S.lease_seconds:g}            # several `shwatch run` on one database: one leads (polls, digests,
+                              # Telegram updates); a dead or hung leader is replaced within this long
 
 # [[sources]]                 # when present, replaces the default sources (config/sources.toml)
 # id = "wsjkw-xwfb"

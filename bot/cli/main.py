@@ -21,6 +21,8 @@ from importlib import metadata
 from pathlib import Path
 
 from bot.cli.init import write_starter_config
+from bot.core.format import leader_line
+from bot.store.lease import LeaseStore
 from bot.store.migrate import StoreUnavailable, cmd_db_upgrade, probe_store, upgrade_to_head
 from monitors.db import create_engine
 from monitors.retag import retag
@@ -128,6 +130,15 @@ async def prepare_store(settings) -> int:
         await engine.dispose()
 
 
+async def leader_line_of(settings) -> str:
+    """Which instance of ``shwatch run`` polls the sources now, and until when."""
+    engine = create_engine(settings.database_url)
+    try:
+        return leader_line(await LeaseStore(engine).leader(), "en", settings.timezone)
+    finally:
+        await engine.dispose()
+
+
 async def _dispatch(args: argparse.Namespace, settings) -> int:
     # Each command loads only its own modules (the CLI's one exception to imports at the top):
     # `shwatch match` starts without the database stack, `shwatch run` without terminal tables.
@@ -149,7 +160,10 @@ async def _dispatch(args: argparse.Namespace, settings) -> int:
     if args.command == "sources":
         from monitors.cli import cmd_sources
 
-        return await cmd_sources(settings, check=args.action == "check", source_id=args.source_id)
+        code = await cmd_sources(settings, check=args.action == "check", source_id=args.source_id)
+        if args.action is None and code == 0:
+            print(await leader_line_of(settings))  # the monitor knows nothing of leases
+        return code
     if args.command == "match":
         from monitors.match_cmd import cmd_match
 

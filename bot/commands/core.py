@@ -22,6 +22,7 @@ from bot.core.i18n import lang_from_code, t
 from bot.core.model import Caller, Chat, ChatRef, Reply
 from bot.store.chats import ChatStore
 from bot.store.dispatch import DispatchLog
+from bot.store.lease import LeaseStore
 from bot.store.outbox import Outbox
 from config.model import Settings
 from monitors.store import ItemStore
@@ -44,6 +45,7 @@ class CommandCore:
         outbox: Outbox,
         dispatched: DispatchLog,
         digest_now: DigestNow | None = None,
+        leases: LeaseStore | None = None,
     ) -> None:
         self.settings = settings
         self.chats = chats
@@ -51,6 +53,7 @@ class CommandCore:
         self.ctx = CommandContext(
             settings=settings, clock=clock, chats=chats, items=items, outbox=outbox, dispatched=dispatched,
             topics=TopicCatalog(settings.topics), zones=TimeZones(), registry=REGISTRY, digest_now=digest_now,
+            leases=leases,
         )
 
     # -------------------------------------------------------------- entry points

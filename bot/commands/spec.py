@@ -24,6 +24,7 @@ from bot.core.model import Chat, Reply
 from bot.core.text import Bold, Code, Paragraph, Plain
 from bot.store.chats import ChatStore
 from bot.store.dispatch import DispatchLog
+from bot.store.lease import LeaseStore
 from bot.store.outbox import Outbox
 from config.model import Settings
 from monitors.store import ItemStore
@@ -46,6 +47,7 @@ class CommandContext:
     zones: TimeZones
     registry: Registry
     digest_now: DigestNow | None = None
+    leases: LeaseStore | None = None  # who leads (/health)
 
 
 Handler = Callable[[CommandContext, Chat, Command], Awaitable[Reply]]

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from bot.core.i18n import join, t
 from bot.core.text import Block, Bold, Link, Mark, Paragraph, Plain, Span
-from bot.core.model import Match
+from bot.core.model import Leader, Match
 from monitors.model import PLACES, Item, SourceStatus
 from monitors.model import SourceState
 from monitors.wording import zone_label
@@ -276,6 +276,15 @@ class Health:
     oldest_pending: datetime | None
     undispatched: int
     now: datetime
+    leader: Leader | None = None
+
+
+def leader_line(leader: Leader | None, lang: str, tz: str | None = DEFAULT_TZ) -> str:
+    """Which instance of ``shwatch run`` leads (polls, plans digests, reads Telegram), and until when."""
+    if leader is None:
+        return t("health.leader_none", lang)
+    until = leader.until.astimezone(_zone(tz)).strftime("%Y-%m-%d %H:%M:%S")
+    return t("health.leader" if leader.live else "health.leader_expired", lang, who=leader.holder, until=until)
 
 
 def health_paragraphs(h: Health, lang: str, tz: str | None = DEFAULT_TZ) -> list[Paragraph]:
@@ -293,4 +302,5 @@ def health_paragraphs(h: Health, lang: str, tz: str | None = DEFAULT_TZ) -> list
     else:
         out.append((Plain(t("health.outbox_empty", lang)),))
     out.append((Plain(t("health.undispatched", lang, count=h.undispatched)),))
+    out.append((Plain(leader_line(h.leader, lang, tz)),))
     return out

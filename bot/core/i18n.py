@@ -281,6 +281,12 @@ _CATALOGUE: dict[str, dict[str, str]] = {
     "health.outbox_empty": {"zh": "待发送：0 条", "en": "Outbox: nothing pending"},
     "health.undispatched": {"zh": "待匹配的新内容：{count} 条", "en": "New items waiting to be matched: {count}"},
     "health.never": {"zh": "从未", "en": "never"},
+    "health.leader": {"zh": "主实例：{who}（租约至 {until}）", "en": "Leader: {who} (lease until {until})"},
+    "health.leader_expired": {
+        "zh": "主实例：暂无（{who} 的租约已于 {until} 到期，备用实例将接替）",
+        "en": "Leader: none now ({who}'s lease expired at {until}; a standby takes over)",
+    },
+    "health.leader_none": {"zh": "主实例：暂无（还没有 shwatch run 运行过）", "en": "Leader: none yet (no shwatch run has led)"},
     "age.minutes": {"zh": "{n} 分钟", "en": "{n} min"},
     "notice.source_failing": {
         "zh": "⚠️ 来源 {source} 出现问题（连续 {count} 次）：{error}",

@@ -138,3 +138,12 @@ class Reply:
         return self.blocks if self.blocks is not None else [list(self.paragraphs)]
 
 
+
+
+@dataclass(frozen=True)
+class Leader:
+    """Which instance of ``shwatch run`` leads, as the lease says: until when, still valid."""
+
+    holder: str
+    until: datetime
+    live: bool

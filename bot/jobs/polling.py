@@ -20,8 +20,17 @@ log = logging.getLogger("shwatch.service")
 
 
 class Pipeline:
+    """``leading``: whether this instance still leads (bot.jobs.leadership); a poll that ends
+    after leadership was lost (the process was paused) stores its items but leaves planning
+    their alerts to the new leader."""
+
     def __init__(
-        self, poller: Poller, dispatcher: Dispatcher, wake: Callable[[], None], metrics: Metrics | None = None
+        self,
+        poller: Poller,
+        dispatcher: Dispatcher,
+        wake: Callable[[], None],
+        metrics: Metrics | None = None,
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
         self.poller = poller
         self.dispatcher = dispatcher
@@ -30,6 +39,7 @@ class Pipeline:
         # each source's last failure (None after a success): the status line says it once,
         # with when the source is tried again (bot.jobs.status)
         self.errors: dict[str, str | None] = {}
+        self.leading = leading
 
     async def poll(self, source: Source) -> bool:
         started = time.perf_counter()
@@ -46,6 +56,9 @@ class Pipeline:
                 self.metrics.items_found.labels(source=source.id).inc(len(report.new_items))
         if report.alertable:
             log.info("source %s: %s", source.id, counted(len(report.alertable), "new item"))
+            if not self.leading():
+                log.info("source %s: this instance no longer leads; the leader plans the alerts", source.id)
+                return report.ok
             await self.dispatch()
         return report.ok
 

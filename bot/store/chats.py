@@ -249,7 +249,9 @@ class ChatStore:
         async with self.engine.begin() as conn:
             await conn.execute(delete(subscriptions).where(subscriptions.c.chat_id == chat_id))
             if wanted:
-                await conn.execute(insert(subscriptions), [{"chat_id": chat_id, "topic_id": t} for t in sorted(wanted)])
+                # two instances starting together set the console chat's topics at once
+                stmt = insert_ignoring_duplicates(conn.dialect.name, subscriptions)
+                await conn.execute(stmt.values([{"chat_id": chat_id, "topic_id": t} for t in sorted(wanted)]))
             await self._touch(conn, chat_id)
         return wanted
 

@@ -265,6 +265,22 @@ class Outbox:
             )
         return result.rowcount
 
+    async def requeue_claimed(self, prefix: str, keep: str) -> int:
+        """Rows in ``sending`` claimed by a worker whose id starts with ``prefix``, other than
+        ``keep``, go back to pending (a new leader takes over the Telegram deliveries of the
+        previous one)."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.status == "sending",
+                    deliveries.c.claimed_by.startswith(prefix, autoescape=True),
+                    deliveries.c.claimed_by != keep[:64],
+                )
+                .values(status="pending", claimed_by=None)
+            )
+        return result.rowcount
+
     # ------------------------------------------------------------ queries
 
     async def recent_sends(self, chat_id: int, since: datetime, other_than: str | None = None) -> list[tuple[datetime, int]]:

@@ -121,6 +121,16 @@ source_notices = Table(
     Column("reported_kind", String(32), nullable=False),
 )
 
+# Leadership among the instances of ``shwatch run`` on one database (bot.store.lease): a
+# lease is held by ``holder`` until ``expires_at`` on the database's own clock.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
 
 def upsert(dialect_name: str, table: Table):
     """An ``INSERT`` with ``on_conflict_do_update`` / ``_do_nothing`` for SQLite and PostgreSQL."""

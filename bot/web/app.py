@@ -103,12 +103,16 @@ def build_web_app(
     extra_routes: Iterable[web.AbstractRouteDef] = (),
     metrics: Metrics | None = None,
     scheduler_running: Callable[[], bool] | None = None,
+    instance: str | None = None,
+    leading: Callable[[], bool] | None = None,
 ) -> web.Application:
     """The web app over ``engine`` (a store migrated to the newest revision).
 
     ``role``: "service" (shwatch run), "web" (shwatch web) or "delivery" (a delivery worker),
     shown by /healthz. ``scheduler_running``: on an instance that schedules polls, tells
-    whether its scheduler runs (/healthz is 503 when not); None elsewhere. ``metrics``: the
+    whether its scheduler runs (/healthz is 503 when it leads and the scheduler does not run);
+    None elsewhere. ``instance`` / ``leading``: this instance's identity and whether it leads
+    now (/healthz shows them beside the leader the lease names). ``metrics``: the
     process's Metrics (a new one when None). ``extra_routes``: more routes on the same
     server, e.g. ``[web.get(path, handler), web.post(path, handler)]`` for the WeCom callback.
     """
@@ -124,6 +128,8 @@ def build_web_app(
         metrics=metrics or Metrics(),
         scheduler_running=scheduler_running,
         templates=templates(),
+        instance=instance,
+        leading=leading,
     )
     app.add_routes(
         [

@@ -21,6 +21,7 @@ from bot.store.migrate import ping, root_reason
 from bot.core.clock import Clock
 from bot.core.format import format_time, source_bucket
 from monitors.wording import zone_label
+from bot.store.lease import LeaseStore
 from bot.store.outbox import Outbox
 from bot.web import present
 from bot.web.feeds import atom_feed
@@ -63,6 +64,8 @@ class WebContext:
     metrics: Metrics
     scheduler_running: Callable[[], bool] | None
     templates: jinja2.Environment
+    instance: str | None = None  # this process among the instances of shwatch run
+    leading: Callable[[], bool] | None = None  # whether it leads now (None: it never leads)
 
     def __post_init__(self) -> None:
         self.zone = ZoneInfo(self.settings.timezone)
@@ -437,31 +440,38 @@ HEALTH_TIMEOUT = 5.0
 async def healthz(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     reasons = []
+    leader: dict[str, Any] | None = None
     try:
         await asyncio.wait_for(ping(ctx.engine), HEALTH_TIMEOUT)
         database = "ok"
+        lease = await asyncio.wait_for(LeaseStore(ctx.engine).leader(), HEALTH_TIMEOUT)
+        if lease is not None:
+            leader = {"instance": lease.holder, "until": lease.until.isoformat(), "valid": lease.live}
     except Exception as exc:
         database = "unavailable"
         reasons.append(f"database: {_reason(exc)}")
     if ctx.scheduler_running is None:
         scheduler = "none"  # this instance schedules nothing (shwatch web, a delivery worker)
+    elif ctx.leading is not None and not ctx.leading():
+        scheduler = "standby"  # another instance leads; this one takes over when it stops
     elif ctx.scheduler_running():
         scheduler = "running"
     else:
         scheduler = "stopped"
         reasons.append("the scheduler is not running")
-    body = {
+    body: dict[str, Any] = {
         "status": "unavailable" if reasons else "ok",
         "role": ctx.role,
         "database": database,
         "scheduler": scheduler,
+        "leader": leader,
     }
+    if ctx.instance is not None:
+        body["instance"] = ctx.instance
+        body["leading"] = bool(ctx.leading is not None and ctx.leading())
     if reasons:
         body["reason"] = "; ".join(reasons)
     return web.json_response(body, status=503 if reasons else 200)
-
-
-
 
 
 def _reason(exc: BaseException) -> str:

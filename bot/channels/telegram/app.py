@@ -14,13 +14,18 @@ Group chats: settings change only for the group's administrators, asked with get
 (retrying while the Bot API is unreachable, so the rest of the service keeps running),
 ``stop()`` ends polling and sending within a few seconds, ``wake()`` makes its
 ``OutboxWorker`` claim new deliveries now (``TelegramDelivery`` renders and sends them).
+Only the leading instance (bot.jobs.leadership) reads updates and claims Telegram
+deliveries: its ``leader_part`` (``lead()`` / ``stand_by()``) is started and stopped with
+leadership. A delivery worker (``receive=False``) claims from the start and never reads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import os
+import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from telegram import BotCommand, Update
@@ -48,6 +53,7 @@ from config.model import Settings
 log = logging.getLogger("shwatch.telegram")
 
 ADMIN_CACHE_SECONDS = 60.0
+LEADER_WORKER = "telegram-leader-"  # the worker id's prefix of a leading instance's deliveries
 MENU_COMMANDS = tuple(command for command, _ in REGISTRY.menu("en"))
 
 
@@ -264,6 +270,7 @@ class TelegramChannel:
         claim_interval: float = 2.0,
         startup_pause: float = 1.05,
         metrics: Metrics | None = None,
+        leading: Callable[[], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -274,24 +281,33 @@ class TelegramChannel:
         self.sender = TelegramSender(
             self.app.bot, clock, secrets=self.secrets, startup_pause=startup_pause,
             limits=RateLimits.telegram(self.settings.telegram.messages_per_second), metrics=metrics,
+            may_deliver=leading or (lambda: True),
         )
+        self.outbox = outbox
         self.worker = delivery_worker(
             outbox, chats, compose, self.sender, clock, batch=batch, claim_interval=claim_interval,
-            worker_id=_worker_id(), metrics=metrics,
+            worker_id=_worker_id(leader=receive), metrics=metrics,
         )
         self.handlers = TelegramHandlers(core, self.sender, self.secrets, clock)
         self.handlers.install(self.app)
         self._task: asyncio.Task | None = None
+        self._connected = asyncio.Event()  # the Bot API answered (getMe)
+        self._receiving: asyncio.Task | None = None
         self._polling = False
 
     async def start(self) -> None:
-        # deliveries go out even while the updates side is still connecting
         await self.sender.start()
-        await self.worker.start()
+        if not self.receive:  # a delivery worker sends its share of the deliveries from the start
+            await self.worker.start()
         self._task = asyncio.create_task(self._connect(), name="telegram-connect")
 
     def wake(self) -> None:
         self.worker.wake()
+
+    @property
+    def leader_part(self) -> "TelegramLeading":
+        """The part only the leading instance runs: getUpdates and the Telegram deliveries."""
+        return TelegramLeading(self)
 
     async def _connect(self) -> None:
         delay = 1.0
@@ -310,11 +326,29 @@ class TelegramChannel:
                 )
             await self.clock.sleep(delay)
             delay = min(delay * 2, self.retry_cap)
+        self._connected.set()
         if not self.receive:
             log.info("Telegram delivery worker ready (no updates polled here)")
-            return
+
+    async def lead(self) -> None:
+        """Start sending the Telegram deliveries and reading updates (once connected).
+        Deliveries another leader claimed and did not send (it died or hangs) go back to the
+        outbox first: only the leader sends Telegram's deliveries, apart from delivery workers."""
+        try:
+            n = await self.outbox.requeue_claimed(LEADER_WORKER, keep=self.worker.worker_id)
+        except Exception as exc:  # they go back after a while anyway (Maintenance)
+            log.warning("could not take back the previous leader's Telegram deliveries: %s", redact(str(exc), self.secrets))
+        else:
+            if n:
+                log.warning("%d Telegram deliveries claimed by the previous leader are queued again", n)
+        await self.worker.start()
+        self._receiving = asyncio.create_task(self._receive(), name="telegram-receive")
+
+    async def _receive(self) -> None:
+        await self._connected.wait()
         await self._register_commands()
         await self.app.start()
+        self._polling = True
         await self.app.updater.start_polling(
             poll_interval=0.0,
             timeout=self.settings.telegram.poll_timeout,
@@ -322,8 +356,30 @@ class TelegramChannel:
             bootstrap_retries=-1,
             error_callback=self._polling_error,
         )
-        self._polling = True
         log.info("Telegram bot @%s is polling for updates", self.app.bot.username)
+
+    async def stand_by(self) -> None:
+        """Stop reading updates (those already read are answered and marked read) and stop
+        claiming Telegram deliveries; the ones claimed and not sent go back to the outbox."""
+        await self._stop_receiving()
+        await self.worker.stop()
+
+    async def _stop_receiving(self) -> None:
+        if self._receiving is not None and not self._receiving.done():
+            self._receiving.cancel()
+        if self._receiving is not None:
+            await asyncio.gather(self._receiving, return_exceptions=True)
+            self._receiving = None
+        if self._polling:
+            try:
+                if self.app.updater.running:
+                    await self.app.updater.stop()
+                if self.app.running:
+                    await self.app.stop()
+            except (TelegramError, RuntimeError) as exc:
+                log.warning("stopping Telegram polling: %s", redact(str(exc), self.secrets))
+            self._polling = False
+            log.info("Telegram updates are no longer read here")
 
     def _polling_error(self, exc: TelegramError) -> None:
         log.warning("getUpdates failed: %s", redact(f"{type(exc).__name__}: {exc}", self.secrets))
@@ -339,13 +395,7 @@ class TelegramChannel:
         if self._task is not None and not self._task.done():
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        if self._polling:
-            try:
-                await self.app.updater.stop()
-                await self.app.stop()
-            except (TelegramError, RuntimeError) as exc:
-                log.warning("stopping Telegram polling: %s", redact(str(exc), self.secrets))
-            self._polling = False
+        await self._stop_receiving()
         self.worker.halt()  # no new unit reaches the sender from here on
         await self.sender.stop()  # in-flight sends finish; queued ones answer Interrupted
         await self.worker.stop()  # records those outcomes; claimed, unsent rows go back
@@ -355,8 +405,23 @@ class TelegramChannel:
             log.warning("shutting down the Telegram client: %s", redact(str(exc), self.secrets))
 
 
-def _worker_id() -> str:
-    import os
-    import uuid
+class TelegramLeading:
+    """The leader-only part of a ``TelegramChannel`` as a component (bot.jobs.leadership):
+    Telegram allows one getUpdates per token, and Telegram's 30 messages/s are kept by the one
+    sender that has them all (``run --deliver-only`` workers send their configured share)."""
 
-    return f"telegram-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    name = "telegram-updates"
+
+    def __init__(self, channel: TelegramChannel) -> None:
+        self.channel = channel
+
+    async def start(self) -> None:
+        await self.channel.lead()
+
+    async def stop(self) -> None:
+        await self.channel.stand_by()
+
+
+def _worker_id(leader: bool) -> str:
+    """The outbox worker's name; a leader's starts with ``LEADER_WORKER``."""
+    return f"{LEADER_WORKER if leader else 'telegram-'}{os.getpid()}-{uuid.uuid4().hex[:6]}"

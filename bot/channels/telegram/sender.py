@@ -28,7 +28,7 @@ import html
 import logging
 import re
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -162,8 +162,12 @@ class TelegramSender:
         stop_grace: float = 2.0,
         prune_every: float = 60.0,
         metrics: Metrics | None = None,
+        may_deliver: Callable[[], bool] = lambda: True,
     ) -> None:
         self.metrics = metrics  # Telegram 429s counted for /metrics
+        # False while this instance does not lead: a paused leader that wakes sends no more
+        # deliveries (they are Interrupted and go back to the outbox), replies still go
+        self.may_deliver = may_deliver
         self.bot = bot
         self.clock = clock
         self.scheduler = SendScheduler(limits or RateLimits.telegram())
@@ -287,6 +291,11 @@ class TelegramSender:
         queue = self._chats.get(chat_id)
         job = queue.next_job() if queue else None
         if queue is None or job is None:
+            return
+        if not job.reply and not self.may_deliver():
+            queue.current = None
+            _settle(job, Interrupted(partial=job.index > 0))
+            self._want(chat_id)
             return
         queue.busy = True
         try:

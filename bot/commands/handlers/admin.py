@@ -47,6 +47,7 @@ async def gather_health(ctx: CommandContext) -> Health:
         oldest_pending=await ctx.outbox.oldest_pending(),
         undispatched=await ctx.dispatched.backlog(ctx.items),
         now=now,
+        leader=await ctx.leases.leader() if ctx.leases is not None else None,
     )
 
 
