@@ -6,6 +6,8 @@ from datetime import datetime, time, timedelta, timezone
 
 import pytest
 
+from bot.core.model import Delivery
+
 from bot.core.clock import FakeClock
 from bot.core.quiet import QuietWindow, bundle, hold_until, parse_hhmm, quiet_until
 
@@ -170,9 +172,12 @@ async def test_several_held_alerts_come_out_together_at_the_end(engine):
 # ------------------------------------------------------------------------------ bundling at the end of quiet hours
 
 
-def test_bundle_alerts_groups_held_alerts_per_chat_in_claim_order():
-    from types import SimpleNamespace as D
+def D(**fields) -> Delivery:
+    """An outbox row as the worker claims it."""
+    return Delivery(ref=f"ref-{fields['id']}", **fields)
 
+
+def test_bundle_alerts_groups_held_alerts_per_chat_in_claim_order():
     from bot.core.quiet import bundle_alerts
     from bot.core.text import Plain, render_plain
 

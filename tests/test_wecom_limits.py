@@ -11,6 +11,7 @@ real store (SQLite and PostgreSQL).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -23,7 +24,7 @@ from bot.channels.wecom.robots import SendWindow
 from bot.core.clock import FakeClock
 from bot.core.format import alert_blocks
 from bot.core.i18n import t
-from bot.core.model import Match
+from bot.core.model import Delivery, Match
 from bot.core.quiet import bundle_alerts
 from bot.core.text import Link, Plain, render_plain, shorten_block, split_blocks, utf8_len
 from bot.store.chats import ChatStore
@@ -126,7 +127,8 @@ def test_send_window_frees_room_for_several_sends():
 
 
 def test_bundles_say_why_they_waited_and_stay_within_most():
-    from types import SimpleNamespace as D
+    def D(**fields) -> Delivery:
+        return Delivery(ref=f"ref-{fields['id']}", **fields)
 
     held = NOW + timedelta(minutes=1)
     rate = {"held": "rate"}
@@ -145,7 +147,7 @@ def test_bundles_say_why_they_waited_and_stay_within_most():
     assert render_plain(units[0][1][0]) == t("quiet.held", "zh", count=2)
     assert render_plain(units[1][1][0]) == "⏳ 限速延后送达的 2 条提醒："
     assert [render_plain(b) for b in units[2][1]] == ["item 5"]  # alone: no heading
-    en = bundle_alerts([*(D(**{**r.__dict__, "lang": "en"}) for r in rows[1:3])], blocks)
+    en = bundle_alerts([dataclasses.replace(r, lang="en") for r in rows[1:3]], blocks)
     assert render_plain(en[0][1][0]) == "⏳ 2 alerts held back by the sending rate limit:"
 
 

@@ -20,10 +20,11 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.core.i18n import t_count
+from bot.core.model import Delivery
 from bot.core.text import Plain
 
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-T = TypeVar("T")
+T = TypeVar("T", bound=Delivery)
 
 
 def parse_hhmm(value: str) -> time:
@@ -145,16 +146,12 @@ HELD_AFTER_FAILURE = "queue"  # an earlier message to the chat failed: its queue
 HEADINGS = {HELD_QUIET: "quiet.held", HELD_RATE: "rate.held"}
 
 
-def held_reason(delivery: object) -> str | None:
+def held_reason(delivery: Delivery) -> str | None:
     """Why an alert waited before this send: "quiet", "rate", "queue", or None when it did
-    not wait (no ``not_before``), is no alert, or failed before (a retry goes alone).
-    ``delivery`` needs ``kind``, ``not_before``, ``attempts`` and may have ``payload``."""
-    if getattr(delivery, "kind", None) != "alert" or getattr(delivery, "not_before", None) is None:
+    not wait (no ``not_before``), is no alert, or failed before (a retry goes alone)."""
+    if delivery.kind != "alert" or delivery.not_before is None or delivery.attempts:
         return None
-    if getattr(delivery, "attempts", 0):
-        return None
-    payload = getattr(delivery, "payload", None) or {}
-    return str(payload.get(HELD_KEY) or HELD_QUIET)
+    return str((delivery.payload or {}).get(HELD_KEY) or HELD_QUIET)
 
 
 def bundle_alerts(
@@ -196,7 +193,7 @@ def bundle_alerts(
     out = []
     for (members, unit_blocks), reason in zip(units, reasons):
         if len(members) > 1:
-            lang = lang_of(members[0]) if lang_of else getattr(members[0], "lang", "en")
+            lang = lang_of(members[0]) if lang_of else members[0].lang
             unit_blocks = [[(Plain(t_count(HEADINGS[reason], lang, len(members))),)], *unit_blocks]
         out.append((members, unit_blocks))
     return out

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from bot.core.clock import Clock
 from bot.core.digest import (
@@ -33,6 +32,7 @@ from bot.store.chats import ChatStore
 from bot.store.digests import DigestLedger, DigestMove
 from bot.store.outbox import Outbox
 from config.model import Settings
+from monitors.db import Engine
 from monitors.model import Item
 from monitors.store import ItemStore
 from monitors.tagger import plan_order
@@ -63,7 +63,7 @@ class DigestJob:
         self.order = plan_order(settings.topics)
 
     @classmethod
-    def over(cls, engine: Any, settings: Settings, clock: Clock, chats: ChatStore | None = None) -> "DigestJob":
+    def over(cls, engine: Engine, settings: Settings, clock: Clock, chats: ChatStore | None = None) -> "DigestJob":
         """A job over one database (the CLI and tests; the service wires its own stores)."""
         chats = chats or ChatStore(engine, clock)
         return cls(ItemStore(engine), chats, DigestLedger(engine, Outbox(engine, clock)), settings, clock)

@@ -26,7 +26,6 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from telegram import BotCommand, Update
 from telegram.constants import ChatMemberStatus, ChatType
@@ -41,7 +40,7 @@ from bot.commands.core import CommandCore
 from bot.commands.parse import parse_command
 from bot.commands.registry import REGISTRY
 from bot.core.clock import Clock
-from bot.core.model import Caller, ChatRef
+from bot.core.model import Caller, ChatRef, Reply
 from bot.core.text import render_telegram_html, split_blocks
 from bot.delivery.compose import Compose
 from bot.logs import redact
@@ -62,7 +61,7 @@ def menu(lang: str) -> list[BotCommand]:
     return [BotCommand(command, description) for command, description in REGISTRY.menu(lang)]
 
 
-def render_reply(reply: Any) -> list[str]:
+def render_reply(reply: Reply) -> list[str]:
     """A CommandCore ``Reply`` as Telegram HTML messages of at most 4096 characters."""
 
     return split_blocks(reply.as_blocks(), render_telegram_html, TELEGRAM_LIMIT)
@@ -155,8 +154,8 @@ class TelegramHandlers:
         ref = self._chat_ref(update)
         caller = await self._caller(update, context, "/subscribe")
         reply = await self.core.handle_button(ref, caller, query.data or "")
-        toast = getattr(reply, "toast", None)
-        edited = bool(getattr(reply, "edit", False))
+        toast = reply.toast
+        edited = reply.edit
         # a refusal or a stale button is told to the one who pressed it (a pop-up), not posted to the chat
         await self._answer(query, toast, alert=not edited)
         if edited:
@@ -221,7 +220,7 @@ class TelegramHandlers:
         except TelegramError as exc:  # an old query: nothing to do
             log.info("answering a button press failed: %s", redact(str(exc), self.secrets))
 
-    def _queue_reply(self, chat_id: int, group: bool, reply: Any, edit_message_id: int | None = None) -> None:
+    def _queue_reply(self, chat_id: int, group: bool, reply: Reply, edit_message_id: int | None = None) -> None:
         parts = render_reply(reply)
         if not parts:
             return
@@ -230,7 +229,7 @@ class TelegramHandlers:
                 chat_id=chat_id,
                 parts=parts,
                 group=group,
-                keyboard=keyboard_markup(getattr(reply, "keyboard", None)),
+                keyboard=keyboard_markup(reply.keyboard),
                 edit_message_id=edit_message_id,
             )
         )

@@ -41,8 +41,11 @@ from telegram.request import HTTPXRequest
 from bot.channels.telegram.limits import RateLimits, SendScheduler
 from bot.core.clock import Clock, wait_event
 from bot.core.text import TELEGRAM_LIMIT, render_telegram_html, split_blocks
+from bot.delivery.compose import Compose
 from bot.delivery.worker import NOTHING_TO_SEND, Fail, Gone, Hold, Interrupted, Moved, Outcome, OutboxWorker, Retry, Sent, Unit
 from bot.logs import redact
+from bot.store.chats import ChatStore
+from bot.store.outbox import Outbox
 from bot.web.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -496,9 +499,9 @@ class TelegramDelivery:
 
 
 def delivery_worker(
-    outbox: Any,
-    chats: Any,
-    compose: Any,
+    outbox: Outbox,
+    chats: ChatStore,
+    compose: Compose,
     sender: TelegramSender,
     clock: Clock,
     *,

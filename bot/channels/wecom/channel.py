@@ -158,9 +158,9 @@ class WeComAppChannel:
 
     def __init__(
         self,
-        settings: Any,
+        settings: Settings,
         inbound: InboundLog,
-        core: Any,
+        core: CommandCore,
         outbox: Outbox,
         compose: Compose,
         api: WeComApi,
@@ -181,7 +181,7 @@ class WeComAppChannel:
         self.api = api
         self.clock = clock
         self.reply_retry_cap = reply_retry_cap
-        self.admins = frozenset(getattr(wecom, "admin_users", ()) or ())
+        self.admins = frozenset(wecom.admin_users)
         self.crypto = WeComCrypto(wecom.token.reveal(), wecom.encoding_aes_key.reveal(), wecom.corp_id)
         self.server = CallbackServer(
             self.crypto, self.handle_message, inbound, host=wecom.host or "0.0.0.0",
@@ -355,7 +355,7 @@ class WeComRobotChannel:
 
     def __init__(
         self,
-        settings: Any,
+        settings: Settings,
         outbox: Outbox,
         compose: Compose,
         api: WeComApi,
