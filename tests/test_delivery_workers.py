@@ -114,7 +114,10 @@ def test_two_workers_send_each_delivery_once_within_the_limits(postgres_url: str
                     log.read_text(errors="replace")[-2000:] for log in logs
                 )
                 time.sleep(0.1)
-            time.sleep(1.5)  # a second copy of anything would show up now
+            # every row recorded as sent: nothing is left to claim (a stop waits for sends in flight)
+            while asyncio.run(_statuses(postgres_url)) != Counter({"sent": len(CHATS)}):
+                assert time.monotonic() < deadline, "the workers did not record every delivery as sent in time"
+                time.sleep(0.1)
         finally:
             for w in workers:
                 if w.poll() is None:

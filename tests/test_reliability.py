@@ -124,6 +124,13 @@ async def _seed_chats(db: Path, addresses, *, mode: str, topics=("online_educati
         await engine.dispose()
 
 
+def all_sent(db: Path, kind: str, count: int) -> bool:
+    """The store holds ``count`` deliveries of ``kind``, every one recorded as sent: the
+    outbox has nothing left to send (a graceful stop then waits for nothing)."""
+    rows = asyncio.run(_rows(db, kind))
+    return len(rows) == count and all(r.status == "sent" for r in rows)
+
+
 async def _rows(db: Path, kind: str):
     from sqlalchemy import select
 
@@ -171,7 +178,8 @@ def test_kill_9_mid_fanout_to_1000_chats_loses_nothing(tmp_path):
         second = Run(config, tmp_path, "second", rate=FANOUT_RATE, since=since)
         try:
             wait(lambda: len({m.chat_id for m in tg.sent if m.chat_id in ours}) == 1000, 120, second, "every chat to get the alert")
-            time.sleep(1.5)  # anything still queued would go out now
+            # every row recorded as sent: nothing is left to send (a stop waits for sends in flight)
+            wait(lambda: all_sent(db, "alert", 1000), 60, second, "every alert recorded as sent")
         finally:
             second.stop()
         per_chat = Counter(m.chat_id for m in tg.sent if m.chat_id in ours)
@@ -230,7 +238,7 @@ def test_restart_across_the_digest_time_sends_one_digest_per_chat(tmp_path):
         again = Run(config, tmp_path, "again", fake_now="2026-06-14T08:00:40+08:00")
         try:
             wait(lambda: {m.chat_id for m in digests()} == ours, 60, again, "every chat's digest")
-            time.sleep(2.0)  # a repeated digest would show up now
+            wait(lambda: all_sent(db, "digest", len(chats)), 60, again, "every digest recorded as sent")
         finally:
             again.stop()
         per_chat = Counter(m.chat_id for m in digests())
