@@ -271,18 +271,20 @@ def test_group_settings_need_a_group_admin(service, tg):
     tg.press_button(menu, "t:online_education", user_id=32, language_code="en")
     answer = tg.wait_for(lambda: tg.callback_answers[answers:] and tg.callback_answers[answers])
     assert answer["text"] == t("refuse.group", "en") and answer.get("show_alert") in (True, "true")
-    time.sleep(1.5)
-    assert len(tg.messages_to(group)) == before
-    assert html(t("sub.now", "en", count=1)) in admin.say("/subscribe online_healthcare").text
+    # the bot handles a chat's updates in order: once the admin's next command is answered,
+    # anything the press would have caused is already there
+    subscribed = admin.say("/subscribe online_healthcare")
+    assert html(t("sub.now", "en", count=1)) in subscribed.text
+    assert [m.message_id for m in tg.messages_to(group)[before:]] == [subscribed.message_id]
     assert html(t("refuse.group", "en")) in member.say("/alert add 医院").text
     assert html(t("refuse.group", "en")) in member.say("/stop").text
     # plain chatter and other bots' commands in a group are not for the bot: no reply
     before = len(tg.messages_to(group))
     tg.send_text(group, "good morning everyone", user_id=32, chat_type="group")
     tg.send_text(group, "/help@some_other_bot", user_id=32, chat_type="group")
-    time.sleep(2)
-    assert len(tg.messages_to(group)) == before
-    assert html(t("help.title", "en")) in member.say(f"/help@{fake_telegram.BOT_USERNAME}").text
+    helped = member.say(f"/help@{fake_telegram.BOT_USERNAME}")  # answered after the two above
+    assert html(t("help.title", "en")) in helped.text
+    assert [m.message_id for m in tg.messages_to(group)[before:]] == [helped.message_id]
     assert tg.requests("getChatMember")
 
 
@@ -333,8 +335,9 @@ def test_alert_for_a_newly_published_item(service, tg, press):
     alert_en = tg.wait_for_message(lambda m: m.chat_id == 1302 and "sanctuary" in m.text, timeout=30)
     assert t("alert.keywords", "en") in alert_en.text and "<u>quokka</u>" in alert_en.text.lower()
     assert f'href="{url_en}"' in alert_en.text
-    # once each, and nothing for the English item in the Chinese chat
-    time.sleep(3)
+    # once each, and nothing for the English item in the Chinese chat (both items are
+    # planned: their alerts came; nothing is left to send to either chat)
+    tg.wait_for(lambda: unsettled(service, 1301) == 0 and unsettled(service, 1302) == 0, timeout=10)
     assert len([m for m in tg.messages_to(1301) if "建设新举措" in m.text]) == 1
     assert len([m for m in tg.messages_to(1302) if "sanctuary" in m.text]) == 1
     assert not [m for m in tg.messages_to(1301) if "sanctuary" in m.text]
@@ -360,7 +363,7 @@ def test_flood_wait_on_one_chat_while_others_continue(service, tg, press):
     # the others did not wait for the flooded chat
     assert all(got[c].at < got[1400].at for c in (1401, 1402, 1403))
     assert got[1400].at - max(got[c].at for c in (1401, 1402, 1403)) > 2.0
-    time.sleep(2)
+    tg.wait_for(lambda: unsettled(service, 1400) == 0, timeout=10)  # nothing left to send it
     assert len([m for m in tg.messages_to(1400) if "crossing signs" in m.text]) == 1
 
 
@@ -375,7 +378,7 @@ def test_blocked_user_gets_no_more_messages(service, tg, press):
     tg.wait_for(lambda: [r for r in tg.rejected if r[0] == 1501], timeout=10)
     press.publish("en", "Second platypus exhibit planned", "Another platypus exhibit is planned.", now_in_shanghai())
     tg.wait_for_message(lambda m: m.chat_id == 1502 and "exhibit planned" in m.text, timeout=30)
-    time.sleep(2)
+    tg.wait_for(lambda: unsettled(service, 1501) == 0, timeout=10)  # nothing left to send it
     assert [r for r in tg.rejected if r[0] == 1501] == [(1501, "403")]  # tried once, then never again
 
 
@@ -411,7 +414,8 @@ def test_restart_after_kill_delivers_pending_once(tmp_path, press):
         try:
             got = tg2.wait_for_message(lambda m: m.chat_id == 1602 and "habitat restored" in m.text, timeout=30)
             assert got.parse_mode == "HTML"
-            time.sleep(3)
+            db = tmp_path / "restart.db"
+            tg2.wait_for(lambda: unsettled(db, 1601) == 0 and unsettled(db, 1602) == 0, timeout=10)
             assert len([m for m in tg2.messages_to(1602) if "habitat restored" in m.text]) == 1
             assert len([m for m in tg2.messages_to(1601) if "habitat restored" in m.text]) == 1  # not resent
             assert second.terminate() == 0
@@ -422,6 +426,32 @@ def test_restart_after_kill_delivers_pending_once(tmp_path, press):
 
 
 # ------------------------------------------------------------------ console
+
+
+def unsettled(db: Path | Service, chat_id: int) -> int:
+    """How many deliveries to ``chat_id`` the store at ``db`` (or the module's service's
+    store) still has to send (pending or being sent): at 0 nothing more can go out to that
+    chat without a new item."""
+    if isinstance(db, Service):
+        db = db.stdout_path.parent / "shwatch.db"
+    from sqlalchemy import func, select
+
+    from bot.store.schema import chats, deliveries
+    from monitors.db import create_engine
+
+    async def count() -> int:
+        engine = create_engine(f"sqlite+aiosqlite:///{db}")
+        try:
+            async with engine.connect() as conn:
+                q = (
+                    select(func.count()).select_from(deliveries.join(chats, chats.c.id == deliveries.c.chat_id))
+                    .where(chats.c.address == str(chat_id), deliveries.c.status.in_(("pending", "sending")))
+                )
+                return (await conn.execute(q)).scalar_one()
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(count())
 
 
 def alert_statuses(db: Path) -> dict[str, str]:
