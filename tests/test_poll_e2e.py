@@ -307,7 +307,11 @@ def test_poll_without_once_keeps_polling_until_sigterm(press, tmp_path):
         new = press.publish("xwfb", "新发布的无人工厂标准", "本市发布无人工厂建设标准。", "2026-06-13 10:00")
         while press.hits(new.split(str(press.port), 1)[1]) < 1 and time.monotonic() < deadline:
             time.sleep(0.1)
-        time.sleep(1.5)  # at least one more poll: it must not print the item again
+        # two more polls of the list after the one that found it: it must not print the item again
+        found_at = press.hits("/xwfb/index.html")
+        while press.hits("/xwfb/index.html") < found_at + 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert press.hits("/xwfb/index.html") >= found_at + 2, "the list was not polled again"
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
     finally:
