@@ -306,6 +306,12 @@ class ItemStore:
             rows = (await conn.execute(query)).all()
         return [_item(row) for row in rows]
 
+    async def sources_with_pending(self) -> set[str]:
+        """The ids of the sources that have items whose article is still to be read."""
+        query = select(items.c.source_id).where(items.c.article == "pending").distinct()
+        async with self._gate, self.engine.connect() as conn:
+            return set((await conn.execute(query)).scalars())
+
     async def complete_item(self, item: Item) -> bool:
         """Store what reading a pending item's article gave (only while it is still pending:
         a concurrent poller that completed it first wins). True when this call stored it."""
