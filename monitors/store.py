@@ -31,7 +31,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.model import Source
@@ -44,6 +43,7 @@ from monitors.db import (
     item_time,
     items,
     source_state,
+    upsert,
 )
 from monitors.model import ArticleState, Item, SourceState, SourceStatus, TermEvidence
 
@@ -146,9 +146,7 @@ class ItemStore:
         return self.engine.dialect.name
 
     def _insert(self, table):
-        if self.engine.dialect.name == "postgresql":
-            return postgresql.insert(table)
-        return sqlite.insert(table)
+        return upsert(self.engine.dialect.name, table)
 
     # ---- source state -------------------------------------------------------------------
     async def source_state(self, source_id: str) -> SourceState:
