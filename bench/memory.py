@@ -5,7 +5,11 @@ the default sources have failed by then, as they do on a machine that cannot rea
 reads VmRSS from /proc, and prints it beside the same reading for a bare python-telegram-bot
 application (the baseline, measured in the same run). Target: at most 80 MB.
 
-    python bench/memory.py [--wait 120]
+    python bench/memory.py [--wait 120] [--without-test-extras]
+
+``--without-test-extras`` also measures the service as an installation without the test
+extra runs it: there selenium's dependency trio is absent, and httpcore (which imports trio
+whenever it is installed) does without it. The same entry point runs with trio hidden.
 """
 
 from __future__ import annotations
@@ -20,6 +24,13 @@ import time
 from pathlib import Path
 
 TARGET_MB = 80.0
+WITHOUT_TRIO = """
+import sys
+sys.modules["trio"] = None  # as if not installed: httpcore imports it only when it is
+from bot.cli.main import main
+sys.argv = ["shwatch", "run"]
+sys.exit(main())
+"""
 BARE_PTB = """
 import time
 from telegram.ext import Application
@@ -54,6 +65,8 @@ def measure(cmd: list[str], env: dict[str, str], wait: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--wait", type=float, default=120.0, help="seconds after start before reading (default 120)")
+    parser.add_argument("--without-test-extras", action="store_true",
+                        help="also measure the service without trio, as an installation without the test extra")
     args = parser.parse_args()
     shwatch = Path(sys.executable).with_name("shwatch")
     with tempfile.TemporaryDirectory() as tmp:
@@ -62,8 +75,11 @@ def main() -> int:
         # the steady state: a store already migrated (a first start also runs the migrations)
         subprocess.run([str(shwatch), "db", "upgrade"], env=env, check=True, stdout=subprocess.DEVNULL)
         service = measure([str(shwatch), "run"], env, args.wait)
+        plain = measure([sys.executable, "-c", WITHOUT_TRIO], env, args.wait) if args.without_test_extras else None
         bare = measure([sys.executable, "-c", BARE_PTB], env, min(args.wait, 10.0))
     print(f"idle shwatch run (console, default sources) after {args.wait:.0f} s: {service:.1f} MB RSS")
+    if plain is not None:
+        print(f"the same without the test extra (no trio) after {args.wait:.0f} s: {plain:.1f} MB RSS")
     print(f"bare python-telegram-bot Application (baseline, same run): {bare:.1f} MB RSS")
     print(f"ratio shwatch / bare PTB: {service / bare:.2f}; target <= {TARGET_MB:.0f} MB: {'PASS' if service <= TARGET_MB else 'FAIL'}")
     return 0 if service <= TARGET_MB else 1

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -129,6 +129,53 @@ def list_item(
     )
 
 
+class PendingLedger:
+    """Which sources may have items whose article is still to be read.
+
+    A 304 poll reads the articles earlier polls left pending; asking the store for them on
+    every poll was most of an unchanged poll's CPU. Only pollers store pending items and one
+    process polls, so a poller can keep count: the first look-up of a process asks the store
+    once which sources have any (one query over a small partial index, shared by every poll
+    then under way); from then on a source may have some when the store said so or this
+    poller stored one since, and is clear again once a look-up of its own found fewer than
+    it asked for and read them all. Pending items another process leaves (a ``shwatch poll
+    --once`` beside a running service) are read by that process, or here after a restart.
+    """
+
+    def __init__(self, find: Callable[[], Awaitable[set[str]]]) -> None:
+        self._find = find
+        self._loading: asyncio.Future[None] | None = None
+        self._pending: set[str] = set()
+        self._stored: dict[str, int] = {}  # pending items stored per source, as a version
+
+    async def may_have_pending(self, source_id: str) -> bool:
+        if self._loading is None:
+            self._loading = asyncio.ensure_future(self._load())
+        try:
+            await asyncio.shield(self._loading)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the store will be asked source by source; the next poll retries
+            self._loading = None
+            return True
+        return source_id in self._pending
+
+    async def _load(self) -> None:
+        self._pending |= await self._find()
+
+    def stored_pending(self, source_id: str) -> None:
+        self._pending.add(source_id)
+        self._stored[source_id] = self._stored.get(source_id, 0) + 1
+
+    def version(self, source_id: str) -> int:
+        return self._stored.get(source_id, 0)
+
+    def drained(self, source_id: str, version: int) -> None:
+        """Nothing was left pending as of ``version``: clear unless a poll stored more since."""
+        if self._stored.get(source_id, 0) == version:
+            self._pending.discard(source_id)
+
+
 class Poller:
     def __init__(
         self,
@@ -146,6 +193,7 @@ class Poller:
         self.clock = clock
         # big pages are parsed off the event loop (the caller closes the parser it passes)
         self.parser = parser if parser is not None else PageParser(settings.fetch.offload_bytes)
+        self.pending = PendingLedger(store.sources_with_pending)
 
     async def close(self) -> None:
         """Stop the parser's worker process, if one was started."""
@@ -243,7 +291,7 @@ class Poller:
         chosen = {id(e) for e in read}
         rest = [list_item(source, e, self.tagger, now, baseline=True) for e in entries if id(e) not in chosen]
         stored, warnings = await self._read(source, read, now, deadline, baseline=True)
-        return stored + await self.store.insert_items(rest), warnings
+        return stored + await self._insert(source, rest), warnings
 
     async def _fresh(
         self, source: Source, fresh: Sequence[ListEntry], now: datetime, deadline: float
@@ -257,8 +305,8 @@ class Poller:
         newest = sorted(own, key=_newest_first)
         budget = self._budget(source)
         read, later = newest[:budget], newest[budget:]
-        done = await self.store.insert_items(foreign)
-        await self.store.insert_items([list_item(source, e, self.tagger, now) for e in later])  # pending
+        done = await self._insert(source, foreign)
+        await self._insert(source, [list_item(source, e, self.tagger, now) for e in later])  # pending
         stored, warnings = await self._read(source, read, now, deadline)
         done += stored
         room = budget - len(read)
@@ -283,7 +331,7 @@ class Poller:
             async with slots:
                 item, problem = await self.article_item(source, entry, now)
             item.baseline = baseline
-            stored.extend(await self.store.insert_items([item]))
+            stored.extend(await self._insert(source, [item]))
             finished.add(id(entry))
             if problem:
                 warnings.append(problem)
@@ -294,7 +342,7 @@ class Poller:
         except TimeoutError:
             unread = [e for e in entries if id(e) not in finished]
             log.warning("source %s: poll deadline reached; %s left for the next poll", source.id, counted(len(unread), "article"))
-            await self.store.insert_items([list_item(source, e, self.tagger, now, baseline=baseline) for e in unread])
+            await self._insert(source, [list_item(source, e, self.tagger, now, baseline=baseline) for e in unread])
         order = {e.url: n for n, e in enumerate(entries)}
         return sorted(stored, key=lambda i: order.get(i.url, 0)), warnings
 
@@ -302,6 +350,9 @@ class Poller:
         self, source: Source, room: int, now: datetime, deadline: float
     ) -> tuple[list[Item], list[str]]:
         """Read the articles of items earlier polls left pending (newest first)."""
+        if not await self.pending.may_have_pending(source.id):
+            return [], []
+        version = self.pending.version(source.id)
         pending = await self.store.pending_items(source.id, room)
         completed: list[Item] = []
         warnings: list[str] = []
@@ -326,8 +377,17 @@ class Poller:
                 await asyncio.gather(*(guarded(i) for i in pending))
         except TimeoutError:
             log.warning("source %s: poll deadline reached while reading pending articles", source.id)
+        else:
+            if len(pending) < room:  # the look-up found them all, and every one was read
+                self.pending.drained(source.id, version)
         order = {item.id: n for n, item in enumerate(pending)}
         return sorted(completed, key=lambda i: order[i.id]), warnings
+
+    async def _insert(self, source: Source, new: Sequence[Item]) -> list[Item]:
+        """Store new items (see ``ItemStore.insert_items``), noting any left pending."""
+        if any(item.article is ArticleState.PENDING for item in new):
+            self.pending.stored_pending(source.id)
+        return await self.store.insert_items(new)
 
     async def article_item(self, source: Source, entry: ListEntry, now: datetime) -> tuple[Item, str | None]:
         """The item for a new entry, and an article layout problem if its body came out empty."""

@@ -31,7 +31,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.model import Source
@@ -44,6 +43,7 @@ from monitors.db import (
     item_time,
     items,
     source_state,
+    upsert,
 )
 from monitors.model import ArticleState, Item, SourceState, SourceStatus, TermEvidence
 
@@ -146,9 +146,7 @@ class ItemStore:
         return self.engine.dialect.name
 
     def _insert(self, table):
-        if self.engine.dialect.name == "postgresql":
-            return postgresql.insert(table)
-        return sqlite.insert(table)
+        return upsert(self.engine.dialect.name, table)
 
     # ---- source state -------------------------------------------------------------------
     async def source_state(self, source_id: str) -> SourceState:
@@ -305,6 +303,12 @@ class ItemStore:
         async with self._gate, self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_item(row) for row in rows]
+
+    async def sources_with_pending(self) -> set[str]:
+        """The ids of the sources that have items whose article is still to be read."""
+        query = select(items.c.source_id).where(items.c.article == "pending").distinct()
+        async with self._gate, self.engine.connect() as conn:
+            return set((await conn.execute(query)).scalars())
 
     async def complete_item(self, item: Item) -> bool:
         """Store what reading a pending item's article gave (only while it is still pending:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import fake_press
 
+from sqlalchemy import event
+
 from bot.core.clock import FakeClock
 from bot.jobs.alerts import Dispatcher, RuleIndexCache
 from bot.service import Stores
@@ -91,6 +93,60 @@ async def test_a_poll_that_reaches_its_deadline_keeps_what_it_did_and_leaves_the
             later = await poller.poll_source(source)
             assert [i.url for i in later.new_items] == [slow]
             assert await stores.items.pending_items("xwfb", 10) == []
+
+
+async def test_an_unchanged_poll_asks_the_store_about_pending_articles_only_while_some_may_be_left(engine):
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    def item_queries() -> list[str]:
+        found = [s for s in statements if "items" in s]
+        statements.clear()
+        return found
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        with fake_press.FakePress() as site:
+            source = Source("xwfb", "新闻发布", site.list_url("xwfb"))
+            settings = _settings(source, baseline_articles=0, max_articles_per_poll=1)
+            clock = FakeClock(NOW)
+            stores = Stores.over(engine, clock)
+            async with Fetcher(settings.fetch) as fetcher:
+                poller = Poller(settings, stores.items, fetcher, Tagger(TOPICS), clock=clock.now)
+                assert (await poller.poll_source(source)).ok  # the baseline: its two same-site articles pending
+                assert len(await stores.items.pending_items("xwfb", 10)) == 2
+                item_queries()
+                for left in (1, 0):  # one article a poll, the list unchanged (304)
+                    report = await poller.poll_source(source)
+                    assert report.ok and report.not_modified
+                    assert len(await stores.items.pending_items("xwfb", 10)) == left
+                # the look-up of the last poll found as many as it asked for: the next one asks again
+                item_queries()
+                report = await poller.poll_source(source)
+                assert report.ok and report.not_modified
+                assert [q.split()[1] for q in item_queries()] == ["items.id,"]  # the source's pending look-up
+                # that one found none: from now on a 304 poll does not touch the items at all
+                for _ in range(2):
+                    report = await poller.poll_source(source)
+                    assert report.ok and report.not_modified
+                    assert item_queries() == []
+                # a restarted process asks once which sources have pending articles, then trusts it
+                restarted = Poller(settings, stores.items, fetcher, Tagger(TOPICS), clock=clock.now)
+                for _ in range(2):
+                    assert (await restarted.poll_source(source)).not_modified
+                assert [q.split()[1] for q in item_queries()] == ["DISTINCT"]
+                # a new article that has to wait for a later poll is read by it
+                site.publish("xwfb", "互联网医院甲", "本市互联网医院新增服务。", "2026-06-13 08:00")
+                site.publish("xwfb", "互联网医院乙", "本市互联网医院新增服务。", "2026-06-13 09:00")
+                assert [i.title for i in (await restarted.poll_source(source)).new_items] == ["互联网医院乙"]
+                report = await restarted.poll_source(source)
+                assert report.not_modified and [i.title for i in report.new_items] == ["互联网医院甲"]
+            statuses = site.statuses("/" + source.url.split("/", 3)[3])
+            assert statuses.count(304) == 8
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 def test_poll_json_prints_each_item_once_in_the_poll_that_completes_it(tmp_path):

@@ -16,7 +16,7 @@ from sqlalchemy import inspect, insert, select, text
 
 import bot.store.schema  # noqa: F401  (registers the subscriber tables)
 from bot.store.migrate import current_revision, head_revision, upgrade_to_head
-from monitors.db import create_engine, is_search_index, metadata, schema_include_name
+from monitors.db import PENDING_INDEX, create_engine, is_search_index, metadata, schema_include_name
 
 SHWATCH = Path(sys.executable).with_name("shwatch")
 
@@ -47,6 +47,24 @@ async def test_upgrade_empty_store_matches_metadata(db_url):
         assert await _tables(engine) == set(metadata.tables) | {"alembic_version"}
         assert await _schema_diffs(engine) == []
         assert await current_revision(engine) == head_revision()
+    finally:
+        await engine.dispose()
+
+
+async def test_the_pending_items_have_their_partial_index(db_url):
+    """Not on the metadata (the comparison skips it), so checked here: the index of the items
+    whose article is still pending covers those rows only."""
+    await upgrade_to_head(db_url)
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            found = await conn.run_sync(lambda c: {i["name"]: i for i in inspect(c).get_indexes("items")})
+            assert found[PENDING_INDEX]["column_names"] == ["source_id"]
+            if engine.dialect.name == "sqlite":
+                sql = (await conn.execute(text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": PENDING_INDEX})).scalar_one()
+            else:
+                sql = (await conn.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"), {"n": PENDING_INDEX})).scalar_one()
+            assert "WHERE" in sql.upper() and "pending" in sql
     finally:
         await engine.dispose()
 

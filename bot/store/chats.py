@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.core.model import MAX_RULES, MODES, AlertRule, Chat, same_keyword
-from bot.store.schema import alert_rules, chats, deliveries, insert_ignoring_duplicates, subscriptions
-from monitors.db import utcnow
+from bot.store.schema import alert_rules, chats, deliveries, subscriptions
+from monitors.db import insert_ignoring_duplicates, utcnow
 
 class Revision:
     """An in-process change counter shared by a ChatStore and whoever caches over it."""

@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.outbox import Outbox
 from monitors.store import ItemStore
-from bot.store.schema import dispatch_cursor, dispatched_items, insert_ignoring_duplicates
+from bot.store.schema import dispatch_cursor, dispatched_items
+from monitors.db import insert_ignoring_duplicates
 
 _CURSOR_ID = 1
 

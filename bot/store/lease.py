@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.core.model import Leader
-from bot.store.schema import leases, upsert
-from monitors.db import UTCDateTime
+from bot.store.schema import leases
+from monitors.db import UTCDateTime, upsert
 
 LEADER = "leader"  # the lease of the instance that polls, plans digests and reads Telegram updates
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%f"

@@ -15,7 +15,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.outbox import Outbox
-from bot.store.schema import source_notices, upsert
+from bot.store.schema import source_notices
+from monitors.db import upsert
 
 
 @dataclass(frozen=True)

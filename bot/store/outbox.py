@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bot.core.model import Delivery
 from bot.logs import redact, secret_pattern
 from bot.core.quiet import HELD_KEY, hold_until
-from bot.store.schema import chats, deliveries, insert_ignoring_duplicates
-from monitors.db import utcnow
+from bot.store.schema import chats, deliveries
+from monitors.db import insert_ignoring_duplicates, utcnow
 
 MAX_ATTEMPTS = 8
 SENT_MESSAGES = "messages"  # payload key: how many messages a sent row took (``recent_sends``)

@@ -5,7 +5,6 @@ Tables join ``monitors.db.metadata`` so one migration history covers the whole s
 
 from __future__ import annotations
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -130,13 +129,3 @@ leases = Table(
     Column("holder", String(128), nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
 )
-
-
-def upsert(dialect_name: str, table: Table):
-    """An ``INSERT`` with ``on_conflict_do_update`` / ``_do_nothing`` for SQLite and PostgreSQL."""
-    return (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(table)
-
-
-def insert_ignoring_duplicates(dialect_name: str, table: Table):
-    """``INSERT ... ON CONFLICT DO NOTHING`` for SQLite and PostgreSQL (same statement API)."""
-    return upsert(dialect_name, table).on_conflict_do_nothing()
