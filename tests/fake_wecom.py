@@ -336,3 +336,14 @@ def markdown_problems(content: str, limit: int = LIMITS["markdown"]) -> list[str
             if not url.startswith(("http://", "https://")) or " " in url:
                 problems.append(f"bad link target {url!r}")
     return problems
+
+
+def max_in_window(times: list[float], window: float) -> int:
+    """The most of ``times`` (seconds) that fall within any ``window`` seconds."""
+    times = sorted(times)
+    best, j = 0, 0
+    for i, at in enumerate(times):
+        while times[j] <= at - window:
+            j += 1
+        best = max(best, i - j + 1)
+    return best

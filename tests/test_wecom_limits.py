@@ -33,7 +33,7 @@ from bot.store.outbox import Outbox
 from bot.store.schema import deliveries
 from config.model import Secret, Settings, Source, WeComSettings
 from config.settings import load_default_topics
-from fake_wecom import FakeWeCom, markdown_problems
+from fake_wecom import FakeWeCom, markdown_problems, max_in_window
 from monitors.model import Item
 from monitors.store import ItemStore
 from virtual_time import drive
@@ -216,16 +216,6 @@ async def enqueue(engine, clock, userid: str, count: int, quiet: tuple[str, str]
 
 async def statuses(outbox: Outbox, ids: list[int]) -> list[str]:
     return [(await outbox.get(i)).status for i in ids]
-
-
-def max_in_window(times: list[float], window: float) -> int:
-    times = sorted(times)
-    best, j = 0, 0
-    for i, at in enumerate(times):
-        while times[j] <= at - window:
-            j += 1
-        best = max(best, i - j + 1)
-    return best
 
 
 async def test_a_member_gets_at_most_3_a_minute_and_7_an_hour_across_instances_held_never_dropped(engine, instances, fake, clock):

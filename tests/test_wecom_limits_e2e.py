@@ -29,7 +29,7 @@ import pytest
 from bot.core.i18n import t
 from bot.core.text import utf8_len
 from fake_press import FakePress, free_port
-from fake_wecom import FakeWeCom, markdown_problems
+from fake_wecom import FakeWeCom, markdown_problems, max_in_window
 
 pytestmark = pytest.mark.e2e
 
@@ -147,16 +147,6 @@ def settled(db: Path, offset: int, expected_rows: int) -> bool:
         and not any(status == "sending" for status, _ in rows)
         and all(nb is not None and nb.replace(tzinfo=timezone.utc).timestamp() > now for nb in waiting)
     )
-
-
-def max_in_window(times: list[float], window: float) -> int:
-    times = sorted(times)
-    best, j = 0, 0
-    for i, at in enumerate(times):
-        while times[j] <= at - window:
-            j += 1
-        best = max(best, i - j + 1)
-    return best
 
 
 def test_many_alerts_to_one_member_keep_wecoms_limits_across_restarts(tmp_path):
