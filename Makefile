@@ -40,6 +40,8 @@ bench: $(STAMP)
 	$(VENV)/bin/python bench/fanout.py
 	$(VENV)/bin/python bench/digest.py
 	$(VENV)/bin/python bench/search.py
+	$(VENV)/bin/python bench/responsive.py
+	$(VENV)/bin/python bench/memory.py --without-test-extras
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
