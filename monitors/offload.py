@@ -87,5 +87,9 @@ class PageParser:
 
 
 def _join(workers: list[Any], timeout: float = 2.0) -> None:
+    """Wait for terminated workers to end; one that has not after ``timeout`` is killed."""
     for worker in workers:
         worker.join(timeout)
+        if worker.is_alive():
+            worker.kill()
+            worker.join(timeout)
