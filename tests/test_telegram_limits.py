@@ -55,6 +55,20 @@ def test_one_chat_gets_one_message_per_second():
     assert times == [0.0, 1.0, 2.0, 3.0, 4.0]
 
 
+def test_a_chats_next_message_waits_a_full_interval_from_when_the_last_was_answered():
+    s = SendScheduler(RateLimits())
+    s.want("a")
+    assert s.take(0.0) == "a"
+    s.finished("a", 0.4)  # the request was slow on its way: answered 0.4 s after it was taken
+    s.want("a")
+    assert s.take(1.0) is None  # a second after the take, but only 0.6 s after the answer
+    assert s.next_at(1.0) == 1.4 and s.take(1.4) == "a"
+    s.finished("a", 1.41)
+    s.finished("b", 2.0)  # a chat never taken: nothing to count
+    s.want("b")
+    assert s.take(1.5) == "b"
+
+
 def test_margin_widens_every_window():
     s = SendScheduler(RateLimits(margin=0.05))
     s.want("a")

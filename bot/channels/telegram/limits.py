@@ -7,6 +7,7 @@ keeps all four rules for many chats at once and decides which chat may send next
     scheduler.want(chat, group=False)     # the chat has a message waiting
     chat = scheduler.take(now)            # a chat that may send now (the send is recorded),
                                           # or None: ask scheduler.next_at(now) when to retry
+    scheduler.finished(chat, now)         # its send was answered: the chat's interval counts from here
     scheduler.block(chat, until)          # a 429 said retry_after: only this chat waits
 
 Chats are taken in the order they became ready, so a flood-waited chat (or a chatty group at
@@ -165,6 +166,14 @@ class SendScheduler:
             state.group_sent.append(now)
             while len(state.group_sent) > self.limits.group_per_minute:
                 state.group_sent.popleft()
+
+    def finished(self, chat: Hashable, now: float) -> None:
+        """The send to ``chat`` recorded by ``take`` has been answered at ``now``: the chat's
+        next message waits a full interval from here, so a request that was slow on its way
+        (a busy machine, a slow network) never lands closer than that to the next one."""
+        state = self._chats.get(chat)
+        if state is not None and state.last_sent is not None:
+            state.last_sent = max(state.last_sent, now)
 
     def block(self, chat: Hashable, until: float) -> None:
         """Nothing goes to ``chat`` before ``until`` (a 429's retry_after); others carry on."""

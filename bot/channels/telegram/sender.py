@@ -305,6 +305,7 @@ class TelegramSender:
             await self._send_part(chat_id, job)
         finally:
             queue.busy = False
+            self.scheduler.finished(chat_id, self.clock.monotonic())
             self._want(chat_id)
 
     async def _send_part(self, chat_id: int, job: _Job) -> None:
