@@ -280,7 +280,9 @@ async def test_the_loop_claims_on_wake_and_every_claim_interval(env):
     try:
         await env.enqueue(chat, "woken")
         env.worker.wake()
-        await drive(env.clock, lambda: env.channel.texts("70"), limit=0.0)  # no time passes: the wake did it
+        # no time passes: the wake did it (and the worker has finished that round, recording
+        # included, before the next row arrives)
+        await drive(env.clock, lambda: env.channel.texts("70"), limit=0.0, busy=lambda: env.worker.working)
         await env.enqueue(chat, "polled")  # nobody wakes the worker
         await pass_time(env.clock, env.worker.claim_interval * 0.9)
         assert env.channel.texts("70") == ["woken"]
