@@ -105,6 +105,36 @@ async def test_failures_back_off_and_success_resets():
         assert started[k] - ended[k - 1] >= seen[k][2] * 0.9, (k, started, ended)
 
 
+async def test_a_skipped_poll_is_no_failure_and_backs_nothing_off():
+    """A poll skipped because this instance does not lead (``None``) neither counts as a
+    failure nor runs the after-poll hook: the source keeps its interval, no backoff piles up
+    while the leadership is briefly lost."""
+    outcomes = iter([None, None, None, False, None, True])
+    calls: list[float] = []
+    hooked: list[tuple[int, bool, float]] = []  # (failures, ok, the delay that led to the poll)
+
+    async def poll(source):
+        calls.append(schedule.tracks[source.id].last_delay)
+        return next(outcomes, True)
+
+    async def after(source, ok):
+        track = schedule.tracks[source.id]
+        hooked.append((track.failures, ok, track.last_delay))
+
+    sched = new_scheduler()
+    sched.start()
+    schedule = PollSchedule(sched, [Source(id="s", name="s", url="http://x", interval=0.05)], poll, rng=_no_jitter(), on_polled=after)
+    schedule.start()
+    try:
+        await _until(lambda: len(hooked) >= 3)
+    finally:
+        schedule.stop()
+        sched.shutdown(wait=False)
+    assert [round(d, 4) for d in calls[:6]] == [0.0, 0.05, 0.05, 0.05, 0.1, 0.1]  # backoff only after the failure
+    assert [(f, ok) for f, ok, _ in hooked[:2]] == [(1, False), (0, True)]
+    assert schedule.tracks["s"].polls == len(hooked)  # skipped runs are not polls
+
+
 async def test_one_source_never_polled_twice_at_once():
     running = 0
     peak = 0

@@ -39,7 +39,7 @@ BACKOFF_CAP = 6 * 3600.0  # seconds
 JITTER = 0.10
 STOP_GRACE = 2.0  # seconds a cancelled job gets to unwind when the timetable stops
 
-PollFn = Callable[[Source], Awaitable[bool]]
+PollFn = Callable[[Source], Awaitable[bool | None]]  # None: the poll was skipped
 PolledHook = Callable[[Source, bool], Awaitable[None]]
 
 
@@ -103,7 +103,8 @@ class SourceTrack:
 class PollSchedule:
     """Per-source poll jobs on an AsyncIOScheduler.
 
-    ``poll(source) -> bool`` does one poll (True = success); an exception or a timeout is a
+    ``poll(source) -> bool | None`` does one poll (True = success, None = skipped: this instance
+    does not lead now, neither a failure nor a poll); an exception or a timeout is a
     failure. ``on_polled(source, ok)`` runs after each poll (health notices), its errors are
     logged and ignored.
     """
@@ -211,11 +212,16 @@ class PollSchedule:
         track.running = True
         ok = False
         try:
-            ok = bool(await asyncio.wait_for(self.poll(track.source), timeout=self.poll_timeout))
+            result = await asyncio.wait_for(self.poll(track.source), timeout=self.poll_timeout)
         except asyncio.TimeoutError:
             log.warning("source %s: poll took longer than %.0f s, abandoned", source_id, self.poll_timeout)
         except Exception:  # one source's bug must not stop its schedule or the others
             log.exception("source %s: poll failed", source_id)
+        else:
+            if result is None:  # skipped (this instance does not lead now): no failure, no backoff
+                track.next_delay = next_poll_delay(track.source.interval, track.failures, self.rng)
+                return
+            ok = bool(result)
         finally:
             track.running = False
         track.polls += 1
