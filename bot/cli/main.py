@@ -21,13 +21,7 @@ from importlib import metadata
 from pathlib import Path
 
 from bot.cli.init import write_starter_config
-from bot.core.format import leader_line
-from bot.store.lease import LeaseStore
-from bot.store.migrate import StoreUnavailable, cmd_db_upgrade, probe_store, upgrade_to_head
-from monitors.db import create_engine
-from monitors.retag import retag
-from monitors.store import ItemStore
-from monitors.tagger import Tagger
+from bot.store.errors import StoreUnavailable
 from monitors.wording import counted
 from config.settings import ConfigError, load_settings
 
@@ -119,26 +113,6 @@ def _log_level(args: argparse.Namespace) -> str | None:
     return args.log_level
 
 
-async def prepare_store(settings) -> int:
-    """Every path builds the schema by the migrations, then items tagged by older rules are
-    scored again (``monitors.retag``); returns how many were."""
-    await upgrade_to_head(settings.database_url)
-    engine = create_engine(settings.database_url)
-    try:
-        return await retag(ItemStore(engine), Tagger(settings.topics, rules=settings.relevance))
-    finally:
-        await engine.dispose()
-
-
-async def leader_line_of(settings) -> str:
-    """Which instance of ``shwatch run`` polls the sources now, and until when."""
-    engine = create_engine(settings.database_url)
-    try:
-        return leader_line(await LeaseStore(engine).leader(), "en", settings.timezone)
-    finally:
-        await engine.dispose()
-
-
 async def _dispatch(args: argparse.Namespace, settings) -> int:
     # Each command loads only its own modules (the CLI's one exception to imports at the top):
     # `shwatch match` starts without the database stack, `shwatch run` without terminal tables.
@@ -149,8 +123,13 @@ async def _dispatch(args: argparse.Namespace, settings) -> int:
         from monitors.cli import cmd_sources_try
 
         return await cmd_sources_try(settings, args.source_id)
-    if args.command != "match":
-        await probe_store(settings.database_url)
+    if args.command == "match":
+        from monitors.match_cmd import cmd_match
+
+        return await cmd_match(settings, text=args.text, file=args.file, as_json=args.json)
+    from bot.cli.store import cmd_db_upgrade, leader_line_of, prepare_store, probe_store
+
+    await probe_store(settings.database_url)
     if args.command in ("poll", "sources"):
         await prepare_store(settings)
     if args.command == "poll":
@@ -164,10 +143,6 @@ async def _dispatch(args: argparse.Namespace, settings) -> int:
         if args.action is None and code == 0:
             print(await leader_line_of(settings))  # the monitor knows nothing of leases
         return code
-    if args.command == "match":
-        from monitors.match_cmd import cmd_match
-
-        return await cmd_match(settings, text=args.text, file=args.file, as_json=args.json)
     if args.command == "run":
         from bot.service import run_service
 

@@ -25,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.store.errors import StoreUnavailable
 from monitors.db import create_engine
 
 if TYPE_CHECKING:
@@ -151,10 +152,6 @@ async def cmd_db_upgrade(settings) -> int:
     else:
         print(f"{where}: upgraded {before or '(empty)'} -> {after}")
     return 0
-
-
-class StoreUnavailable(Exception):
-    """The configured database cannot be opened; the message says which and why."""
 
 
 def root_reason(exc: BaseException) -> str:
