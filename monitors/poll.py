@@ -129,6 +129,16 @@ def list_item(
     )
 
 
+async def _all_by(deadline: float, jobs: Iterable[Awaitable[None]]) -> bool:
+    """Run ``jobs`` together until the loop time ``deadline``; False when it cut them off."""
+    try:
+        async with asyncio.timeout_at(deadline):
+            await asyncio.gather(*jobs)
+    except TimeoutError:
+        return False
+    return True
+
+
 class PendingLedger:
     """Which sources may have items whose article is still to be read.
 
@@ -153,9 +163,7 @@ class PendingLedger:
             self._loading = asyncio.ensure_future(self._load())
         try:
             await asyncio.shield(self._loading)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the store will be asked source by source; the next poll retries
+        except Exception:  # (a cancellation of this poll is no Exception: it goes on up)  # the store will be asked source by source; the next poll retries
             self._loading = None
             return True
         return source_id in self._pending
@@ -336,10 +344,7 @@ class Poller:
             if problem:
                 warnings.append(problem)
 
-        try:
-            async with asyncio.timeout_at(deadline):
-                await asyncio.gather(*(one(e) for e in entries))
-        except TimeoutError:
+        if not await _all_by(deadline, (one(e) for e in entries)):
             unread = [e for e in entries if id(e) not in finished]
             log.warning("source %s: poll deadline reached; %s left for the next poll", source.id, counted(len(unread), "article"))
             await self._insert(source, [list_item(source, e, self.tagger, now, baseline=baseline) for e in unread])
@@ -354,32 +359,24 @@ class Poller:
             return [], []
         version = self.pending.version(source.id)
         pending = await self.store.pending_items(source.id, room)
+        slots = asyncio.Semaphore(self.settings.fetch.article_concurrency)
         completed: list[Item] = []
         warnings: list[str] = []
 
         async def one(item: Item) -> None:
             entry = ListEntry(item.url, item.title, item.published, item.summary)
-            read, problem = await self.article_item(source, entry, item.first_seen_at or now)
+            async with slots:
+                read, problem = await self.article_item(source, entry, item.first_seen_at or now)
             read.id, read.baseline = item.id, item.baseline
             if await self.store.complete_item(read) and not read.baseline:
                 completed.append(read)
             if problem:
                 warnings.append(problem)
 
-        slots = asyncio.Semaphore(self.settings.fetch.article_concurrency)
-
-        async def guarded(item: Item) -> None:
-            async with slots:
-                await one(item)
-
-        try:
-            async with asyncio.timeout_at(deadline):
-                await asyncio.gather(*(guarded(i) for i in pending))
-        except TimeoutError:
+        if not await _all_by(deadline, (one(i) for i in pending)):
             log.warning("source %s: poll deadline reached while reading pending articles", source.id)
-        else:
-            if len(pending) < room:  # the look-up found them all, and every one was read
-                self.pending.drained(source.id, version)
+        elif len(pending) < room:  # the look-up found them all, and every one was read
+            self.pending.drained(source.id, version)
         order = {item.id: n for n, item in enumerate(pending)}
         return sorted(completed, key=lambda i: order[i.id]), warnings
 

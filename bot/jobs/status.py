@@ -84,7 +84,6 @@ class PollStatus:
         self.clock = clock
         self.zone = ZoneInfo(timezone)
         self.next_polls = next_polls
-        self.every = every
         self.states: dict[str, str] = {s.id: NEVER for s in sources}
         self._periodic = Every("status line", every, self._report_now, clock)
 
