@@ -109,9 +109,6 @@ class AppDelivery:
         # one message of heading at most, the rest one alert each (an alert fits one message)
         self.bundle_most = max(per_minute - 1, 1)
 
-    def _ts(self) -> float:
-        return _ts(self.clock)
-
     async def _windows(self, chat_id: int | None, userid: str) -> list[SendWindow]:
         """The member's minute and hour windows as every instance has used them (``chat_id``
         None: a member with no chat yet, only this instance's replies count)."""
@@ -126,7 +123,7 @@ class AppDelivery:
     async def room_in(self, chat_id: int | None, userid: str) -> float:
         """Seconds until one more message may go to the member (0: now)."""
         windows = await self._windows(chat_id, userid)
-        now = self._ts()
+        now = _ts(self.clock)
         return max(0.0, max(w.free_at(now) for w in windows) - now)
 
     async def send(self, unit: Unit) -> Outcome:
@@ -136,7 +133,7 @@ class AppDelivery:
             return Fail(EMPTY)
         userid = unit.address
         windows = await self._windows(unit.chat_id, userid)
-        now = self._ts()
+        now = _ts(self.clock)
         free = max(w.free_at(now, len(pieces)) for w in windows)
         if free > now:
             limit, window = next((w.limit, w.window) for w in windows if w.free_at(now, len(pieces)) == free)
@@ -286,9 +283,6 @@ class RobotDelivery:
         self.clock = clock
         self.windows: dict[str, SendWindow] = {name: SendWindow() for name in robots}
 
-    def _ts(self) -> float:
-        return _ts(self.clock)
-
     def plan(self, units: Sequence[Unit]) -> list[Unit]:
         """One robot's waiting units as the messages to send now: one per alert while the
         window has room, else packed (``plan_batches``); what does not fit waits (``send``
@@ -298,7 +292,7 @@ class RobotDelivery:
             return list(units)
         pieces = {i: list(u.parts) or markdown_pieces(u.blocks) for i, u in enumerate(units)}
         pending = [(i, p) for i, p in pieces.items() if p]
-        now = self._ts()
+        now = _ts(self.clock)
         batches, _ = plan_batches(pending, window.remaining(now))
         if not batches and pending and window.remaining(now) >= window.limit:
             # one delivery longer than a whole minute's allowance: paced, part by part
@@ -329,7 +323,7 @@ class RobotDelivery:
         if not pieces:
             return Fail(EMPTY)
         window = self.windows[name]
-        now = self._ts()
+        now = _ts(self.clock)
         room = window.remaining(now)
         if len(pieces) > room and not (len(pieces) > window.limit and room >= window.limit):
             return Hold(window.free_at(now) + 0.5 - now, f"robot {name} is at its {window.limit} messages a minute")
@@ -337,8 +331,8 @@ class RobotDelivery:
             await _send_paced(self.clock, [window], pieces, lambda piece: self.api.send_robot(robot.url, piece, "markdown"))
         except WeComTooFast:
             log.warning("robot %s answered 130101 (too fast); waiting for the next minute", name)
-            window.block_until(self._ts() + seconds_to_next_minute(self.clock.now(), NEXT_MINUTE_MARGIN))
-            now = self._ts()
+            window.block_until(_ts(self.clock) + seconds_to_next_minute(self.clock.now(), NEXT_MINUTE_MARGIN))
+            now = _ts(self.clock)
             return Hold(window.free_at(now) + 0.5 - now, "robot answered 130101 (too fast)")
         except WeComError as exc:
             log.warning("robot %s: send failed: %s", name, exc)
