@@ -267,6 +267,9 @@ class OutboxWorker:
         """Stop claiming; units being sent may finish within ``stop_grace`` seconds; every
         claimed row not yet sent goes back to pending."""
         self.halt()
+        # one grace for the whole stop (the claim loop and the sends share it), so a worker
+        # stops within ``stop_grace``, inside the service's own limit per component
+        ends = asyncio.get_running_loop().time() + self.stop_grace
         if self._task is not None:
             # a claim under way finishes (its rows are handed back below), then the loop ends
             done, _ = await asyncio.wait([self._task], timeout=self.stop_grace)
@@ -276,7 +279,7 @@ class OutboxWorker:
             self._task = None
         tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
         if tasks:
-            await asyncio.wait(tasks, timeout=self.stop_grace)
+            await asyncio.wait(tasks, timeout=max(0.0, ends - asyncio.get_running_loop().time()))
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
