@@ -20,6 +20,7 @@ import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import wait
 from typing import Any, Callable
 
 from config.model import Source
@@ -81,15 +82,24 @@ class PageParser:
             workers = list((pool._processes or {}).values())
             pool.shutdown(wait=False, cancel_futures=True)
             for worker in workers:
-                if worker.is_alive():
+                if not ended(worker):
                     worker.terminate()
             await asyncio.get_running_loop().run_in_executor(None, _join, workers)
+
+
+def ended(worker: Any, timeout: float = 0.0) -> bool:
+    """Whether a worker process has exited, waiting up to ``timeout`` seconds.
+
+    Judged by its sentinel (a pipe that closes when the process exits), not ``is_alive()``:
+    the pool's own thread reaps its workers too, and a process reaped by that thread can
+    read as alive to this one for a while (waitpid answers ECHILD, which ``is_alive`` takes
+    for "not started yet")."""
+    return bool(wait([worker.sentinel], timeout))
 
 
 def _join(workers: list[Any], timeout: float = 2.0) -> None:
     """Wait for terminated workers to end; one that has not after ``timeout`` is killed."""
     for worker in workers:
-        worker.join(timeout)
-        if worker.is_alive():
+        if not ended(worker, timeout):
             worker.kill()
-            worker.join(timeout)
+            ended(worker, timeout)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from config.model import Source
-from monitors.offload import PageParser
+from monitors.offload import PageParser, ended
 from monitors.parse import parse_list
 
 
@@ -60,6 +60,6 @@ async def test_closing_ends_a_parse_in_progress_instead_of_waiting_for_it():
         await asyncio.sleep(0.01)
     workers = list(parser._pool._processes.values())
     await parser.close()
-    assert workers and not any(w.is_alive() for w in workers)  # ended, not waited for
+    assert workers and all(ended(w) for w in workers)  # ended, not waited for
     assert parsing.done() or (await asyncio.wait({parsing}, timeout=5))[0]
     assert parsing.cancelled() or parsing.exception() is not None  # the page is abandoned, no result
