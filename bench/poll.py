@@ -1,4 +1,4 @@
-"""Benchmark: poll cycles over 200 sources, shwatch's Poller vs plain httpx loops.
+"""Benchmark: poll cycles over 200 sources, shwatch's Poller vs plain HTTP client loops.
 
     .venv/bin/python bench/poll.py [--kinds html,rss] [--sources 200] [--items 20] [--latency 0.1]
                                    [--baseline-articles 20] [--database-url URL]
@@ -17,7 +17,8 @@ Figures per kind, all measured in this run:
 2. cycle 2, nothing changed, twice: every list answers 304; CPU time per source
    (``time.process_time``, all our threads) of the Poller, the process's first unchanged
    cycle and the next one (the steady state; target < 1 ms), beside the CPU per source of
-   bare ``httpx.AsyncClient`` conditional GETs of the same lists, all at once (no store);
+   bare ``aiohttp.ClientSession`` conditional GETs of the same lists, all at once (no store;
+   aiohttp is the Fetcher's own client, so this is the floor for it);
 3. cycle 3, for information: one new article per source (list + article fetch, extract,
    summarize, tag, insert), wall time.
 With ``--baseline-articles 0`` the unchanged cycles also read the articles the baseline
@@ -154,26 +155,26 @@ def sequential_cycle(sources) -> tuple[float, int]:
 
 
 async def bare_conditional_cycle(sources, per_host: int) -> tuple[float, int]:
-    """CPU per source of plain httpx conditional GETs of every list at once (no store, no
-    parsing): the floor a 304 cycle is measured against. One ``httpx.AsyncClient`` per host
-    with ``per_host`` connections, as the Fetcher keeps one small pool per host. The first
-    round learns the ETags and opens the connections; the second, all 304s, is measured."""
-    import httpx
+    """CPU per source of plain aiohttp conditional GETs of every list at once (no store, no
+    parsing): the floor a 304 cycle is measured against, with the HTTP client the Fetcher
+    uses. One ``aiohttp.ClientSession`` with ``per_host`` connections per host, as the
+    Fetcher keeps. The first round learns the ETags and opens the connections; the second,
+    all 304s, is measured."""
+    import aiohttp
 
-    from monitors.fetch import host_of
+    async def get(session, url: str, headers: dict[str, str] | None = None) -> tuple[int, str | None]:
+        async with session.get(url, headers=headers, allow_redirects=False) as response:
+            await response.read()
+            return response.status, response.headers.get("ETag")
 
-    limits = httpx.Limits(max_connections=per_host, max_keepalive_connections=per_host)
-    clients = {host_of(s.url): httpx.AsyncClient(timeout=60, limits=limits) for s in sources}
-    try:
-        first = await asyncio.gather(*(clients[host_of(s.url)].get(s.url) for s in sources))
-        etags = [r.headers.get("ETag") for r in first]
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=per_host)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
+        first = await asyncio.gather(*(get(session, s.url) for s in sources))
         cpu = time.process_time()
-        answers = await asyncio.gather(*(clients[host_of(s.url)].get(s.url, headers={"If-None-Match": etag})
-                                         for s, etag in zip(sources, etags)))
+        answers = await asyncio.gather(*(get(session, s.url, {"If-None-Match": etag or ""})
+                                         for s, (_, etag) in zip(sources, first)))
         spent = time.process_time() - cpu
-    finally:
-        await asyncio.gather(*(c.aclose() for c in clients.values()))
-    return spent / len(sources), sum(1 for r in answers if r.status_code == 304)
+    return spent / len(sources), sum(1 for status, _ in answers if status == 304)
 
 
 async def shwatch_cycles(sources, database_url: str, publish_url: str, baseline_articles: int) -> dict[str, float]:
@@ -241,7 +242,7 @@ def report(kind: str, n: int, baseline_articles: int, seq_wall: float, seq_seen:
     verdict = ("OK" if ratio >= 15 else "BELOW TARGET") if baseline_articles == 0 else "(target for --baseline-articles 0)"
     print(f"  ratio                         : {ratio:8.1f} x   (target >= 15x) {verdict}")
     print(f"cycle 2: nothing changed, every {lists[:-1]} answers 304 (CPU per source, all our threads)")
-    print(f"  bare httpx conditional GETs   : {bare_ms:8.3f} ms  ({bare[1]} x 304; no store)")
+    print(f"  bare aiohttp conditional GETs : {bare_ms:8.3f} ms  ({bare[1]} x 304; no store)")
     for name, label in (("cycle2", "first unchanged cycle"), ("cycle2b", "next (steady state)")):
         cpu_ms = figures[f"{name}_cpu_per_source"] * 1000
         verdict = ("OK" if cpu_ms < 1 else "ABOVE TARGET") if name == "cycle2b" else ""

@@ -1,6 +1,6 @@
 """Fetching pages politely: one shared async HTTP client, bounded, conditional, capped.
 
-``Fetcher`` is an async context manager around one ``httpx.AsyncClient``. Every request
+``Fetcher`` is an async context manager around one ``aiohttp.ClientSession``. Every request
 waits for a slot of its host (``FetchSettings.per_host``) and then for a slot of the global
 pool (``FetchSettings.concurrency``), so many sources run at once without hammering one
 site. A stored ETag / Last-Modified turns an unchanged page into one cheap 304. Redirects
@@ -9,15 +9,15 @@ within the site of the URL asked for (the same host, or a host under the same re
 domain: ``www.shanghai.gov.cn`` -> ``shanghai.gov.cn``) or to a host the caller allows (a
 source's ``allow_hosts``); any other redirect is refused before a request goes there. The
 whole request, redirects and body included, runs under one total deadline; the body is
-streamed and abandoned as soon as it passes ``max_bytes``.
+streamed (decompressed as it comes) and abandoned as soon as it passes ``max_bytes``.
 
-Requests go straight to httpx's ``AsyncHTTPTransport`` (one per host) rather than through
-``httpx.AsyncClient``: the client's per-request work (merging URLs, headers and cookies,
-auth and redirect machinery, a cookie jar round trip on every answer) cost about a third
-of a conditional GET's CPU (bench/poll.py, cycle 2), and none of it is needed here since
-redirects are followed by hand. What the client gave that matters is kept: the same
-headers, a cookie jar per host (touched only when a site sets cookies), and proxies from
-the environment (``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``ALL_PROXY``, ``NO_PROXY``).
+The client is aiohttp's, the library the service already serves its web pages with: one
+HTTP stack in the process instead of two (httpx with httpcore, anyio and h11 cost 3.3 MB of
+an idle service's memory), and a conditional GET costs about a quarter of the CPU it took
+through httpx's transport (aiohttp parses HTTP in C). What an HTTP client gives is used as
+is: keep-alive connections (at most ``per_host`` per host), cookies a site sets sent back
+to that site only, and proxies from the environment (``HTTP_PROXY`` / ``HTTPS_PROXY`` /
+``ALL_PROXY``, ``NO_PROXY``), chosen per request since a redirect may change the scheme.
 
 Errors form a small tree; each carries a ``reason`` a person can read ("timeout after
 20 s", "HTTP 503") and a ``kind`` that the store keeps as the source's ``error_kind``::
@@ -35,20 +35,21 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import re
 import ssl
 import urllib.request
 from collections.abc import Collection
-from contextlib import aclosing
 from dataclasses import dataclass, replace
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
 
+import aiohttp
 import certifi
-import httpx
 
 from config.model import FetchSettings
 from monitors.urls import url_host, within_site
 
+_MADE_UP_STATUS = re.compile(r"^\d{3}, message: ")
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
@@ -154,7 +155,12 @@ def _seconds(value: float) -> str:
 
 def _unreachable_reason(exc: Exception) -> str:
     """A short, human reason for a transport error (no stack, no library jargon)."""
-    text = str(exc) or type(exc).__name__
+    # aiohttp's own words on one line, without the status it makes up for a broken body ("400, message:")
+    text = _MADE_UP_STATUS.sub("", " ".join(str(exc).split())) or type(exc).__name__
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "host name not found"
+    if isinstance(exc, aiohttp.ClientConnectorError) and exc.os_error.errno == errno.ECONNREFUSED:
+        return "connection refused"
     cause = exc.__cause__ or exc.__context__
     while cause is not None:
         if isinstance(cause, ConnectionRefusedError):
@@ -171,16 +177,9 @@ def _unreachable_reason(exc: Exception) -> str:
         return "connection reset"
     if "certificate" in lowered or "ssl" in lowered:
         return f"TLS error: {text}"
-    if isinstance(exc, httpx.RemoteProtocolError):
+    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError)):
         return f"protocol error: {text}"
     return f"cannot connect: {text}"
-
-
-@dataclass
-class _Host:
-    slot: asyncio.Semaphore
-    cookies: httpx.Cookies
-    transports: dict[str, httpx.AsyncHTTPTransport]  # by URL scheme: a proxy may serve only one
 
 
 def environment_proxy(url: str, proxies: dict[str, str]) -> str | None:
@@ -194,64 +193,53 @@ def environment_proxy(url: str, proxies: dict[str, str]) -> str | None:
 
 
 class Fetcher:
-    """Fetch pages under the limits of ``FetchSettings``. Use as ``async with Fetcher(s) as f``.
-
-    Each host gets its own slot count (``per_host``) and its own small connection pool
-    (an ``httpx.AsyncHTTPTransport`` of at most ``per_host`` connections, kept alive between
-    polls). One shared pool would do too, but httpcore scans every pooled connection for
-    every request, which with hundreds of connections open costs more CPU than the polls
-    themselves (see bench/poll.py).
-    """
+    """Fetch pages under the limits of ``FetchSettings``. Use as ``async with Fetcher(s) as f``."""
 
     def __init__(self, settings: FetchSettings) -> None:
         self.settings = settings
-        self._open = False
+        self._session: aiohttp.ClientSession | None = None
         self._pool = asyncio.Semaphore(settings.concurrency)
-        self._hosts: dict[str, _Host] = {}
-        self._tls: ssl.SSLContext | None = None  # built once: loading the CA bundle takes ~30 ms
-        # built once, shared by every request (httpx only reads them)
+        self._slots: dict[str, asyncio.Semaphore] = {}  # one per host
         self._headers = {
             "Accept": ACCEPT,
             "Accept-Encoding": "gzip, deflate",
-            "Connection": "keep-alive",
             "User-Agent": settings.user_agent,
         }
-        self._timeouts = httpx.Timeout(settings.timeout, connect=settings.connect_timeout).as_dict()
-        self._proxies: dict[str, str] | None = None
+        self._proxies: dict[str, str] = {}
 
     async def __aenter__(self) -> Fetcher:
-        self._open = True
+        s = self.settings
+        self._proxies = {k.lower(): v for k, v in urllib.request.getproxies().items()}
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=0,  # the global pool is our own semaphore
+                limit_per_host=s.per_host,
+                ssl=ssl.create_default_context(cafile=certifi.where()),
+            ),
+            # unsafe: a site addressed by IP address may set cookies too (each goes back to its own host only)
+            cookie_jar=aiohttp.CookieJar(unsafe=True),
+            headers=self._headers,
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=s.connect_timeout, sock_read=s.timeout),
+        )
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._open = False
-        hosts, self._hosts = list(self._hosts.values()), {}
-        transports = [t for h in hosts for t in h.transports.values()]
-        await asyncio.gather(*(t.aclose() for t in transports), return_exceptions=True)
+        session, self._session = self._session, None
+        self._slots = {}
+        if session is not None:
+            await session.close()
 
-    def _host(self, url: str) -> _Host:
-        name = host_of(url)
-        host = self._hosts.get(name)
-        if host is None:
-            host = self._hosts[name] = _Host(asyncio.Semaphore(self.settings.per_host), httpx.Cookies(), {})
-        return host
-
-    def _transport(self, host: _Host, url: httpx.URL) -> httpx.AsyncHTTPTransport:
-        transport = host.transports.get(url.scheme)
-        if transport is None:
-            s = self.settings
-            if self._tls is None:
-                self._tls = ssl.create_default_context(cafile=certifi.where())
-            if self._proxies is None:
-                self._proxies = {k.lower(): v for k, v in urllib.request.getproxies().items()}
-            transport = host.transports[url.scheme] = httpx.AsyncHTTPTransport(
-                verify=self._tls,
-                limits=httpx.Limits(max_connections=s.per_host, max_keepalive_connections=s.per_host),
-                proxy=environment_proxy(str(url), self._proxies),
-            )
-        return transport
+    def _slot(self, url: str) -> asyncio.Semaphore:
+        try:
+            name = host_of(url)
+        except ValueError as exc:  # e.g. "http://[bad/": urlsplit's own words
+            raise Unreachable(f"invalid URL: {exc}", url) from None
+        slot = self._slots.get(name)
+        if slot is None:
+            slot = self._slots[name] = asyncio.Semaphore(self.settings.per_host)
+        return slot
 
     async def fetch(
         self,
@@ -266,21 +254,22 @@ class Fetcher:
         Redirects are followed within ``url``'s own site and to the hosts in ``allow_hosts``
         (host names as ``urls.host_name`` gives them); any other raises ``RedirectRefused``.
         """
-        if not self._open:
+        if self._session is None:
             raise RuntimeError("Fetcher used outside 'async with'")
         timeout = self.settings.timeout
         try:
             async with asyncio.timeout(timeout):
-                return await self._follow(url, conditional_headers(etag, last_modified), allow_hosts)
+                return await self._follow(self._session, url, conditional_headers(etag, last_modified), allow_hosts)
         except TimeoutError:
             raise Timeout(f"timeout after {_seconds(timeout)}", url) from None
 
-    async def _follow(self, url: str, headers: dict[str, str], allow_hosts: Collection[str]) -> FetchResult:
+    async def _follow(
+        self, session: aiohttp.ClientSession, url: str, headers: dict[str, str], allow_hosts: Collection[str]
+    ) -> FetchResult:
         current = url
         for _hop in range(self.settings.max_redirects + 1):
-            host = self._host(current)
-            async with host.slot, self._pool:
-                outcome = await self._request(host, current, headers)
+            async with self._slot(current), self._pool:
+                outcome = await self._request(session, current, headers)
             if isinstance(outcome, FetchResult):
                 return outcome if current == url else replace(outcome, url=url)  # the URL asked for
             if not within_site(outcome, url, allow_hosts):
@@ -288,68 +277,62 @@ class Fetcher:
             current = outcome
         raise TooManyRedirects(f"too many redirects (>{self.settings.max_redirects})", url)
 
-    async def _request(self, host: _Host, url: str, headers: dict[str, str]) -> FetchResult | str:
+    async def _request(self, session: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> FetchResult | str:
         """One hop: a result, or the absolute URL to go to next."""
         limit = self.settings.max_bytes
         try:
-            request = httpx.Request(
-                "GET", url, headers={**self._headers, **headers} if headers else self._headers,
-                extensions={"timeout": self._timeouts},
-            )
-            if host.cookies.jar:
-                host.cookies.set_cookie_header(request)
-            response = await self._transport(host, request.url).handle_async_request(request)
-            response.request = request
-            async with aclosing(response):
-                if "set-cookie" in response.headers:
-                    host.cookies.extract_cookies(response)
-                status = response.status_code
+            async with session.get(
+                url, headers=headers or None, allow_redirects=False, proxy=environment_proxy(url, self._proxies)
+            ) as response:
+                status = response.status
                 if status in REDIRECT_STATUSES and response.headers.get("Location"):
                     await self._drain(response)
-                    return urljoin(str(response.url), response.headers["Location"])
+                    return urljoin(url, response.headers["Location"])
                 if status == 304:
                     await self._drain(response)
                     return self._result(url, response, b"", not_modified=True)
                 if status >= 400:
                     raise HTTPStatusError(status, url)
-                declared = response.headers.get("Content-Length")
-                if declared and declared.isdigit() and int(declared) > limit:
+                declared = response.content_length
+                if declared is not None and declared > limit:
                     raise TooLarge(f"page larger than {describe_size(limit)}", url)
                 chunks: list[bytes] = []
                 size = 0
-                async for chunk in response.aiter_bytes():
+                async for chunk in response.content.iter_any():
                     size += len(chunk)
                     if size > limit:
                         raise TooLarge(f"page larger than {describe_size(limit)}", url)
                     chunks.append(chunk)
                 return self._result(url, response, b"".join(chunks))
-        except httpx.ConnectTimeout:
+        except aiohttp.ConnectionTimeoutError:
             raise Timeout(f"connect timeout after {_seconds(self.settings.connect_timeout)}", url) from None
-        except httpx.TimeoutException:
+        except aiohttp.ServerTimeoutError:
             raise Timeout(f"timeout after {_seconds(self.settings.timeout)}", url) from None
-        except httpx.TransportError as exc:
+        except aiohttp.NonHttpUrlClientError:
+            raise Unreachable("invalid URL: not an http(s) address", url) from None
+        except aiohttp.InvalidURL:
+            raise Unreachable("invalid URL", url) from None
+        except (aiohttp.ClientError, OSError) as exc:
             raise Unreachable(_unreachable_reason(exc), url) from exc
-        except httpx.InvalidURL as exc:
-            raise Unreachable(f"invalid URL: {exc}", url) from None
 
     @staticmethod
-    async def _drain(response: httpx.Response, limit: int = 65536) -> None:
+    async def _drain(response: aiohttp.ClientResponse, limit: int = 65536) -> None:
         """Read a small bodiless answer to its end so its connection goes back to the pool
-        (closing an unread response closes the connection)."""
+        (releasing an unread response closes the connection)."""
         size = 0
-        async for chunk in response.aiter_raw():
+        async for chunk in response.content.iter_any():
             size += len(chunk)
             if size > limit:
                 break
 
     @staticmethod
-    def _result(url: str, response: httpx.Response, content: bytes, *, not_modified: bool = False) -> FetchResult:
+    def _result(url: str, response: aiohttp.ClientResponse, content: bytes, *, not_modified: bool = False) -> FetchResult:
         return FetchResult(
             url=url,
-            final_url=str(response.url),
-            status=response.status_code,
+            final_url=url,  # each hop is its own request: this one answered for ``url``
+            status=response.status,
             content=content,
-            charset=response.charset_encoding,
+            charset=response.charset,
             etag=response.headers.get("ETag"),
             last_modified=response.headers.get("Last-Modified"),
             not_modified=not_modified,

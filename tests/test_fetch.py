@@ -243,3 +243,41 @@ async def test_a_proxy_named_by_the_environment_is_used(cookie_site, monkeypatch
     assert proxied.content == b"via proxy"
     assert seen == ["http://press.example.invalid/xwfb/index.html"]
     assert direct.content == b"-"  # NO_PROXY: straight to the site
+
+
+# --- compressed bodies: capped after decompression, a broken one is a clear error ---------------
+
+
+@pytest.fixture
+async def gzip_site():
+    """``/bomb``: 64 MB of zeros gzipped to about 64 KB; ``/broken``: a gzip header on bytes that are not."""
+    import gzip
+
+    from aiohttp import web
+
+    bomb = gzip.compress(bytes(64 * 1024 * 1024), 9)
+
+    async def handle(request: web.Request) -> web.Response:
+        body = bomb if request.path == "/bomb" else b"<html>not gzip at all</html>"
+        return web.Response(body=body, headers={"Content-Encoding": "gzip", "Content-Type": "text/html"})
+
+    app = web.Application()
+    app.router.add_route("GET", "/{tail:.*}", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}", len(bomb)
+    await runner.cleanup()
+
+
+async def test_a_gzip_bomb_is_refused_by_its_decompressed_size(gzip_site):
+    url, compressed = gzip_site
+    assert compressed < FAST.max_bytes  # small on the wire: only the decompressed size can catch it
+    async with Fetcher(FAST) as fetcher:
+        with pytest.raises(TooLarge) as caught:
+            await fetcher.fetch(f"{url}/bomb")
+        with pytest.raises(Unreachable) as broken:
+            await fetcher.fetch(f"{url}/broken")
+    assert caught.value.reason == "page larger than 5 MB"
+    assert broken.value.reason == "protocol error: Can not decode content-encoding: gzip"  # one line, no made-up status
