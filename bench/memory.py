@@ -8,8 +8,9 @@ application (the baseline, measured in the same run). Target: at most 80 MB.
     python bench/memory.py [--wait 120] [--without-test-extras]
 
 ``--without-test-extras`` also measures the service as an installation without the test
-extra runs it: there selenium's dependency trio is absent, and httpcore (which imports trio
-whenever it is installed) does without it. The same entry point runs with trio hidden.
+extra runs it: there selenium's dependency trio is absent (httpcore imports trio whenever it
+is installed; a console-only service no longer loads httpcore, so the two figures now agree).
+The same entry point runs with trio hidden.
 """
 
 from __future__ import annotations
