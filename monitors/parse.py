@@ -331,7 +331,10 @@ def _feed_entries(content: bytes, base_url: str, header_charset: str | None) -> 
     headers = {"content-location": base_url}
     if header_charset:
         headers["content-type"] = f"application/xml; charset={header_charset}"
-    feed = feedparser.parse(content, response_headers=headers)
+    # feedparser's own clean-up of entry HTML is work thrown away here: strip_html reduces a
+    # summary to text (scripts and styles dropped) and resolve() makes links absolute; without
+    # it a 20-item feed parses in 2.9 ms instead of 4.7
+    feed = feedparser.parse(content, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
     entries = []
     for raw in feed.entries:
         url = resolve(base_url, raw.get("link") or _first_link(raw))

@@ -227,6 +227,20 @@ def test_atom_feed_uses_published_then_updated():
     assert entries[1].title == "4月25日（0-24时）本市各区确诊病例、无症状感染者居住地信息"
 
 
+def test_feed_summary_html_becomes_text_without_scripts_and_relative_links_resolve():
+    # feedparser's own sanitizing is off (strip_html does that work): what a script or a style
+    # in a summary says must still never reach the text, and a relative link is made absolute
+    url = "https://rsshub.example/gov/sh/sheitc"
+    feed = """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>
+    <item><title>&lt;b&gt;在线新经济&lt;/b&gt;推进会</title><link>/sheitc/20260613/a.html</link>
+    <description>&lt;style&gt;p{color:red}&lt;/style&gt;&lt;script&gt;alert("x")&lt;/script&gt;&lt;p&gt;会议部署&lt;a href="/x.html"&gt;十二个重点领域&lt;/a&gt;。&lt;/p&gt;</description>
+    </item></channel></rss>""".encode()
+    [entry] = parse_list(feed, url, _source(url, kind="rss"))
+    assert (entry.url, entry.title, entry.summary) == (
+        "https://rsshub.example/sheitc/20260613/a.html", "在线新经济推进会", "会议部署十二个重点领域。"
+    )
+
+
 # --- garbage --------------------------------------------------------------------------------
 
 
