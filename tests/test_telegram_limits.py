@@ -55,6 +55,22 @@ def test_one_chat_gets_one_message_per_second():
     assert times == [0.0, 1.0, 2.0, 3.0, 4.0]
 
 
+def test_the_overall_window_counts_a_slow_send_from_its_answer():
+    # Telegram counts a message when it arrives, somewhere between its send and its answer:
+    # a send answered 0.4 s late may have arrived then, so the 31st send after it waits a
+    # full second from the answer, and no second of arrivals can hold 31 messages
+    s = SendScheduler(RateLimits(smooth=False))
+    for chat in range(31):
+        s.want(chat)
+    first = [s.take(0.0) for _ in range(30)]
+    assert first == list(range(30)) and s.take(0.0) is None
+    s.finished(0, 0.4)  # the first send was slow on its way
+    for chat in range(1, 30):
+        s.finished(chat, 0.01)
+    assert s.take(1.0) is None  # a second after the sends, but not after the slow one's answer
+    assert s.next_at(1.0) == 1.4 and s.take(1.4) == 30
+
+
 def test_a_chats_next_message_waits_a_full_interval_from_when_the_last_was_answered():
     s = SendScheduler(RateLimits())
     s.want("a")

@@ -65,6 +65,7 @@ class _Chat:
     last_sent: float | None = None
     blocked_until: float = 0.0
     group_sent: deque = field(default_factory=deque)
+    in_flight: list[float] | None = None  # its last send's entry in the global window, until answered
     wanted: bool = False
     urgent: bool = False
 
@@ -72,7 +73,10 @@ class _Chat:
 class SendScheduler:
     def __init__(self, limits: RateLimits | None = None) -> None:
         self.limits = limits or RateLimits()
-        self._sent: deque[float] = deque()  # send times within the global window
+        # the global window: one [time] per send, in send order; the time becomes the answer's
+        # when the send is answered (Telegram counts a message when it arrives, which is
+        # somewhere between the two)
+        self._sent: deque[list[float]] = deque()
         self._slot: float | None = None  # the even spacing's next send time (smooth limits)
         self._chats: dict[Hashable, _Chat] = {}
         self._heap: list[tuple[float, int, Hashable]] = []  # waiting chats by ready time
@@ -99,8 +103,13 @@ class SendScheduler:
         ready = now
         if self._slot is not None and self.limits.smooth:
             ready = max(ready, self._slot)
-        if len(self._sent) >= self.limits.per_second:
-            ready = max(ready, self._sent[-self.limits.per_second] + self.limits.second + self.limits.margin)
+        per_second = self.limits.per_second
+        if len(self._sent) >= per_second:
+            # the new send is the per_second-th after each of these: it leaves a full window
+            # after the latest of them arrived (at the latest, when it was answered), so no
+            # slow request and no stall of the sender bunches arrivals into one window
+            latest = max(entry[0] for entry in itertools.islice(self._sent, 0, len(self._sent) - per_second + 1))
+            ready = max(ready, latest + self.limits.second + self.limits.margin)
         return ready
 
     def ready_at(self, chat: Hashable, now: float) -> float:
@@ -156,7 +165,9 @@ class SendScheduler:
         elif group is not None:
             state.group = state.group or group
         self._expire(now)
-        self._sent.append(now)
+        entry = [now]
+        self._sent.append(entry)
+        state.in_flight = entry
         if self.limits.smooth:
             # the slot after this send: late sends keep the schedule up to ``catch_up``
             base = now if self._slot is None else max(self._slot, now - self.limits.catch_up)
@@ -169,11 +180,17 @@ class SendScheduler:
 
     def finished(self, chat: Hashable, now: float) -> None:
         """The send to ``chat`` recorded by ``take`` has been answered at ``now``: the chat's
-        next message waits a full interval from here, so a request that was slow on its way
-        (a busy machine, a slow network) never lands closer than that to the next one."""
+        next message waits a full interval from here, and the overall window counts this send
+        from here too, so a request that was slow on its way (a busy machine, a slow network)
+        never lands closer than that to the ones after it."""
         state = self._chats.get(chat)
-        if state is not None and state.last_sent is not None:
+        if state is None:
+            return
+        if state.last_sent is not None:
             state.last_sent = max(state.last_sent, now)
+        if state.in_flight is not None:  # the global window counts it from its answer too
+            state.in_flight[0] = max(state.in_flight[0], now)
+            state.in_flight = None
 
     def block(self, chat: Hashable, until: float) -> None:
         """Nothing goes to ``chat`` before ``until`` (a 429's retry_after); others carry on."""
@@ -204,7 +221,7 @@ class SendScheduler:
     # ------------------------------------------------------------ internals
     def _expire(self, now: float) -> None:
         horizon = now - self.limits.second - self.limits.margin
-        while self._sent and self._sent[0] <= horizon:
+        while self._sent and self._sent[0][0] <= horizon:
             self._sent.popleft()
 
     def _heaps(self) -> tuple[list, list]:
