@@ -15,11 +15,12 @@ Every answer is checked by its JSON ``errcode`` (HTTP 200 does not mean delivere
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
-import httpx
+import aiohttp
 
 from bot.core.clock import Clock, SystemClock, seconds_to_next_minute
 from bot.core.text import WECOM_APP_LIMIT, WECOM_MARKDOWN_LIMIT, utf8_len
@@ -85,7 +86,6 @@ class WeComApi:
         sleep: Sleep = asyncio.sleep,
         timeout: float = 10.0,
         too_fast_retries: int = 2,
-        client: httpx.AsyncClient | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.corp_id = corp_id
@@ -95,16 +95,17 @@ class WeComApi:
         self.clock = clock or SystemClock()
         self.sleep = sleep
         self.too_fast_retries = too_fast_retries
-        self._client = client or httpx.AsyncClient(timeout=timeout, follow_redirects=False)
-        self._own_client = client is None
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None  # opened by the first call, on its loop
         self._token: str | None = None
         self._token_expires: datetime | None = None
         self._token_lock = asyncio.Lock()
         self.token_fetches = 0
 
     async def aclose(self) -> None:
-        if self._own_client:
-            await self._client.aclose()
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
 
     async def __aenter__(self) -> "WeComApi":
         return self
@@ -125,20 +126,27 @@ class WeComApi:
             self._secrets.append(value)
             self._secrets.sort(key=len, reverse=True)
 
-    async def _call(self, method: str, url: str, *, params: dict | None = None, json: dict | None = None) -> dict:
+    async def _call(self, method: str, url: str, *, params: dict | None = None, payload: dict | None = None) -> dict:
         """One HTTP request; the parsed JSON body (errcode not yet checked)."""
+        if self._session is None:
+            # aiohttp, as the fetcher and the web app use; proxies from the environment, as for
+            # any HTTP client a corporate network may route through one
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout), trust_env=True)
         try:
-            response = await self._client.request(method, url, params=params, json=json)
-        except httpx.HTTPError as exc:
+            async with self._session.request(method, url, params=params, json=payload, allow_redirects=False) as response:
+                status, content = response.status, await response.read()
+        except aiohttp.ClientError as exc:
             raise WeComError(None, self._redact(f"{type(exc).__name__}: {exc}"), retryable=True) from None
-        if response.status_code >= 500 or response.status_code == 429:
-            raise WeComError(None, f"HTTP {response.status_code}", retryable=True)
+        except TimeoutError:
+            raise WeComError(None, f"no answer within {self.timeout:g} s", retryable=True) from None
+        if status >= 500 or status == 429:
+            raise WeComError(None, f"HTTP {status}", retryable=True)
         try:
-            body = response.json()
+            body = json.loads(content)
         except ValueError:
-            raise WeComError(None, f"HTTP {response.status_code}, not a JSON answer", retryable=response.status_code >= 500) from None
+            raise WeComError(None, f"HTTP {status}, not a JSON answer", retryable=status >= 500) from None
         if not isinstance(body, dict):
-            raise WeComError(None, f"HTTP {response.status_code}, unexpected JSON answer", retryable=False)
+            raise WeComError(None, f"HTTP {status}, unexpected JSON answer", retryable=False)
         return body
 
     def _error(self, body: dict) -> WeComError:
@@ -202,7 +210,7 @@ class WeComApi:
         for attempt in (0, 1):
             token = await self.access_token()
             body = await self._call(
-                "POST", f"{self.base_url}/cgi-bin/message/send", params={"access_token": token}, json=payload
+                "POST", f"{self.base_url}/cgi-bin/message/send", params={"access_token": token}, payload=payload
             )
             if self._ok(body):
                 return body
@@ -221,7 +229,7 @@ class WeComApi:
         """webhook/send; on 130101 waits for the next minute and retries (bounded)."""
         payload = message_body(msgtype, content)
         for attempt in range(self.too_fast_retries + 1):
-            body = await self._call("POST", webhook_url, json=payload)
+            body = await self._call("POST", webhook_url, payload=payload)
             if self._ok(body):
                 return body
             error = self._error(body)
