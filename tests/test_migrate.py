@@ -180,6 +180,24 @@ def test_shwatch_db_upgrade_command(tmp_path):
     assert db.is_file()
 
 
+def test_instances_starting_at_once_migrate_a_new_store_once(db_url, tmp_path):
+    # three `shwatch db upgrade` at the same moment on an empty store, as three instances
+    # starting together would: one migrates, the others wait and find the store at head
+    config = tmp_path / "shwatch.toml"
+    config.write_text(f'database_url = "{db_url}"\n', encoding="utf-8")
+    runs = [
+        subprocess.Popen([str(SHWATCH), "--config", str(config), "db", "upgrade"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    outputs = [run.communicate(timeout=60) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], [err for _, err in outputs]
+    said = sorted("upgraded" if "upgraded (empty) ->" in out else "already" if "already at revision" in out else out
+                  for out, _ in outputs)
+    assert said == ["already", "already", "upgraded"]
+    assert sum("store migrated" in err for _, err in outputs) == 1  # logged once, by the one that did it
+
+
 def test_the_head_known_without_alembic_is_alembic_s_head():
     from bot.store.migrate import HEAD_REVISION
 

@@ -16,9 +16,13 @@ metadata and fails when the two differ).
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
@@ -37,6 +41,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("shwatch.migrate")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Any fixed 64-bit number: serialises concurrent upgrades of one PostgreSQL database.
+PG_MIGRATION_LOCK = 7_316_504_211
 
 
 def alembic_config(connection=None) -> Config:
@@ -81,6 +87,11 @@ def _upgrade(connection, target: str = "head") -> tuple[str | None, str | None]:
     _quiet_alembic()
     from alembic import command
 
+    if connection.dialect.name == "postgresql":
+        # the lock env.py takes for the migrations, taken before the revision is read: of
+        # several instances starting at once, one migrates and the others find it done
+        # (the lock is held to the commit and may be taken again in the same transaction)
+        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_MIGRATION_LOCK})
     before = _current(connection)
     command.upgrade(alembic_config(connection), target)
     return before, _current(connection)
@@ -106,6 +117,25 @@ async def _stored_revision(engine: AsyncEngine) -> str | None:
         return None
 
 
+@asynccontextmanager
+async def _one_migrator(engine: AsyncEngine) -> AsyncIterator[None]:
+    """One process at a time migrates a SQLite file. SQLite serialises the writes, but a
+    second process reads the revision before the first has committed and then replays the
+    migrations over its tables; an exclusive flock on the database file (SQLite's own locks
+    are fcntl locks, which flock does not touch) makes it wait and then read the new revision.
+    PostgreSQL takes an advisory lock inside the migration's transaction instead (_upgrade)."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # an empty file is a new SQLite database
+    try:
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 async def upgrade_to_head(url_or_engine: str | AsyncEngine, target: str = "head") -> tuple[str | None, str | None]:
     """Apply every pending migration (up to ``target``, a revision, for tests of a migration);
     returns (revision before, revision after)."""
@@ -115,7 +145,7 @@ async def upgrade_to_head(url_or_engine: str | AsyncEngine, target: str = "head"
             stored = await _stored_revision(engine)
             if stored == HEAD_REVISION:
                 return stored, stored
-        async with engine.connect() as conn:
+        async with _one_migrator(engine), engine.connect() as conn:
             result = await conn.run_sync(_upgrade, target)
             await conn.commit()
         if result[0] != result[1]:

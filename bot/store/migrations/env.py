@@ -15,12 +15,10 @@ from alembic import context
 from sqlalchemy import text
 
 import bot.store.schema  # noqa: F401  (registers the subscriber tables on the shared metadata)
+from bot.store.migrate import PG_MIGRATION_LOCK
 from monitors.db import create_engine, metadata
 
 target_metadata = metadata
-
-# Any fixed 64-bit number: serialises concurrent upgrades of one PostgreSQL database.
-_PG_LOCK_KEY = 7_316_504_211
 
 
 def _run(connection) -> None:
@@ -32,7 +30,7 @@ def _run(connection) -> None:
     )
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_MIGRATION_LOCK})
         context.run_migrations()
 
 
