@@ -78,6 +78,8 @@ def database_url_problem(url: str) -> str | None:
         return f"unsupported database {scheme!r}; {example}"
     if not rest.strip("/"):
         return f"names no database; {example}"
+    if scheme.lower().startswith("sqlite") and (":memory:" in rest or "mode=memory" in rest):
+        return f"is an in-memory database, gone (subscribers, alerts, items) at every exit; {example}"
     return None
 
 

@@ -78,6 +78,7 @@ def test_environment_wins_and_token_is_hidden(tmp_path: Path):
         ("database_url = [\n", "(syntax)", "not valid TOML"),
         ("database_url = \"mysql://u:pw@db/x\"\n", "database_url", "unsupported database 'mysql'"),
         ("database_url = \"var/shwatch.db\"\n", "database_url", "is not a database URL"),
+        ("database_url = \"sqlite+aiosqlite:///:memory:\"\n", "database_url", "is an in-memory database"),
         ("[[sources]]\nid = \"x\"\nurl = \"http://a/\"\n[sources.selectors]\nitem = \"ul[[\"\n",
          "sources[0].selectors.item", "not a valid CSS selector"),
         ("[[sources]]\nid = \"x\"\nurl = \"http://a/\"\n[sources.selectors]\nitem = \"tr\"\ndate = \"td:nth-of-type(x)\"\n",
