@@ -211,3 +211,24 @@ def test_migrations_ship_with_the_package():
     assert root.joinpath("env.py").is_file()
     assert root.joinpath("script.py.mako").is_file()
     assert any(p.name.endswith(".py") for p in root.joinpath("versions").iterdir())
+
+
+async def test_a_migrated_sqlite_store_keeps_every_write_visible_to_other_processes(tmp_path):
+    # The migration lock must leave SQLite's own locks alone: a process that opens and closes
+    # the database file drops every POSIX lock it holds on it, and another process that then
+    # finds the file unlocked takes itself for the last user and removes the write-ahead log
+    # that this process still writes to, so its later writes were lost to everyone else.
+    db = tmp_path / "shared.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{db}")
+    try:
+        await upgrade_to_head(engine)  # a new file: migrated here, its connection kept in the pool
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO leases (name, holder, expires_at) VALUES ('a', 'x', '2026-01-01')"))
+        reader = [sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+                  "print(c.execute('SELECT count(*) FROM leases').fetchone()[0]); c.close()", str(db)]
+        assert subprocess.run(reader, capture_output=True, text=True, timeout=30).stdout.strip() == "1"
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO leases (name, holder, expires_at) VALUES ('b', 'x', '2026-01-01')"))
+        assert subprocess.run(reader, capture_output=True, text=True, timeout=30).stdout.strip() == "2"
+    finally:
+        await engine.dispose()

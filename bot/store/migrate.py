@@ -121,14 +121,18 @@ async def _stored_revision(engine: AsyncEngine) -> str | None:
 async def _one_migrator(engine: AsyncEngine) -> AsyncIterator[None]:
     """One process at a time migrates a SQLite file. SQLite serialises the writes, but a
     second process reads the revision before the first has committed and then replays the
-    migrations over its tables; an exclusive flock on the database file (SQLite's own locks
-    are fcntl locks, which flock does not touch) makes it wait and then read the new revision.
+    migrations over its tables; an exclusive flock makes it wait, then read the new revision.
+
+    The lock is on the database's folder, never on the file itself: a process that closes
+    any descriptor of the database file loses every POSIX lock it holds on it, SQLite's
+    included, and another process that then finds the file unlocked removes the write-ahead
+    log this one still writes to (tests/test_migrate.py shows the writes lost).
     PostgreSQL takes an advisory lock inside the migration's transaction instead (_upgrade)."""
     path = engine.url.database if engine.dialect.name == "sqlite" else None
     if not path or path == ":memory:" or path.startswith("file:"):
         yield
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # an empty file is a new SQLite database
+    fd = os.open(Path(path).resolve().parent, os.O_RDONLY)
     try:
         await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
         yield
