@@ -212,7 +212,8 @@ class Service:
         notifier = HealthNotifier(stores.items, stores.notices, stores.chats, settings, clock)
 
         async def after_poll(source: Source, ok: bool) -> None:
-            status.polled(source.id, None if ok else pipeline.errors.get(source.id))
+            # the poll's own failure, else why the timetable abandoned it: one line either way
+            status.polled(source.id, None if ok else pipeline.errors.get(source.id) or timetable.cut_short(source.id))
             if await notifier.check(source.id):
                 self.wake()
 

@@ -135,6 +135,33 @@ async def test_a_skipped_poll_is_no_failure_and_backs_nothing_off():
     assert schedule.tracks["s"].polls == len(hooked)  # skipped runs are not polls
 
 
+async def test_an_abandoned_poll_is_reported_once_by_the_hook_with_its_reason(caplog):
+    """A poll cut off by ``poll_timeout`` is a failure whose reason the after-poll hook can
+    read (the service's status line says it); the timetable itself then logs nothing, so the
+    problem is said once. Without a hook it logs the reason itself."""
+    hooked: list[tuple[bool, str | None]] = []
+
+    async def poll(source):
+        await asyncio.Event().wait()  # hangs
+
+    async def after(source, ok):
+        hooked.append((ok, schedule.cut_short(source.id)))
+
+    sched = new_scheduler()
+    sched.start()
+    schedule = PollSchedule(sched, [Source(id="s", name="s", url="http://x", interval=0.05)], poll,
+                            rng=_no_jitter(), on_polled=after, poll_timeout=0.1)
+    caplog.set_level("WARNING", logger="shwatch.schedule")
+    schedule.start()
+    try:
+        await _until(lambda: len(hooked) >= 1)
+    finally:
+        schedule.stop()
+        sched.shutdown(wait=False)
+    assert hooked[0] == (False, "poll took longer than 0.1 s, abandoned")
+    assert not [r for r in caplog.records if r.name == "shwatch.schedule"]
+
+
 async def test_one_source_never_polled_twice_at_once():
     running = 0
     peak = 0

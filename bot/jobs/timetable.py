@@ -98,6 +98,7 @@ class SourceTrack:
     last_delay: float | None = None
     next_run_at: datetime | None = None
     next_delay: float | None = None  # decided by the poll that just ended
+    cut_short: str | None = None  # why the last poll was abandoned (None: it ended by itself)
 
 
 class PollSchedule:
@@ -199,6 +200,11 @@ class PollSchedule:
     def _stopping(self) -> bool:
         return self._stopped or self.scheduler.state == STATE_STOPPED
 
+    def cut_short(self, source_id: str) -> str | None:
+        """Why the source's last poll was abandoned, if it was (for the after-poll hook)."""
+        track = self.tracks.get(source_id)
+        return track.cut_short if track else None
+
     async def _run(self, source_id: str) -> None:
         track = self.tracks[source_id]
         if track.running:  # belt and braces: never two polls of one source
@@ -211,10 +217,13 @@ class PollSchedule:
         source_id = track.source.id
         track.running = True
         ok = False
+        track.cut_short = None
         try:
             result = await asyncio.wait_for(self.poll(track.source), timeout=self.poll_timeout)
         except asyncio.TimeoutError:
-            log.warning("source %s: poll took longer than %.0f s, abandoned", source_id, self.poll_timeout)
+            track.cut_short = f"poll took longer than {self.poll_timeout:g} s, abandoned"
+            if self.on_polled is None:  # else the hook reports it, once (the status line)
+                log.warning("source %s: %s", source_id, track.cut_short)
         except Exception:  # one source's bug must not stop its schedule or the others
             log.exception("source %s: poll failed", source_id)
         else:
@@ -347,6 +356,10 @@ class Timetable:
     def next_polls(self) -> dict[str, float | None]:
         """Seconds until each source's next poll (``PollSchedule.next_polls``); {} before start."""
         return self.polls.next_polls() if self.polls is not None else {}
+
+    def cut_short(self, source_id: str) -> str | None:
+        """Why the source's last poll was abandoned (``PollSchedule.cut_short``)."""
+        return self.polls.cut_short(source_id) if self.polls is not None else None
 
     def running(self) -> bool:
         """The scheduler runs (/healthz)."""
