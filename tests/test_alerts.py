@@ -173,12 +173,14 @@ def test_alert_block_has_bold_title_source_date_summary_highlights_and_link():
     html = render_telegram_html(block)
     assert html.splitlines() == [
         "<b>本市新增 </b><b><u>5 家</u></b><b><u>互联网医院</u></b><b> &lt;通知&gt;</b>",
-        "市卫健委 · 2026-06-13 14:06",
+        "市卫健委 · 2026-06-13 14:06 (+08:00)",  # the chat's zone, named
         "<b><u>互联网医院</u></b>覆盖 16 个区。",
         "领域：在线医疗（<b><u>互联网医院</u></b>）",
         "关键词：<b><u>5 家</u></b>",
         '<a href="https://wsjkw.sh.gov.cn/x?a=1&amp;b=2">阅读原文</a>',
     ]
+    (berlin,) = alert_blocks(item, "市卫健委", match, "zh", topics=topics, tz="Europe/Berlin")
+    assert render_telegram_html(berlin).splitlines()[1] == "市卫健委 · 2026-06-13 08:06 (Europe/Berlin)"  # a chat's own zone
     (en,) = alert_blocks(item, "Health Commission", match, "en", topics=topics)
     md = render_wecom_markdown(en)
     assert "Fields: Online healthcare (**互联网医院**)" in md

@@ -138,7 +138,7 @@ def alert_blocks(
     when = item.published
     meta = source_name
     if when is not None:
-        meta = f"{source_name} · {format_time(when, tz)}"
+        meta = f"{source_name} · {labelled_time(when, tz)}"  # the chat's zone, named
     block.append((Plain(meta),))
     summary = shorten(item.summary or "", summary_max)
     if summary:
