@@ -16,7 +16,7 @@ from bot.store.chats import ChatStore
 from bot.core.model import AlertRule, Chat
 from bot.core.clock import FakeClock
 from bot.store.schema import deliveries, dispatched_items
-from bot.core.format import alert_blocks, format_time
+from bot.core.format import alert_blocks, format_time, labelled_time
 from bot.core.text import Bold, Link, Mark, Plain, render_telegram_html, render_wecom_markdown
 from config.model import Topic
 from monitors.db import items
@@ -192,6 +192,10 @@ def test_dates_in_shanghai_and_date_only():
     assert format_time(datetime(2026, 6, 13, 16, 0, tzinfo=timezone.utc)) == "2026-06-14"  # midnight there
     assert format_time(datetime(2026, 6, 13, 16, 5, tzinfo=timezone.utc)) == "2026-06-14 00:05"
     assert format_time(None) == ""
+    # labelled: an instant names its zone, a calendar date does not
+    assert labelled_time(datetime(2026, 6, 13, 16, 5, tzinfo=timezone.utc)) == "2026-06-14 00:05 (+08:00)"
+    assert labelled_time(datetime(2026, 6, 13, 16, 0, tzinfo=timezone.utc)) == "2026-06-14"
+    assert labelled_time(None) == ""
 
 
 def test_a_matched_term_that_is_the_fields_name_is_not_repeated():

@@ -32,21 +32,29 @@ def _zone(tz: str | None) -> ZoneInfo:
         return ZoneInfo(DEFAULT_TZ)
 
 
+def _is_date(local: datetime) -> bool:
+    """A date-only value: midnight in the zone it is shown in (a page gave no time)."""
+    return (local.hour, local.minute, local.second) == (0, 0, 0)
+
+
 def format_time(when: datetime | None, tz: str | None = DEFAULT_TZ) -> str:
     """``YYYY-MM-DD HH:MM`` in ``tz``; a date-only value (midnight there) as ``YYYY-MM-DD``."""
     if when is None:
         return ""
     local = when.astimezone(_zone(tz))
-    if (local.hour, local.minute, local.second) == (0, 0, 0):
-        return local.strftime("%Y-%m-%d")
-    return local.strftime("%Y-%m-%d %H:%M")
+    return local.strftime("%Y-%m-%d" if _is_date(local) else "%Y-%m-%d %H:%M")
 
 
 def labelled_time(when: datetime | None, tz: str | None = DEFAULT_TZ) -> str:
     """``format_time`` with the zone's label (``monitors.wording.zone_label``), as every
-    table at the terminal and the web's pages label their times: ``2026-06-14 09:00 (+08:00)``."""
-    shown = format_time(when, tz)
-    return f"{shown} ({zone_label(_zone(tz))})" if shown else ""
+    table at the terminal and the web's pages label their times: ``2026-06-14 09:00 (+08:00)``;
+    a date alone (``2026-06-14``) is a day on the calendar and stays bare."""
+    if when is None:
+        return ""
+    zone = _zone(tz)
+    if _is_date(when.astimezone(zone)):
+        return format_time(when, tz)
+    return f"{format_time(when, tz)} ({zone_label(zone)})"
 
 
 def shorten(text: str, limit: int) -> str:
