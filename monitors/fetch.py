@@ -157,22 +157,16 @@ def _unreachable_reason(exc: Exception) -> str:
     """A short, human reason for a transport error (no stack, no library jargon)."""
     # aiohttp's own words on one line, without the status it makes up for a broken body ("400, message:")
     text = _MADE_UP_STATUS.sub("", " ".join(str(exc).split())) or type(exc).__name__
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):  # every failed name lookup, whatever the resolver said
         return "host name not found"
-    if isinstance(exc, aiohttp.ClientConnectorError) and exc.os_error.errno == errno.ECONNREFUSED:
-        return "connection refused"
-    cause = exc.__cause__ or exc.__context__
+    cause = exc.__cause__ or exc.__context__  # aiohttp raises its connect errors from the OSError
     while cause is not None:
-        if isinstance(cause, ConnectionRefusedError):
-            return "connection refused"
         if isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED:
             return "connection refused"
         cause = cause.__cause__ or cause.__context__
     lowered = text.lower()
     if "refused" in lowered or "errno 111" in lowered:
         return "connection refused"
-    if "name or service not known" in lowered or "nodename nor servname" in lowered or "getaddrinfo" in lowered:
-        return "host name not found"
     if "reset" in lowered:
         return "connection reset"
     if "certificate" in lowered or "ssl" in lowered:
@@ -200,11 +194,6 @@ class Fetcher:
         self._session: aiohttp.ClientSession | None = None
         self._pool = asyncio.Semaphore(settings.concurrency)
         self._slots: dict[str, asyncio.Semaphore] = {}  # one per host
-        self._headers = {
-            "Accept": ACCEPT,
-            "Accept-Encoding": "gzip, deflate",
-            "User-Agent": settings.user_agent,
-        }
         self._proxies: dict[str, str] = {}
 
     async def __aenter__(self) -> Fetcher:
@@ -218,7 +207,7 @@ class Fetcher:
             ),
             # unsafe: a site addressed by IP address may set cookies too (each goes back to its own host only)
             cookie_jar=aiohttp.CookieJar(unsafe=True),
-            headers=self._headers,
+            headers={"Accept": ACCEPT, "Accept-Encoding": "gzip, deflate", "User-Agent": s.user_agent},
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=s.connect_timeout, sock_read=s.timeout),
         )
         return self
