@@ -134,10 +134,11 @@ class AppDelivery:
         userid = unit.address
         windows = await self._windows(unit.chat_id, userid)
         now = _ts(self.clock)
-        free = max(w.free_at(now, len(pieces)) for w in windows)
+        # the window that frees last says why (the first of them, the minute's, on a tie)
+        free, first = max((w.free_at(now, len(pieces)), -i) for i, w in enumerate(windows))
         if free > now:
-            limit, window = next((w.limit, w.window) for w in windows if w.free_at(now, len(pieces)) == free)
-            return Hold(free + HOLD_MARGIN - now, f"WeCom takes {limit} messages in {window:.0f} s to one member")
+            w = windows[-first]
+            return Hold(free + HOLD_MARGIN - now, f"WeCom takes {w.limit} messages in {w.window:.0f} s to one member")
         try:
             # only a unit longer than a whole window's allowance waits here, part by part
             await _send_paced(self.clock, windows, pieces, lambda piece: self.api.send_app_message(userid, piece, self.msgtype))
