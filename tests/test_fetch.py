@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import pytest
+from aiohttp import web
 
 import fake_press
 from config.model import FetchSettings
@@ -22,6 +26,22 @@ from monitors.fetch import (
 from site_press import SitePress
 
 FAST = FetchSettings(connect_timeout=2.0, timeout=1.5, max_bytes=5_000_000, max_redirects=5, per_host=4)
+
+
+@asynccontextmanager
+async def serving(
+    handle: Callable[[web.Request], Awaitable[web.Response]], middlewares: Sequence = ()
+) -> AsyncIterator[str]:
+    """``handle`` answering every GET on 127.0.0.1, in the test's own loop: its base URL."""
+    app = web.Application(middlewares=list(middlewares))
+    app.router.add_route("GET", "/{tail:.*}", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +198,6 @@ async def test_global_pool_bounds_requests_across_hosts(press):
 @pytest.fixture
 async def cookie_site():
     """A site that sets a cookie (on a redirect too) and echoes the Cookie header it gets."""
-    from aiohttp import web
 
     async def handle(request: web.Request) -> web.Response:
         if request.path == "/set":
@@ -187,14 +206,8 @@ async def cookie_site():
             return web.Response(status=302, headers={"Location": "/echo", "Set-Cookie": "hop=2; Path=/"})
         return web.Response(text=request.headers.get("Cookie", "-"))
 
-    app = web.Application()
-    app.router.add_route("GET", "/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+    async with serving(handle) as url:
+        yield url
 
 
 async def test_cookies_a_site_sets_are_sent_back_to_it(cookie_site):
@@ -209,8 +222,6 @@ async def test_cookies_a_site_sets_are_sent_back_to_it(cookie_site):
 
 
 async def test_a_proxy_named_by_the_environment_is_used(cookie_site, monkeypatch):
-    from aiohttp import web
-
     seen: list[str] = []
 
     @web.middleware
@@ -221,25 +232,16 @@ async def test_a_proxy_named_by_the_environment_is_used(cookie_site, monkeypatch
     async def proxy(request: web.Request) -> web.Response:
         return web.Response(text="via proxy")
 
-    app = web.Application(middlewares=[record])
-    app.router.add_route("GET", "/{tail:.*}", proxy)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
-    monkeypatch.setenv("NO_PROXY", "localhost")
-    try:
+    async with serving(proxy, [record]) as proxy_url:
+        for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy_url)
+        monkeypatch.setenv("NO_PROXY", "localhost")
         async with Fetcher(FAST) as fetcher:
             proxied = await fetcher.fetch("http://press.example.invalid/xwfb/index.html")
             direct = await fetcher.fetch(cookie_site.replace("127.0.0.1", "localhost") + "/echo")
             with pytest.raises(Unreachable):  # HTTP_PROXY is for http:// only: this goes (and fails) direct
                 await fetcher.fetch(cookie_site.replace("http://", "https://") + "/echo")
-    finally:
-        await runner.cleanup()
     assert proxied.content == b"via proxy"
     assert seen == ["http://press.example.invalid/xwfb/index.html"]
     assert direct.content == b"-"  # NO_PROXY: straight to the site
@@ -251,24 +253,14 @@ async def test_a_proxy_named_by_the_environment_is_used(cookie_site, monkeypatch
 @pytest.fixture
 async def gzip_site():
     """``/bomb``: 64 MB of zeros gzipped to about 64 KB; ``/broken``: a gzip header on bytes that are not."""
-    import gzip
-
-    from aiohttp import web
-
     bomb = gzip.compress(bytes(64 * 1024 * 1024), 9)
 
     async def handle(request: web.Request) -> web.Response:
         body = bomb if request.path == "/bomb" else b"<html>not gzip at all</html>"
         return web.Response(body=body, headers={"Content-Encoding": "gzip", "Content-Type": "text/html"})
 
-    app = web.Application()
-    app.router.add_route("GET", "/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}", len(bomb)
-    await runner.cleanup()
+    async with serving(handle) as url:
+        yield url, len(bomb)
 
 
 async def test_a_gzip_bomb_is_refused_by_its_decompressed_size(gzip_site):
