@@ -121,22 +121,11 @@ def publish(press: fake_press.FakePress, title: str) -> None:
     press.publish("xwfb", title, "市教委发布在线教育新举措，推进在线教育发展。", now)
 
 
-@pytest.fixture(params=["postgres", "sqlite"])
-def store_url(request, tmp_path: Path) -> str:
-    """PostgreSQL, or one SQLite file shared by two processes on this machine."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
-    from conftest import _reset_pg
-
-    url = request.getfixturevalue("postgres_url")
-    asyncio.run(_reset_pg(url))
-    return url
-
-
-def test_kill_9_of_the_leader_the_standby_takes_over_polls_and_reads_telegram(store_url: str, tmp_path: Path):
-    asyncio.run(_subscribe(store_url))
+def test_kill_9_of_the_leader_the_standby_takes_over_polls_and_reads_telegram(db_url: str, tmp_path: Path):
+    # db_url (conftest): PostgreSQL, or one SQLite file the two processes share
+    asyncio.run(_subscribe(db_url))
     with fake_press.FakePress() as press, fake_telegram.FakeTelegram(token=TOKEN) as tg:
-        leader, standby = start_pair(tmp_path, config(store_url, press, tg))
+        leader, standby = start_pair(tmp_path, config(db_url, press, tg))
         pair = [leader, standby]
         try:
             wait(lambda: leader.polls(press) >= 2, "the leader's baseline poll", pair)
