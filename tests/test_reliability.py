@@ -18,7 +18,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -29,10 +28,10 @@ import pytest
 
 import fake_press
 import fake_telegram
+from shwatch_run import SHWATCH, start_run
 
 pytestmark = pytest.mark.e2e
 
-SHWATCH = Path(sys.executable).with_name("shwatch")
 TOKEN = "555000111:AAReliabilityTokenNeverLogged_abcdefghij"
 SH = timezone(timedelta(hours=8))
 
@@ -48,17 +47,13 @@ class Run:
         rate: float | None = None, since: float | None = None,
     ) -> None:
         self.out = workdir / f"{name}.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SHWATCH_"))}
-        env["SHWATCH_WEB_PORT"] = "0"  # the web app on any free port: services never collide on 8080
+        env = {"SHWATCH_WEB_PORT": "0"}  # the web app on any free port: services never collide on 8080
         if fake_now:
             env["SHWATCH_FAKE_NOW"] = fake_now
         if rate:  # a clock `rate` times faster than real time, counted from the real instant `since`
             env["SHWATCH_CLOCK_RATE"] = str(rate)
             env["SHWATCH_CLOCK_SINCE"] = repr(since if since is not None else time.time())
-        self.proc = subprocess.Popen(
-            [str(SHWATCH), "--config", str(config), "--log-level", "INFO", "run"],
-            stdout=self.out.open("wb"), stderr=subprocess.STDOUT, cwd=workdir, env=env,
-        )
+        self.proc = start_run(config, self.out, workdir, **env)
 
     def alive(self) -> bool:
         return self.proc.poll() is None

@@ -4,19 +4,16 @@ in each item's language. The real entry point against the fake press site."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 import fake_press
+from shwatch_run import start_run
 
-SHWATCH = Path(sys.executable).with_name("shwatch")
 NOW = "2026-06-14T05:30:00+08:00"  # the service's clock (SHWATCH_FAKE_NOW)
 
 
@@ -41,11 +38,8 @@ class Run:
 
     def __init__(self, config: Path) -> None:
         self.out = config.parent / "run.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SHWATCH_"))}
-        env.update({"SHWATCH_FAKE_NOW": NOW, "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"})
-        self.proc = subprocess.Popen(
-            [str(SHWATCH), "--config", str(config), "--log-level", "INFO", "run"],
-            stdout=self.out.open("wb"), stderr=subprocess.STDOUT, cwd=config.parent, env=env,
+        self.proc = start_run(
+            config, self.out, config.parent, SHWATCH_FAKE_NOW=NOW, LANG="C.UTF-8", PYTHONIOENCODING="utf-8"
         )
 
     def text(self) -> str:

@@ -13,8 +13,6 @@ import asyncio
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -24,10 +22,10 @@ import pytest
 
 import fake_press
 import fake_telegram
+from shwatch_run import start_run, terminate
 
 pytestmark = [pytest.mark.e2e]
 
-SHWATCH = Path(sys.executable).with_name("shwatch")
 TOKEN = "555000333:AATwoInstancesTokenNeverLogged_abcdefgh"
 LEASE = 2.0  # long enough that a loaded machine's slow database answer (renewals time out after a third) does not flap the leadership
 LIST = "/xwfb/index.html"
@@ -45,12 +43,7 @@ class Instance:
         self.path = tmp_path / f"{name}.toml"
         self.path.write_text(config + f'\n[fetch]\nuser_agent = "{self.agent}"\n', encoding="utf-8")
         self.out = tmp_path / f"{name}.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SHWATCH_"))}
-        env["SHWATCH_WEB_PORT"] = "0"
-        self.proc = subprocess.Popen(
-            [str(SHWATCH), "--config", str(self.path), "--log-level", "INFO", "run"],
-            stdout=self.out.open("wb"), stderr=subprocess.STDOUT, cwd=tmp_path, env=env,
-        )
+        self.proc = start_run(self.path, self.out, tmp_path, SHWATCH_WEB_PORT="0")
 
     def log(self) -> str:
         return self.out.read_text(errors="replace")
@@ -65,12 +58,7 @@ class Instance:
     def stop(self) -> int:
         if self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGCONT)  # a stopped process cannot handle SIGTERM
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait(5)
+        return terminate(self.proc)
 
 
 def wait(predicate, what: str, instances: list[Instance], timeout: float = 15.0) -> float:

@@ -15,10 +15,6 @@ rate-limit heading, never the quiet-hours one.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,10 +26,10 @@ from bot.core.i18n import t
 from bot.core.text import utf8_len
 from fake_press import FakePress, free_port
 from fake_wecom import FakeWeCom, markdown_problems, max_in_window
+from shwatch_run import start_run, terminate
 
 pytestmark = pytest.mark.e2e
 
-SHWATCH = Path(sys.executable).with_name("shwatch")
 CORP_ID = "ww5e2e0000000002"
 AGENT = 1000002
 SECRET = "e2e-limits-secret-Zq8vN2kLmP4xR7tY"
@@ -104,25 +100,16 @@ async def outbox_state(db: Path) -> list[tuple[str, datetime | None]]:
 
 class Run:
     def __init__(self, config: Path, workdir: Path, offset: int) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SHWATCH_", "WECOM_"))}
-        env.update(SHWATCH_WEB_PORT="0", SHWATCH_CLOCK_OFFSET=str(offset), PYTHONIOENCODING="utf-8")
         self.log_path = workdir / f"run-{offset}.log"
-        self.proc = subprocess.Popen(
-            [str(SHWATCH), "--config", str(config), "--log-level", "INFO", "run"],
-            stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT, cwd=workdir, env=env,
+        self.proc = start_run(
+            config, self.log_path, workdir, SHWATCH_WEB_PORT="0", SHWATCH_CLOCK_OFFSET=str(offset), PYTHONIOENCODING="utf-8"
         )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait(5)
+        return terminate(self.proc)
 
 
 def wait(predicate, timeout: float, run: Run, what: str):
