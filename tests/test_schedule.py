@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -71,6 +73,20 @@ async def _until(predicate, bound: float = 20.0) -> None:
         await asyncio.sleep(0.01)
 
 
+@asynccontextmanager
+async def one_source(poll, **kw) -> AsyncIterator[PollSchedule]:
+    """A started PollSchedule of one source ("s", every 50 ms), stopped when the block ends."""
+    sched = new_scheduler()
+    sched.start()
+    schedule = PollSchedule(sched, [Source(id="s", name="s", url="http://x", interval=0.05)], poll, **kw)
+    schedule.start()
+    try:
+        yield schedule
+    finally:
+        schedule.stop()
+        sched.shutdown(wait=False)
+
+
 async def test_failures_back_off_and_success_resets():
     """Each poll is planned interval * 2^failures after the previous one ended (on a real
     scheduler); a success brings the next delay back to the interval."""
@@ -89,15 +105,8 @@ async def test_failures_back_off_and_success_resets():
         seen.append((track.failures, ok, track.last_delay))
         ended.append(loop.time())
 
-    sched = new_scheduler()
-    sched.start()
-    schedule = PollSchedule(sched, [Source(id="s", name="s", url="http://x", interval=0.05)], poll, rng=_no_jitter(), on_polled=after)
-    schedule.start()
-    try:
+    async with one_source(poll, rng=_no_jitter(), on_polled=after) as schedule:
         await _until(lambda: len(seen) >= 5)
-    finally:
-        schedule.stop()
-        sched.shutdown(wait=False)
     assert [(f, ok) for f, ok, _ in seen[:5]] == [(1, False), (2, False), (0, True), (1, False), (0, True)]
     assert [round(d, 4) for _, _, d in seen[:5]] == [0.0, 0.1, 0.2, 0.05, 0.1]
     # each poll started no earlier than planned after the previous one ended
@@ -121,15 +130,8 @@ async def test_a_skipped_poll_is_no_failure_and_backs_nothing_off():
         track = schedule.tracks[source.id]
         hooked.append((track.failures, ok, track.last_delay))
 
-    sched = new_scheduler()
-    sched.start()
-    schedule = PollSchedule(sched, [Source(id="s", name="s", url="http://x", interval=0.05)], poll, rng=_no_jitter(), on_polled=after)
-    schedule.start()
-    try:
+    async with one_source(poll, rng=_no_jitter(), on_polled=after) as schedule:
         await _until(lambda: len(hooked) >= 3)
-    finally:
-        schedule.stop()
-        sched.shutdown(wait=False)
     assert [round(d, 4) for d in calls[:6]] == [0.0, 0.05, 0.05, 0.05, 0.1, 0.1]  # backoff only after the failure
     assert [(f, ok) for f, ok, _ in hooked[:2]] == [(1, False), (0, True)]
     assert schedule.tracks["s"].polls == len(hooked)  # skipped runs are not polls
@@ -147,17 +149,9 @@ async def test_an_abandoned_poll_is_reported_once_by_the_hook_with_its_reason(ca
     async def after(source, ok):
         hooked.append((ok, schedule.cut_short(source.id)))
 
-    sched = new_scheduler()
-    sched.start()
-    schedule = PollSchedule(sched, [Source(id="s", name="s", url="http://x", interval=0.05)], poll,
-                            rng=_no_jitter(), on_polled=after, poll_timeout=0.1)
     caplog.set_level("WARNING", logger="shwatch.schedule")
-    schedule.start()
-    try:
+    async with one_source(poll, rng=_no_jitter(), on_polled=after, poll_timeout=0.1) as schedule:
         await _until(lambda: len(hooked) >= 1)
-    finally:
-        schedule.stop()
-        sched.shutdown(wait=False)
     assert hooked[0] == (False, "poll took longer than 0.1 s, abandoned")
     assert not [r for r in caplog.records if r.name == "shwatch.schedule"]
 
@@ -176,18 +170,11 @@ async def test_one_source_never_polled_twice_at_once():
         polls += 1
         return True
 
-    sched = new_scheduler()
-    sched.start()
-    schedule = PollSchedule(sched, [Source(id="s", name="s", url="http://x", interval=0.05)], poll)
-    schedule.start()
-    try:
+    async with one_source(poll) as schedule:
         await _until(lambda: running == 1)
         await schedule._run("s")  # a second start while one runs is refused at once
         assert polls == 0 and schedule.tracks["s"].polls == 0
         await _until(lambda: polls >= 3)
-    finally:
-        schedule.stop()
-        sched.shutdown(wait=False)
     assert peak == 1
 
 
