@@ -299,13 +299,12 @@ async def test_rejections_never_echo_the_request(server, http, crypto, caplog):
 from sqlalchemy import select  # noqa: E402
 
 
-from bot.core.model import Match
 from bot.store.chats import ChatStore  # noqa: E402
 from bot.store.schema import deliveries  # noqa: E402
-from bot.core.format import alert_blocks  # noqa: E402
 from bot.store.outbox import Outbox  # noqa: E402
 from bot.channels.wecom.api import WeComApi  # noqa: E402
 from bot.channels.wecom.channel import WeComAppChannel  # noqa: E402
+from bot.delivery.compose import DeliveryComposer  # noqa: E402
 from config.model import Secret, Settings, Source, WeComSettings  # noqa: E402
 from config.settings import load_default_topics  # noqa: E402
 from bot.core.i18n import t  # noqa: E402
@@ -325,14 +324,6 @@ def app_settings(fake: FakeWeCom, **extra) -> Settings:
     return Settings(database_url="sqlite://", topics=load_default_topics(), wecom=wecom, sources=(source,))
 
 
-def alert_composer(engine):
-    async def compose(claimed):
-        found = await ItemStore(engine).items_by_id([d.item_id for d in claimed])
-        return {d.id: alert_blocks(found[d.item_id], "上海发布", Match.from_payload(d.chat_id, d.payload), d.lang) for d in claimed}
-
-    return compose
-
-
 @pytest.fixture
 def app_wecom(clock):
     with FakeWeCom(corp_id=CORP_ID, secret=APP_SECRET, agent_id=AGENT, clock=lambda: clock.now().timestamp()) as fake:
@@ -344,7 +335,8 @@ async def app(engine, app_wecom, clock):
     api = WeComApi(app_wecom.base_url, corp_id=CORP_ID, secret=APP_SECRET, agent_id=AGENT, clock=clock)
     store = ChatStore(engine, clock)
     outbox = Outbox(engine, clock)
-    channel = WeComAppChannel(app_settings(app_wecom), InboundLog(engine, "wecom"), None, outbox, alert_composer(engine), api, chats=store, clock=clock)
+    settings = app_settings(app_wecom)
+    channel = WeComAppChannel(settings, InboundLog(engine, "wecom"), None, outbox, DeliveryComposer(ItemStore(engine), settings), api, chats=store, clock=clock)
     channel.store = store
     yield channel
     await api.aclose()
@@ -456,7 +448,7 @@ async def running_app(engine, app_wecom, clock, crypto, http):
     outbox = Outbox(engine, clock)
     core = CommandCore(settings, clock, chats=store, items=ItemStore(engine), outbox=outbox,
                        dispatched=DispatchLog(engine, outbox), digest_now=digest_now)
-    channel = WeComAppChannel(settings, InboundLog(engine, "wecom"), core, outbox, alert_composer(engine), api, chats=store, clock=clock)
+    channel = WeComAppChannel(settings, InboundLog(engine, "wecom"), core, outbox, DeliveryComposer(ItemStore(engine), settings), api, chats=store, clock=clock)
     channel.digest_requests = digest_requests
     await channel.start()
     channel.store = store

@@ -27,6 +27,7 @@ from bot.core.i18n import t
 from bot.core.model import Delivery, Match
 from bot.core.quiet import bundle_alerts
 from bot.core.text import Link, Plain, render_plain, shorten_block, split_blocks, utf8_len
+from bot.delivery.compose import DeliveryComposer
 from bot.store.chats import ChatStore
 from bot.store.inbound import InboundLog
 from bot.store.outbox import Outbox
@@ -162,14 +163,6 @@ def settings(fake: FakeWeCom, **extra) -> Settings:
     return Settings(database_url="sqlite://", topics=load_default_topics(), wecom=wecom, sources=(Source("xwfb", "上海发布", "https://e.x/"),))
 
 
-def composer(engine):
-    async def compose(claimed):
-        found = await ItemStore(engine).items_by_id([d.item_id for d in claimed])
-        return {d.id: alert_blocks(found[d.item_id], "上海发布", Match.from_payload(d.chat_id, d.payload), d.lang) for d in claimed}
-
-    return compose
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(NOW)
@@ -189,9 +182,10 @@ async def instances(engine, fake, clock):
     for _ in range(2):
         api = WeComApi(fake.base_url, corp_id=CORP_ID, secret=SECRET, agent_id=AGENT, clock=clock)
         apis.append(api)
+        limited = settings(fake, member_per_minute=3, member_per_hour=7)
         made.append(WeComAppChannel(
-            settings(fake, member_per_minute=3, member_per_hour=7), InboundLog(engine, "wecom"), None,
-            Outbox(engine, clock), composer(engine), api, chats=ChatStore(engine, clock), clock=clock,
+            limited, InboundLog(engine, "wecom"), None,
+            Outbox(engine, clock), DeliveryComposer(ItemStore(engine), limited), api, chats=ChatStore(engine, clock), clock=clock,
         ))
     yield made
     for api in apis:
@@ -292,8 +286,9 @@ async def test_a_reply_to_a_member_at_their_limit_waits_for_room(engine, instanc
 async def test_text_msgtype_reaches_the_member_as_text(engine, fake, clock):
     api = WeComApi(fake.base_url, corp_id=CORP_ID, secret=SECRET, agent_id=AGENT, clock=clock)
     try:
-        app = WeComAppChannel(settings(fake, msgtype="text"), InboundLog(engine, "wecom"), None, Outbox(engine, clock),
-                              composer(engine), api, chats=ChatStore(engine, clock), clock=clock)
+        text_only = settings(fake, msgtype="text")
+        app = WeComAppChannel(text_only, InboundLog(engine, "wecom"), None, Outbox(engine, clock),
+                              DeliveryComposer(ItemStore(engine), text_only), api, chats=ChatStore(engine, clock), clock=clock)
         await enqueue(engine, clock, "wechat-user", 1)
         await app.worker.run_once()
         [message] = fake.messages_to("wechat-user")
