@@ -1,11 +1,29 @@
-"""Robots: the 20/min sliding window and the batching of alerts (pure, a number clock)."""
+"""Robots: the 20/min sliding window and the batching of alerts (pure, a number clock); the
+robots' chats following the config; the robot delivery worker against the fake WeCom on a
+fake clock (no sleeps), one instance and two sharing one store."""
 
 from __future__ import annotations
 
-import pytest
+from datetime import datetime, timezone
 
+import pytest
+from sqlalchemy import select
+
+from bot.channels.wecom.api import WeComApi
+from bot.channels.wecom.channel import WeComRobotChannel
+from bot.channels.wecom.robots import SendWindow, plan_batches, resolve_topics, sync_robot_chats
+from bot.core.clock import FakeClock
 from bot.core.text import utf8_len
-from bot.channels.wecom.robots import SendWindow, plan_batches
+from bot.delivery.compose import DeliveryComposer
+from bot.jobs.digests import DigestJob
+from bot.store.chats import ChatStore
+from bot.store.outbox import Outbox
+from bot.store.schema import deliveries
+from config.model import Settings, WeComRobot, WeComSettings
+from config.settings import load_default_topics
+from fake_wecom import FakeWeCom, markdown_problems
+from monitors.model import Item
+from monitors.store import ItemStore
 
 
 def test_window_allows_twenty_per_sliding_minute():
@@ -77,11 +95,6 @@ def test_no_budget_no_batches():
 
 # ---- the robots' chats follow the config --------------------------------------------------
 
-from bot.store.chats import ChatStore  # noqa: E402
-from bot.channels.wecom.robots import resolve_topics, sync_robot_chats  # noqa: E402
-from config.model import WeComRobot  # noqa: E402
-from config.settings import load_default_topics  # noqa: E402
-
 
 def robot(name: str, **kw) -> WeComRobot:
     return WeComRobot(name=name, url=f"http://127.0.0.1:9/cgi-bin/webhook/send?key={name}", **kw)
@@ -124,40 +137,14 @@ async def test_sync_creates_updates_and_retires_robot_chats(engine):
 
 # ---- the robot delivery worker against the fake WeCom (fake clock, no sleeps) ---------------
 
-from datetime import datetime, timedelta, timezone  # noqa: E402
-
-from sqlalchemy import select  # noqa: E402
-
-from bot.core.model import Match
-from bot.core.clock import FakeClock  # noqa: E402
-from bot.store.schema import deliveries  # noqa: E402
-from bot.core.format import alert_blocks  # noqa: E402
-from bot.store.outbox import Outbox  # noqa: E402
-from bot.channels.wecom.api import WeComApi  # noqa: E402
-from bot.channels.wecom.channel import WeComRobotChannel  # noqa: E402
-from config.model import Settings, WeComSettings  # noqa: E402
-from fake_wecom import FakeWeCom, markdown_problems  # noqa: E402
-from monitors.model import Item  # noqa: E402
-from monitors.store import ItemStore  # noqa: E402
-
 KEY = "ops-robot-key-0000"
 
 
-def alert_composer(engine):
-    """Deliveries -> blocks the way senders render alerts: the item and its Match."""
-
-    async def compose(claimed):
-        found = await ItemStore(engine).items_by_id([d.item_id for d in claimed])
-        return {d.id: alert_blocks(found[d.item_id], d.payload.get("source", "上海发布"), Match.from_payload(d.chat_id, d.payload), d.lang) for d in claimed}
-
-    return compose
-
-
-async def publish(engine, n: int, body: str = "工业互联网 平台建设加快推进。") -> list[Item]:
+async def publish(engine, n: int, body: str = "工业互联网 平台建设加快推进。", start: int = 0) -> list[Item]:
     now = datetime(2026, 6, 14, tzinfo=timezone.utc)
     new = [
         Item("xwfb", f"https://www.example.invalid/a/{i}.html", f"第{i}号通知：工业互联网项目", now, summary=body, body=body, first_seen_at=now)
-        for i in range(n)
+        for i in range(start, start + n)
     ]
     return await ItemStore(engine).insert_items(new)
 
@@ -188,7 +175,7 @@ async def robot_channel(engine, fake, clock):
     api = WeComApi(fake.base_url, secrets=[KEY], clock=clock, sleep=FakeSleep(clock))
     store = ChatStore(engine, clock)
     outbox = Outbox(engine, clock)
-    channel = WeComRobotChannel(settings, outbox, alert_composer(engine), api, chats=store, clock=clock)
+    channel = WeComRobotChannel(settings, outbox, DeliveryComposer(ItemStore(engine), settings), api, chats=store, clock=clock)
     chats = await sync_robot_chats(store, list(channel.robots.values()), settings.topics)
     return channel, outbox, chats["ops"], api
 
@@ -221,6 +208,35 @@ async def test_a_burst_of_alerts_is_batched_within_twenty_a_minute(engine, robot
     for i in range(70):  # every alert exactly once, none dropped
         assert text.count(f"第{i}号通知") == 1, i
     assert await statuses(engine) == {"sent": 70}
+
+
+async def test_two_instances_together_keep_a_robots_twenty_a_minute(engine, robot_wecom, fclock):
+    """Alerts for one robot arrive faster than 20 a minute and two instances take turns
+    claiming them: each counts what the other sent (from the store), so the robot never
+    gets a 21st message in a minute, and every alert goes out once."""
+    instances = [await robot_channel(engine, robot_wecom, fclock) for _ in range(2)]
+    _, outbox, chat, _ = instances[0]
+    total = 0
+    for wave in range(18):  # 5 new alerts every 10 s for three minutes: 30 a minute
+        items = await publish(engine, 5, start=total)
+        total += len(items)
+        await outbox.enqueue({"chat_id": chat.id, "kind": "alert", "ref": str(it.id), "item_id": it.id, "payload": {"keywords": ["工业互联网"]}} for it in items)
+        channel = instances[wave % 2][0]
+        await channel.worker.run_once()
+        fclock.advance(10)
+    for rounds in range(200):
+        if (await statuses(engine)).get("sent", 0) == total:
+            break
+        await instances[rounds % 2][0].worker.run_once()
+        fclock.advance(5)
+    for _, _, _, api in instances:
+        await api.aclose()
+    assert robot_wecom.violations == []  # no 130101: never more than 20 in any 60 s
+    messages = robot_wecom.robot_messages(KEY)
+    text = "\n".join(m.content for m in messages)
+    assert [text.count(f"第{i}号通知") for i in range(total)] == [1] * total  # each once, none dropped
+    assert await statuses(engine) == {"sent": total}
+    assert len(messages) < total  # the shared count made them pack alerts into fewer messages
 
 
 async def test_a_few_alerts_go_one_per_message(engine, robot_wecom, fclock):
@@ -273,9 +289,6 @@ async def test_robot_with_a_bad_key_fails_the_delivery_with_a_reason(engine, rob
 
 async def test_robot_digest_at_its_digest_time(engine, robot_wecom, fclock):
     """The robot's digest_time makes the digest job queue its digest; the robot sends it."""
-    from bot.delivery.compose import DeliveryComposer
-    from bot.jobs.digests import DigestJob
-
     ops = WeComRobot("ops", robot_wecom.robot_url(KEY), keywords=("工业互联网",), digest_time="09:30")
     settings = Settings(database_url="sqlite://", topics=load_default_topics(), wecom=WeComSettings(robots=(ops,)))
     fclock.set(datetime(2026, 6, 14, 0, 0, tzinfo=timezone.utc))  # 08:00 in Shanghai

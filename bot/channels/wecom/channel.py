@@ -8,8 +8,9 @@
   every instance in the database.
 - ``WeComRobotChannel``: group robots. Syncs the robot chats from the config at start-up;
   its ``OutboxWorker`` delivers the outbox rows of channel "robot" through
-  ``RobotDelivery`` within 20 messages/min per robot, batching several pending alerts into
-  one markdown message when they come faster (``plan``).
+  ``RobotDelivery`` within 20 messages/min per robot, counted over every instance in the
+  database, batching several pending alerts into one markdown message when they come
+  faster (``plan``).
 
 Claiming, composing, quiet-hours bundling and recording are the worker's
 (``bot.delivery.worker``); ``bot.channels.wecom.render`` makes the blocks WeCom messages
@@ -274,15 +275,41 @@ class WeComAppChannel:
 
 class RobotDelivery:
     """The outbox channel "robot": one 20/min window per robot; when alerts come faster than
-    the window allows, several are packed into one message (``plan``)."""
+    the window allows, several are packed into one message (``plan``).
+
+    With an ``outbox``, a robot's window is counted over what every instance sent to it
+    (``Outbox.recent_sends``, read before each send), so several instances together keep
+    the 20 a minute; a 130101 answer still blocks this instance's window to the next
+    minute. Without one (a test of the planner alone), only this instance's sends count."""
 
     name = ROBOT_CHANNEL
 
-    def __init__(self, robots: Mapping[str, WeComRobot], api: WeComApi, clock: Clock) -> None:
+    def __init__(
+        self, robots: Mapping[str, WeComRobot], api: WeComApi, clock: Clock,
+        outbox: Outbox | None = None, worker_id: str | None = None,
+    ) -> None:
         self.robots = robots
         self.api = api
         self.clock = clock
+        self.outbox = outbox
+        self.worker_id = worker_id
         self.windows: dict[str, SendWindow] = {name: SendWindow() for name in robots}
+        self._blocked: dict[str, float] = {}  # robot -> until when a 130101 blocks it
+
+    async def _window(self, name: str, chat_id: int) -> SendWindow:
+        """The robot's window now: every instance's sends in the last minute (from the
+        outbox), then any 130101 block; kept for ``plan``."""
+        window = self.windows[name]
+        if self.outbox is not None:
+            since = self.clock.now() - timedelta(seconds=window.window)
+            sends = await self.outbox.recent_sends(chat_id, since, other_than=self.worker_id)
+            times = [when.timestamp() for when, n in sends for _ in range(n)]
+            window = SendWindow.of(window.limit, window.window, times)
+            blocked = self._blocked.get(name, 0.0)
+            if blocked > _ts(self.clock):
+                window.block_until(blocked)
+            self.windows[name] = window
+        return window
 
     def plan(self, units: Sequence[Unit]) -> list[Unit]:
         """One robot's waiting units as the messages to send now: one per alert while the
@@ -323,7 +350,7 @@ class RobotDelivery:
         pieces = list(unit.parts) or markdown_pieces(unit.blocks)
         if not pieces:
             return Fail(EMPTY)
-        window = self.windows[name]
+        window = await self._window(name, unit.chat_id)
         now = _ts(self.clock)
         room = window.remaining(now)
         if len(pieces) > room and not (len(pieces) > window.limit and room >= window.limit):
@@ -332,7 +359,8 @@ class RobotDelivery:
             await _send_paced(self.clock, [window], pieces, lambda piece: self.api.send_robot(robot.url, piece, "markdown"))
         except WeComTooFast:
             log.warning("robot %s answered 130101 (too fast); waiting for the next minute", name)
-            window.block_until(_ts(self.clock) + seconds_to_next_minute(self.clock.now(), NEXT_MINUTE_MARGIN))
+            self._blocked[name] = _ts(self.clock) + seconds_to_next_minute(self.clock.now(), NEXT_MINUTE_MARGIN)
+            window.block_until(self._blocked[name])
             now = _ts(self.clock)
             return Hold(window.free_at(now) + 0.5 - now, "robot answered 130101 (too fast)")
         except WeComError as exc:
@@ -340,7 +368,7 @@ class RobotDelivery:
             return _outcome_of(exc, member=False)
         except ValueError as exc:  # over the size limit: a formatting bug, not worth retrying
             return Fail(str(exc))
-        return Sent()
+        return Sent(messages=len(pieces))
 
 
 class WeComRobotChannel:
@@ -365,9 +393,10 @@ class WeComRobotChannel:
         self.settings = settings
         self.chats = chats
         self.robots = {robot.name: robot for robot in settings.wecom.robots}
-        self.delivery = RobotDelivery(self.robots, api, clock)
+        worker_id = f"{ROBOT_CHANNEL}-{uuid.uuid4().hex[:8]}"
+        self.delivery = RobotDelivery(self.robots, api, clock, outbox, worker_id)
         self.worker = OutboxWorker(
-            outbox, chats, compose, self.delivery, clock,
+            outbox, chats, compose, self.delivery, clock, worker_id=worker_id,
             batch=batch, claim_interval=claim_interval, concurrency=concurrency, metrics=metrics,
         )
 
