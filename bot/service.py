@@ -39,10 +39,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
-from bot.channels.console import ConsoleChannel
+from bot.channels.console import ConsoleChannel, console_lang
 from bot.commands.core import CommandCore
 from bot.core.clock import Clock, clock_from_env, seconds_to_next_minute
-from bot.core.i18n import lang_from_code
 from bot.delivery.compose import DeliveryComposer
 from bot.jobs.alerts import Dispatcher, RuleIndexCache
 from bot.jobs.digests import DigestJob
@@ -179,7 +178,7 @@ class Service:
         else:
             components.append(
                 ConsoleChannel(
-                    stores.outbox, stores.chats, compose, settings.topics, clock, lang=_console_lang(settings.console.lang),
+                    stores.outbox, stores.chats, compose, settings.topics, clock, lang=console_lang(settings.console.lang, os.environ),
                     metrics=self.metrics,
                 )
             )
@@ -306,14 +305,6 @@ def hung_transactions_end(settings: Settings) -> dict[str, Any]:
     if url.startswith("postgresql+psycopg"):
         return {"connect_args": {"options": f"-c idle_in_transaction_session_timeout={ms}"}}
     return {"connect_args": {"server_settings": {"idle_in_transaction_session_timeout": ms}}}
-
-
-def _console_lang(setting: str) -> str:
-    """The console chat's language (notices, digests): ``[console] lang``, else ("auto") the
-    locale's; its alerts follow each item's language (``DeliveryComposer.alert_lang``)."""
-    if setting != "auto":
-        return setting
-    return lang_from_code(os.environ.get("LANG") or os.environ.get("LC_ALL") or "en")
 
 
 async def run_service(settings: Settings, *, deliver_only: bool = False) -> int:

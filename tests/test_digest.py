@@ -453,6 +453,27 @@ async def test_digest_now_and_rendering(engine):
     assert render_plain(blocks[0]) == "2026-06-14 08:00 至 2026-06-14 08:05（+08:00）期间没有与你相关的新内容。"
 
 
+async def test_a_first_digest_covers_at_least_the_day_before_it(engine):
+    """A chat that subscribes and asks /digest now sees the last day (not only the minute
+    since it subscribed); an older chat with no digest yet sees everything since it began."""
+    from bot.jobs.digests import DigestJob
+
+    clock = FakeClock(datetime(2026, 6, 10, 9, 0, tzinfo=SH))
+    old = await _chat_with_digest(engine, clock, address="old")
+    clock.set(datetime(2026, 6, 11, 12, 0, tzinfo=SH))
+    [earlier] = await _store_items(engine, [_new(1, when=clock.now())])  # two days before now
+    clock.set(datetime(2026, 6, 13, 10, 0, tzinfo=SH))
+    [today] = await _store_items(engine, [_new(2, when=clock.now())])  # the new chat's day, before it
+    clock.set(datetime(2026, 6, 13, 20, 0, tzinfo=SH))
+    new = await _chat_with_digest(engine, clock, address="new")
+    clock.advance(minutes=1)
+    job = DigestJob.over(engine, _settings(), clock)
+    digest, _ = await job.preview(new)
+    assert digest.item_ids() == [today.id] and digest.since == clock.now() - timedelta(days=1)
+    digest, _ = await job.preview(old)
+    assert sorted(digest.item_ids()) == sorted([earlier.id, today.id]) and digest.since == old.created_at
+
+
 async def test_old_items_get_no_instant_alert_but_appear_in_the_digest(engine):
     """max_age_days: dispatch skips items published long ago; the digest still lists them."""
     from bot.jobs.alerts import Dispatcher, RuleIndexCache
@@ -644,3 +665,32 @@ def test_shwatch_digest_console_by_name_and_a_broken_pipe_is_not_sent(tmp_path):
     proc.stdout.close()
     proc.wait(90)
     assert _digest_row_states(url) == [("pending", True)]  # queued now, still waiting
+
+
+def test_shwatch_digest_console_works_before_the_service_ever_ran(tmp_path):
+    """A first-time user polls, then previews a digest: no chat exists yet. The preview shows
+    the console chat as the service would make it (every field) and stores nothing; --send
+    makes the console chat, as the service does, and prints the digest."""
+    import asyncio
+
+    from bot.store.chats import ChatStore
+    from monitors.db import create_engine
+
+    async def console_chat(url):
+        engine = create_engine(url)
+        try:
+            return await ChatStore(engine).get("console", "stdout")
+        finally:
+            await engine.dispose()
+
+    run, url = _cli_store(tmp_path, chats=(), telegram='[console]\nlang = "zh"\n')
+    preview = run("--chat", "console")
+    assert preview.returncode == 0, preview.stderr
+    assert "每日摘要" in preview.stdout and all(f"Online school item {i}" in preview.stdout for i in range(1, 4))
+    assert asyncio.run(console_chat(url)) is None and _digest_row_states(url) == []  # nothing stored
+    sent = run("--chat", "console", "--send")
+    assert sent.returncode == 0, sent.stderr
+    assert "Online school item 3" in sent.stdout and "recorded as sent" in sent.stdout
+    chat = asyncio.run(console_chat(url))
+    assert chat is not None and chat.lang == "zh" and "online_education" in chat.topics and len(chat.topics) == 13
+    assert _digest_row_states(url) == [("sent", True)]

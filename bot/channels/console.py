@@ -9,12 +9,14 @@ one) and are printed as plain text, one framed block per delivery. A service com
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from bot.core.clock import Clock
-from config.model import Topic
+from bot.core.i18n import lang_from_code
+from bot.core.model import Chat
 from bot.core.text import Block, render_plain
+from config.model import Topic
 from bot.delivery.compose import CONSOLE, Compose
 from bot.delivery.worker import NOTHING_TO_SEND, Fail, Outcome, OutboxWorker, Retry, Sent, Unit
 from bot.store.chats import ChatStore
@@ -24,6 +26,34 @@ from monitors.wording import counted
 
 CHANNEL = CONSOLE
 ADDRESS = "stdout"
+
+
+def console_lang(setting: str, environ: Mapping[str, str]) -> str:
+    """The console chat's language (notices, digests): ``[console] lang``, else ("auto") the
+    locale's; its alerts follow each item's language (``DeliveryComposer.alert_lang``)."""
+    if setting != "auto":
+        return setting
+    return lang_from_code(environ.get("LANG") or environ.get("LC_ALL") or "en")
+
+
+def console_chat(topics: Sequence[Topic], lang: str, tz: str) -> Chat:
+    """The console chat as it is when first made, not stored (a digest preview before the
+    service ever ran): every field, the console's language."""
+    return Chat(id=0, channel=CHANNEL, address=ADDRESS, title="console", lang=lang, tz=tz,
+                topics=frozenset(t.id for t in topics))
+
+
+async def ensure_console_chat(chats: ChatStore, topics: Sequence[Topic], lang: str) -> Chat:
+    """The stored console chat, made or brought back to follow every field in ``lang``."""
+    chat = await chats.get_or_create(CHANNEL, ADDRESS, kind="private", title="console", lang=lang)
+    if not chat.active:
+        await chats.set_active(chat.id, True)
+    if chat.lang != lang:  # the language of its notices and digests follows the setting / locale
+        await chats.set_lang(chat.id, lang)
+    topic_ids = {t.id for t in topics}
+    if set(chat.topics) != topic_ids:
+        await chats.set_topics(chat.id, sorted(topic_ids))
+    return await chats.get(CHANNEL, ADDRESS) or chat
 
 
 def console_text(blocks: Sequence[Block]) -> str:
@@ -71,7 +101,7 @@ class ConsoleChannel:
         batch: int = 50,
     ) -> None:
         self.chats = chats
-        self.topic_ids = [t.id for t in topics]
+        self.topics = topics
         fields = sum(1 for t in topics if t.kind == "field")
         plan = " and its plan-level group" if any(t.kind == "plan" for t in topics) else ""
         self.following = f"the plan's {counted(fields, 'field')}{plan}"
@@ -84,13 +114,7 @@ class ConsoleChannel:
         )
 
     async def start(self) -> None:
-        chat = await self.chats.get_or_create(CHANNEL, ADDRESS, kind="private", title="console", lang=self.lang)
-        if not chat.active:
-            await self.chats.set_active(chat.id, True)
-        if chat.lang != self.lang:  # the language of its notices and digests follows the setting / locale
-            await self.chats.set_lang(chat.id, self.lang)
-        if set(chat.topics) != set(self.topic_ids):
-            await self.chats.set_topics(chat.id, self.topic_ids)
+        await ensure_console_chat(self.chats, self.topics, self.lang)
         self.printer.print(
             f"shwatch: no Telegram token configured; alerts for {self.following} are printed here."
         )

@@ -1,8 +1,10 @@
 """``shwatch digest --chat ID [--send]``: what a chat's digest would hold right now.
 
 ID is a Telegram chat id (``123456``, ``-100123``) or ``channel:address`` (``wecom:zhangsan``,
-``robot:ops``, ``telegram:123``). Without ``--send`` the digest is printed as plain text, one
-message after another, and nothing is stored.
+``robot:ops``, ``telegram:123``), or ``console``: the console chat of a service with no chat
+platform, which needs no earlier run (a preview shows it as the service would make it,
+following every field; ``--send`` makes it). Without ``--send`` the digest is printed as
+plain text, one message after another, and nothing is stored.
 
 With ``--send`` it becomes an outbox delivery like /digest now (the chat's next scheduled
 digest then starts from here), and that one delivery is sent at once by the service's
@@ -23,11 +25,12 @@ import os
 import re
 import sys
 
-from bot.channels.console import ConsolePrinter
+from bot.channels.console import ADDRESS as CONSOLE_ADDRESS
+from bot.channels.console import ConsolePrinter, console_chat, console_lang, ensure_console_chat
 from bot.core.clock import clock_from_env
 from bot.core.digest import nothing_new_blocks
 from bot.core.text import TELEGRAM_LIMIT, render_plain
-from bot.delivery.compose import DeliveryComposer
+from bot.delivery.compose import CONSOLE, DeliveryComposer
 from bot.delivery.worker import Fail, Gone, Hold, OutboxWorker, Result, Retry, Sent
 from bot.jobs.digests import DigestJob
 from bot.logs import redact, secrets_of
@@ -37,7 +40,7 @@ from bot.store.outbox import Outbox
 from monitors.db import create_engine
 from monitors.store import ItemStore
 
-_CHANNELS = ("telegram", "wecom", "robot", "console")
+_CHANNELS = ("telegram", "wecom", "robot", CONSOLE)
 
 
 def parse_chat_ref(text: str) -> tuple[str, str]:
@@ -45,8 +48,8 @@ def parse_chat_ref(text: str) -> tuple[str, str]:
     text = (text or "").strip()
     if re.fullmatch(r"-?\d+", text):
         return "telegram", text
-    if text == "console":  # the console chat of a service with no chat platform
-        return "console", "stdout"
+    if text == CONSOLE:  # the console chat of a service with no chat platform
+        return CONSOLE, CONSOLE_ADDRESS
     channel, sep, address = text.partition(":")
     if not sep or channel not in _CHANNELS or not address.strip():
         raise ValueError(
@@ -65,7 +68,14 @@ async def cmd_digest(settings, chat: str, send: bool) -> int:
     engine = create_engine(settings.database_url)
     try:
         await upgrade_to_head(engine)
-        found = await ChatStore(engine, clock).get(channel, address)
+        store = ChatStore(engine, clock)
+        found = await store.get(channel, address)
+        if found is None and channel == CONSOLE:  # before the service ever ran: the console chat as it would be
+            lang = console_lang(settings.console.lang, os.environ)
+            if send:
+                found = await ensure_console_chat(store, settings.topics, lang)
+            else:
+                found = console_chat(settings.topics, lang, settings.timezone)
         if found is None:
             print(f"shwatch digest: no chat {channel}:{address} in the store (a chat appears once it talks to the bot)", file=sys.stderr)
             return 1
@@ -108,7 +118,7 @@ async def _send(settings, engine, clock, job, chat) -> int:
         state = delivery.status if delivery is not None else "missing"
         print(f"a digest for {_who(chat)} was already made this second ({state}); nothing added")
         return 0
-    if chat.channel == "console":
+    if chat.channel == CONSOLE:
         return await _send_console(settings, engine, outbox, job, delivery)
     if chat.channel == "telegram":
         return await _send_telegram(settings, engine, outbox, job, delivery)

@@ -70,7 +70,11 @@ class DigestJob:
 
     # ---- planning
     def _since(self, chat: Chat, until: datetime) -> datetime:
-        start = chat.last_digest_at or chat.created_at or until - timedelta(days=1)
+        """Where a chat's digest starts: its last digest's cut-off; a first digest covers the
+        day before it, or more when the chat is older (a chat that just subscribed and asks
+        /digest now sees the last day, not the minute since it subscribed)."""
+        first = until - timedelta(days=1)
+        start = chat.last_digest_at or min(chat.created_at or first, first)
         return max(start, until - DIGEST_LOOKBACK)
 
     async def _plan(self, chats: Sequence[Chat], until: datetime) -> dict[int, Digest]:
