@@ -88,4 +88,5 @@ def test_mistakes_at_the_terminal_are_one_clear_line(tmp_path):
     cfg.write_text(f'database_url = "{env_url}"\n', encoding="utf-8")
     proc = _run("--config", str(cfg), "sources", cwd=tmp_path)
     assert proc.returncode == 1 and f"{typo.parent} does not exist" in proc.stderr
+    assert "Error" not in proc.stderr  # said in words, not by an exception's class name
     assert len(proc.stderr.strip().splitlines()) == 1 and not typo.parent.exists()  # nothing created

@@ -209,6 +209,8 @@ async def probe_store(url: str) -> None:
     shown = make_url(url).render_as_string(hide_password=True)
     try:
         engine = create_engine(url)
+    except ValueError as exc:  # a URL or path the store cannot use: its own words say why
+        raise StoreUnavailable(f"cannot use the database {shown}: {exc}") from None
     except Exception as exc:
         raise StoreUnavailable(f"cannot use the database {shown}: {root_reason(exc)}") from None
     try:
