@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import random
 import re
+import socket
+import subprocess
+import sys
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
+import fake_telegram
 import pytest
+from sqlalchemy import select
 
-from bot.core.model import AlertRule, Chat
+from bot.core.clock import FakeClock
 from bot.core.digest import (
     Digest,
     DigestFormatter,
@@ -22,9 +31,20 @@ from bot.core.digest import (
     render_messages,
 )
 from bot.core.match import RuleIndex
-from bot.core.text import TELEGRAM_LIMIT, render_plain, render_telegram_html, utf8_len
+from bot.core.model import AlertRule, Chat
+from bot.core.text import TELEGRAM_LIMIT, render_plain, render_telegram_html, render_wecom_markdown, split_blocks, utf8_len
+from bot.jobs.alerts import Dispatcher, RuleIndexCache
+from bot.jobs.digests import DigestJob
+from bot.store.chats import ChatStore
+from bot.store.dispatch import DispatchLog
+from bot.store.migrate import upgrade_to_head
+from bot.store.outbox import Outbox
+from bot.store.schema import deliveries
+from config.model import DigestSettings, Settings
 from config.settings import load_default_topics
+from monitors.db import create_engine
 from monitors.model import Item
+from monitors.store import ItemStore
 from monitors.tagger import plan_order
 
 SH = timezone(timedelta(hours=8))
@@ -214,19 +234,16 @@ def test_long_digest_splits_at_item_boundaries_under_4096():
     for m in messages[1:]:
         assert m.startswith("<b>")  # each message starts at an item's title (or group heading)
     # same result as CORE's generic splitter
-    from bot.core.text import split_blocks
 
     assert messages == split_blocks(blocks, render_telegram_html, TELEGRAM_LIMIT)
     assert render_messages(blocks, render_telegram_html, TELEGRAM_LIMIT) == messages
 
 
 def test_utf8_limit_for_wecom():
-    from bot.core.text import render_wecom_markdown
 
     d, fmt, blocks = _digest_for("zh", n=60)
     messages = fmt.messages(d, "2026-06-14", "zh", "Asia/Shanghai", render_wecom_markdown, 4096, utf8_len)
     assert len(messages) > 1 and all(utf8_len(m) <= 4096 for m in messages)
-    from bot.core.text import split_blocks
 
     assert messages == split_blocks(blocks, render_wecom_markdown, 4096, utf8_len)
 
@@ -238,7 +255,6 @@ def test_an_item_longer_than_the_limit_is_split_by_the_generic_splitter():
     blocks = fmt.blocks(d, "2026-06-14", "zh", "Asia/Shanghai")
     messages = fmt.messages(d, "2026-06-14", "zh", "Asia/Shanghai", render_telegram_html, TELEGRAM_LIMIT)
     assert len(messages) >= 2 and all(len(m) <= TELEGRAM_LIMIT for m in messages)
-    from bot.core.text import split_blocks
 
     assert messages == split_blocks(blocks, render_telegram_html, TELEGRAM_LIMIT)
     assert all(m.count("<b>") == m.count("</b>") for m in messages)
@@ -246,9 +262,7 @@ def test_an_item_longer_than_the_limit_is_split_by_the_generic_splitter():
 
 @pytest.mark.parametrize("seed", range(5))
 def test_fast_messages_equal_the_generic_splitter_on_random_digests(seed):
-    import random
 
-    from bot.core.text import render_plain, split_blocks
 
     rng = random.Random(seed)
     fields = [t for t in ORDER if t != "plan"]
@@ -289,22 +303,17 @@ def test_one_line_summary():
 
 # ------------------------------------------------------------------------------ the digest job (store)
 
-from bot.core.clock import FakeClock  # noqa: E402
-from config.model import DigestSettings, Settings  # noqa: E402
-
 
 def _settings(send_empty=False) -> Settings:
     return Settings(database_url="sqlite://", topics=TOPICS, digest=DigestSettings(send_empty=send_empty))
 
 
 async def _store_items(engine, rows):
-    from monitors.store import ItemStore
 
     return await ItemStore(engine).insert_items(rows)
 
 
 async def _chat_with_digest(engine, clock, address="1", topics=("online_education",), tz="Asia/Shanghai", time_="08:00"):
-    from bot.store.chats import ChatStore
 
     store = ChatStore(engine, clock)
     c = await store.get_or_create("telegram", address, mode="digest", lang="zh")
@@ -315,9 +324,7 @@ async def _chat_with_digest(engine, clock, address="1", topics=("online_educatio
 
 
 async def _digest_rows(engine):
-    from sqlalchemy import select
 
-    from bot.store.schema import deliveries
 
     async with engine.connect() as conn:
         return (await conn.execute(select(deliveries).where(deliveries.c.kind == "digest").order_by(deliveries.c.id))).all()
@@ -328,7 +335,6 @@ def _new(i, topics=("online_education",), when=None, title=None):
 
 
 async def test_digest_goes_out_once_at_the_chats_time_and_restart_does_not_repeat(engine):
-    from bot.jobs.digests import DigestJob
 
     clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))  # chat created the day before
     chat_ = await _chat_with_digest(engine, clock)
@@ -358,8 +364,6 @@ async def test_digest_goes_out_once_at_the_chats_time_and_restart_does_not_repea
 
 async def test_restart_before_the_commit_plans_the_same_digest_once(engine):
     """The enqueue and last_digest_at move together: replaying the slot is a no-op."""
-    from bot.store.chats import ChatStore
-    from bot.jobs.digests import DigestJob
 
     clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))
     chat_ = await _chat_with_digest(engine, clock)
@@ -378,9 +382,7 @@ async def test_restart_before_the_commit_plans_the_same_digest_once(engine):
 async def test_two_leaders_for_a_moment_queue_one_digest_per_chat(engine):
     """Two instances that both believe they lead (one paused past its lease) tick at once:
     the digest's ref is its date, so the outbox keeps one row per chat."""
-    import asyncio
 
-    from bot.jobs.digests import DigestJob
 
     clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))
     chats_ = [await _chat_with_digest(engine, clock, address=str(n)) for n in range(5)]
@@ -394,7 +396,6 @@ async def test_two_leaders_for_a_moment_queue_one_digest_per_chat(engine):
 
 
 async def test_nothing_new_sends_nothing_unless_configured(engine):
-    from bot.jobs.digests import DigestJob
 
     clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))
     await _chat_with_digest(engine, clock)
@@ -408,7 +409,6 @@ async def test_nothing_new_sends_nothing_unless_configured(engine):
 
 
 async def test_digest_time_is_in_the_chats_zone(engine):
-    from bot.jobs.digests import DigestJob
 
     clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))
     await _chat_with_digest(engine, clock, address="1", tz="Europe/London", time_="08:00")
@@ -426,8 +426,6 @@ async def test_digest_time_is_in_the_chats_zone(engine):
 
 
 async def test_digest_now_and_rendering(engine):
-    from bot.store.outbox import Outbox
-    from bot.jobs.digests import DigestJob
 
     clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))
     chat_ = await _chat_with_digest(engine, clock)
@@ -456,7 +454,6 @@ async def test_digest_now_and_rendering(engine):
 async def test_a_first_digest_covers_at_least_the_day_before_it(engine):
     """A chat that subscribes and asks /digest now sees the last day (not only the minute
     since it subscribed); an older chat with no digest yet sees everything since it began."""
-    from bot.jobs.digests import DigestJob
 
     clock = FakeClock(datetime(2026, 6, 10, 9, 0, tzinfo=SH))
     old = await _chat_with_digest(engine, clock, address="old")
@@ -476,12 +473,6 @@ async def test_a_first_digest_covers_at_least_the_day_before_it(engine):
 
 async def test_old_items_get_no_instant_alert_but_appear_in_the_digest(engine):
     """max_age_days: dispatch skips items published long ago; the digest still lists them."""
-    from bot.jobs.alerts import Dispatcher, RuleIndexCache
-    from bot.store.dispatch import DispatchLog
-    from bot.store.outbox import Outbox
-    from monitors.store import ItemStore
-    from bot.store.chats import ChatStore
-    from bot.jobs.digests import DigestJob
 
     clock = FakeClock(datetime(2026, 6, 13, 10, 0, tzinfo=SH))
     store = ChatStore(engine, clock)
@@ -497,9 +488,7 @@ async def test_old_items_get_no_instant_alert_but_appear_in_the_digest(engine):
     )
     planned = await dispatcher.run()
     assert planned == 1
-    from sqlalchemy import select
 
-    from bot.store.schema import deliveries
 
     async with engine.connect() as conn:
         alerts = (await conn.execute(select(deliveries.c.item_id).where(deliveries.c.kind == "alert"))).scalars().all()
@@ -515,15 +504,7 @@ async def test_old_items_get_no_instant_alert_but_appear_in_the_digest(engine):
 
 def _cli_store(tmp_path, *, telegram: str = "", chats=(("telegram", "42", "en"),)):
     """A SQLite store with three fresh items and digest chats; returns (run, db url)."""
-    import asyncio
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
 
-    from bot.store.chats import ChatStore
-    from bot.store.migrate import upgrade_to_head
-    from monitors.db import create_engine
 
     db = tmp_path / "cli.db"
     url = f"sqlite+aiosqlite:///{db}"
@@ -555,9 +536,7 @@ def _cli_store(tmp_path, *, telegram: str = "", chats=(("telegram", "42", "en"),
 
 
 def _digest_row_states(url):
-    import asyncio
 
-    from monitors.db import create_engine
 
     async def read():
         engine = create_engine(url)
@@ -586,7 +565,6 @@ def test_shwatch_digest_prints_what_a_chat_would_get(tmp_path):
 
 
 def test_shwatch_digest_send_delivers_through_telegram(tmp_path):
-    import fake_telegram
 
     with fake_telegram.FakeTelegram() as api:
         run, url = _cli_store(
@@ -615,7 +593,6 @@ def test_shwatch_digest_send_delivers_through_telegram(tmp_path):
 
 
 def test_shwatch_digest_send_without_a_reachable_telegram_leaves_it_queued(tmp_path):
-    import socket
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
@@ -646,10 +623,6 @@ def test_shwatch_digest_send_to_the_console_prints_it(tmp_path):
 
 
 def test_shwatch_digest_console_by_name_and_a_broken_pipe_is_not_sent(tmp_path):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
 
     run, url = _cli_store(tmp_path, chats=(("console", "stdout", "en"),))
     preview = run("--chat", "console")  # the console chat by its name alone
@@ -671,10 +644,7 @@ def test_shwatch_digest_console_works_before_the_service_ever_ran(tmp_path):
     """A first-time user polls, then previews a digest: no chat exists yet. The preview shows
     the console chat as the service would make it (every field) and stores nothing; --send
     makes the console chat, as the service does, and prints the digest."""
-    import asyncio
 
-    from bot.store.chats import ChatStore
-    from monitors.db import create_engine
 
     async def console_chat(url):
         engine = create_engine(url)

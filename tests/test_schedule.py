@@ -7,12 +7,29 @@ import asyncio
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
+import fake_press
 import pytest
+from sqlalchemy import insert, select, update
 
+from bot.core.clock import FakeClock
+from bot.jobs.health import HealthNotifier, health_event, notice_payload, notice_ref
 from bot.jobs.timetable import BACKOFF_CAP, PollSchedule, Timetable, add_periodic, new_scheduler, next_poll_delay
-from config.model import FetchSettings, Settings, Source
+from bot.store.chats import ChatStore
+from bot.store.migrate import upgrade_to_head
+from bot.store.notices import Reported, SourceNotices
+from bot.store.outbox import Outbox
+from bot.store.schema import deliveries
+from config.model import FetchSettings, Secret, Settings, Source, TelegramSettings
+from config.settings import load_default_topics
+from monitors.db import create_engine, source_state
+from monitors.fetch import Fetcher
+from monitors.model import SourceState
+from monitors.poll import Poller
+from monitors.store import ItemStore
+from monitors.tagger import Tagger
 
 # ------------------------------------------------------------------------------ pure
 
@@ -243,15 +260,7 @@ async def test_bad_sources_do_not_delay_the_others(tmp_path):
     The bad sources block for 3 s (fetch timeout) and 8 s (hang, cut by poll_timeout); a good
     poll held up by either would start seconds late, while the check allows 1 s of lateness
     for a loaded machine."""
-    import fake_press
 
-    from monitors.fetch import Fetcher
-    from monitors.poll import Poller
-    from monitors.store import ItemStore
-    from monitors.tagger import Tagger
-    from bot.store.migrate import upgrade_to_head
-    from config.settings import load_default_topics
-    from monitors.db import create_engine
 
     with fake_press.FakePress(slow_seconds=60) as press:
         good = [Source(id=f"good{i}", name="good", url=press.url("/xwfb/index.html"), interval=1) for i in range(2)]
@@ -314,11 +323,6 @@ async def test_bad_sources_do_not_delay_the_others(tmp_path):
 
 # ------------------------------------------------------------------------------ admin health notices
 
-from dataclasses import replace  # noqa: E402
-
-from bot.jobs.health import HealthNotifier, health_event, notice_payload, notice_ref  # noqa: E402
-from bot.store.notices import Reported  # noqa: E402
-from monitors.model import SourceState  # noqa: E402
 
 T0 = datetime(2026, 6, 14, 0, 0, tzinfo=timezone.utc)
 
@@ -356,16 +360,7 @@ def test_health_event_rules():
 
 
 async def test_notifier_tells_admins_once_then_on_recovery(engine):
-    from sqlalchemy import insert, select, update
 
-    from bot.store.chats import ChatStore
-    from bot.core.clock import FakeClock
-    from bot.store.schema import deliveries
-    from bot.store.notices import SourceNotices
-    from bot.store.outbox import Outbox
-    from config.model import Secret, TelegramSettings
-    from monitors.store import ItemStore
-    from monitors.db import source_state
 
     clock = FakeClock(T0)
     settings = Settings(

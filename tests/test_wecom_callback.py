@@ -11,12 +11,27 @@ from datetime import datetime, timezone
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from fake_wecom import FakeWeCom, callback_post, inner_xml, markdown_problems
+from sqlalchemy import select
 
-from bot.core.clock import FakeClock
+from bot.channels.wecom.api import WeComApi
 from bot.channels.wecom.callback import CallbackServer, InboundMessage, parse_inner
+from bot.channels.wecom.channel import WeComAppChannel
 from bot.channels.wecom.crypto import WeComCrypto
+from bot.commands.core import CommandCore
+from bot.core.clock import FakeClock
+from bot.core.i18n import t
+from bot.delivery.compose import DeliveryComposer
+from bot.store.chats import ChatStore
+from bot.store.dispatch import DispatchLog
 from bot.store.inbound import InboundLog
-from fake_wecom import callback_post, inner_xml
+from bot.store.outbox import Outbox
+from bot.store.schema import deliveries, inbound_messages
+from config.model import Secret, Settings, Source, WeComSettings
+from config.settings import load_default_topics
+from monitors.model import Item
+from monitors.store import ItemStore
 
 TOKEN = "QDG6eK"
 CORP_ID = "wx5823bf96d3bd56c7"
@@ -296,21 +311,6 @@ async def test_rejections_never_echo_the_request(server, http, crypto, caplog):
 
 # ---- the app's delivery worker (outbox channel "wecom") against the fake WeCom API ----------
 
-from sqlalchemy import select  # noqa: E402
-
-
-from bot.store.chats import ChatStore  # noqa: E402
-from bot.store.schema import deliveries  # noqa: E402
-from bot.store.outbox import Outbox  # noqa: E402
-from bot.channels.wecom.api import WeComApi  # noqa: E402
-from bot.channels.wecom.channel import WeComAppChannel  # noqa: E402
-from bot.delivery.compose import DeliveryComposer  # noqa: E402
-from config.model import Secret, Settings, Source, WeComSettings  # noqa: E402
-from config.settings import load_default_topics  # noqa: E402
-from bot.core.i18n import t  # noqa: E402
-from fake_wecom import FakeWeCom, markdown_problems  # noqa: E402
-from monitors.model import Item  # noqa: E402
-from monitors.store import ItemStore  # noqa: E402
 
 APP_SECRET = "app-secret-never-logged-42"
 
@@ -415,9 +415,6 @@ async def test_one_members_alerts_leave_in_order(engine, app, app_wecom):
 
 
 # ---- members' commands: encrypted callback -> CommandCore -> reply via message/send ---------
-
-from bot.commands.core import CommandCore  # noqa: E402
-from bot.store.dispatch import DispatchLog  # noqa: E402
 
 
 class Member:
@@ -654,9 +651,7 @@ async def test_app_delivery_with_nothing_to_render_fails_with_a_reason(engine, a
 
 
 async def test_handled_msgids_are_forgotten_after_a_day(server, http, crypto, clock, engine):
-    import sqlalchemy as sa
 
-    from bot.store.schema import inbound_messages
 
     async def remembered() -> list[str]:
         async with engine.connect() as conn:

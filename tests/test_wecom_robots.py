@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+from fake_wecom import FakeWeCom, markdown_problems
 from sqlalchemy import select
 
 from bot.channels.wecom.api import WeComApi
@@ -21,7 +22,6 @@ from bot.store.outbox import Outbox
 from bot.store.schema import deliveries
 from config.model import Settings, WeComRobot, WeComSettings
 from config.settings import load_default_topics
-from fake_wecom import FakeWeCom, markdown_problems
 from monitors.model import Item
 from monitors.store import ItemStore
 
