@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import fake_telegram
 from sqlalchemy import delete, insert, select
 
+from bot.core.clock import FakeClock
+from bot.core.format import alert_blocks, format_time, labelled_time
 from bot.core.match import RuleIndex
+from bot.core.model import AlertRule, Chat, Match
+from bot.core.text import TELEGRAM_LIMIT, Bold, Mark, render_telegram_html, render_wecom_markdown, split_blocks
 from bot.jobs.alerts import Dispatcher, RuleIndexCache
+from bot.store.chats import ChatStore
 from bot.store.dispatch import DispatchLog
 from bot.store.outbox import Outbox
-
-from bot.core.model import Match
-from bot.store.chats import ChatStore
-from bot.core.model import AlertRule, Chat
-from bot.core.clock import FakeClock
 from bot.store.schema import deliveries, dispatched_items
-from bot.core.format import alert_blocks, format_time, labelled_time
-from bot.core.text import Bold, Link, Mark, Plain, render_telegram_html, render_wecom_markdown
 from config.model import Topic
 from monitors.db import items
 from monitors.model import Item
@@ -227,8 +226,6 @@ def test_keywords_are_literal_never_patterns():
 
 
 def test_an_alert_with_an_absurd_title_splits_into_valid_telegram_messages():
-    import fake_telegram
-    from bot.core.text import TELEGRAM_LIMIT, split_blocks
 
     topics = [Topic("online_healthcare", "在线医疗", "Online healthcare", ("互联网医院",), ())]
     item = Item(

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, insert, select
 
+from bot.channels.telegram.app import menu
 from bot.commands.command import Command, CommandError
 from bot.commands.core import CommandCore
 from bot.commands.parse import Parser, parse_command, tokenize
@@ -25,6 +26,8 @@ from bot.store.outbox import Outbox
 from bot.store.schema import alert_rules, chats, deliveries, subscriptions
 from config.settings import load_settings
 from monitors.db import items, source_state
+from monitors.model import Item
+from monitors.store import ItemStore
 
 NOW = datetime(2026, 6, 14, 2, 0, tzinfo=timezone.utc)
 _HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -542,7 +545,6 @@ def test_every_registered_word_reaches_its_command():
 
 
 def test_parser_help_and_menu_are_derived_from_the_registry():
-    from bot.channels.telegram.app import menu
 
     # a smaller table: the parser, /help and the menu follow it, with nothing listed elsewhere
     specs = (REGISTRY.get("stop"), REGISTRY.get("alert_add"), REGISTRY.get("alerts"))
@@ -600,10 +602,7 @@ async def test_non_text_messages_get_a_hint_in_the_chats_language(core, engine):
 
 
 async def test_search_answers_the_five_newest_matches_and_the_total_in_the_chat_language(core, engine):
-    from datetime import timedelta
 
-    from monitors.model import Item
-    from monitors.store import ItemStore
 
     await ItemStore(engine).insert_items([
         Item(source_id="wsjkw-xwfb", url=f"https://wsjkw.sh.gov.cn/xwfb/{n}.html", title=f"第{n}家互联网医院上线",

@@ -17,9 +17,21 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pytest
-
 import fake_telegram
+import pytest
+from conftest import _reset_pg
+from sqlalchemy import select
+
+from bot.core.clock import SystemClock
+from bot.jobs.alerts import Dispatcher, RuleIndexCache
+from bot.store.chats import ChatStore
+from bot.store.dispatch import DispatchLog
+from bot.store.migrate import upgrade_to_head
+from bot.store.outbox import Outbox
+from bot.store.schema import deliveries
+from monitors.db import create_engine
+from monitors.model import Item
+from monitors.store import ItemStore
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -33,15 +45,6 @@ RATE = 4
 
 async def _seed(url: str) -> int:
     """400 subscribed chats and one new item, planned into 400 pending alert deliveries."""
-    from bot.core.clock import SystemClock
-    from bot.jobs.alerts import Dispatcher, RuleIndexCache
-    from bot.store.chats import ChatStore
-    from bot.store.dispatch import DispatchLog
-    from bot.store.outbox import Outbox
-    from bot.store.migrate import upgrade_to_head
-    from monitors.db import create_engine
-    from monitors.model import Item
-    from monitors.store import ItemStore
 
     await upgrade_to_head(url)
     engine = create_engine(url)
@@ -66,10 +69,7 @@ async def _seed(url: str) -> int:
 
 
 async def _statuses(url: str) -> Counter:
-    from sqlalchemy import select
 
-    from bot.store.schema import deliveries
-    from monitors.db import create_engine
 
     engine = create_engine(url)
     try:
@@ -91,7 +91,6 @@ def _worker(config: Path, log: Path, since: float) -> subprocess.Popen:
 
 
 def test_two_workers_send_each_delivery_once_within_the_limits(postgres_url: str, tmp_path: Path):
-    from conftest import _reset_pg
 
     asyncio.run(_reset_pg(postgres_url))
     assert asyncio.run(_seed(postgres_url)) == len(CHATS)

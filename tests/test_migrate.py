@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import datetime, timezone
+from importlib import resources
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, insert, select, text
+from sqlalchemy import Column, MetaData, String, Table, inspect, text
 
 import bot.store.schema  # noqa: F401  (registers the subscriber tables)
-from bot.store.migrate import current_revision, head_revision, upgrade_to_head
+from bot.core.clock import FakeClock
+from bot.jobs.alerts import Dispatcher, RuleIndexCache
+from bot.service import Stores
+from bot.store.migrate import HEAD_REVISION, current_revision, head_revision, upgrade_to_head
 from monitors.db import PENDING_INDEX, create_engine, is_search_index, metadata, schema_include_name
 
 SHWATCH = Path(sys.executable).with_name("shwatch")
@@ -85,7 +90,6 @@ async def test_second_upgrade_is_a_no_op_and_keeps_data(db_url):
 
 async def test_compare_detects_a_column_missing_from_migrations(db_url):
     """The guard itself works: a table with an extra column shows up as a difference."""
-    from sqlalchemy import Column, MetaData, String, Table
 
     await upgrade_to_head(db_url)
     extra = MetaData()
@@ -108,11 +112,7 @@ async def test_a_store_of_the_previous_schema_is_carried_forward_with_nothing_lo
     """A database made by revision 0001 (bot state inside the monitor's tables) moves to head:
     which items were dispatched and what the admins were told about a source move to the
     bot's tables, the old columns go, and the dispatcher neither repeats nor skips an item."""
-    from datetime import datetime, timezone
 
-    from bot.core.clock import FakeClock
-    from bot.jobs.alerts import Dispatcher, RuleIndexCache
-    from bot.service import Stores
 
     await upgrade_to_head(db_url, "0001")
     engine = create_engine(db_url)
@@ -199,13 +199,11 @@ def test_instances_starting_at_once_migrate_a_new_store_once(db_url, tmp_path):
 
 
 def test_the_head_known_without_alembic_is_alembic_s_head():
-    from bot.store.migrate import HEAD_REVISION
 
     assert HEAD_REVISION == head_revision()
 
 
 def test_migrations_ship_with_the_package():
-    from importlib import resources
 
     root = resources.files("bot").joinpath("store", "migrations")
     assert root.joinpath("env.py").is_file()

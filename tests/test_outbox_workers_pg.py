@@ -15,6 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import _reset_pg
+
+from bot.store.chats import ChatStore
+from bot.store.migrate import upgrade_to_head
+from bot.store.outbox import Outbox
+from monitors.db import create_engine
 
 pytestmark = pytest.mark.postgres
 
@@ -49,10 +55,6 @@ asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3]))
 
 
 async def _fill(url: str, chats_n: int, per_chat: int) -> None:
-    from bot.store.chats import ChatStore
-    from bot.store.migrate import upgrade_to_head
-    from bot.store.outbox import Outbox
-    from monitors.db import create_engine
 
     await upgrade_to_head(url)
     engine = create_engine(url)
@@ -66,8 +68,6 @@ async def _fill(url: str, chats_n: int, per_chat: int) -> None:
 
 
 async def _statuses(url: str) -> dict[str, int]:
-    from bot.store.outbox import Outbox
-    from monitors.db import create_engine
 
     engine = create_engine(url)
     try:
@@ -77,7 +77,6 @@ async def _statuses(url: str) -> dict[str, int]:
 
 
 def test_three_worker_processes_claim_each_delivery_exactly_once(postgres_url, tmp_path):
-    from conftest import _reset_pg
 
     asyncio.run(_reset_pg(postgres_url))
     asyncio.run(_fill(postgres_url, 100, 20))

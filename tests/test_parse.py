@@ -7,8 +7,10 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from bs4 import BeautifulSoup
 
 from config.model import Selectors, Source
+from monitors import parse
 from monitors.dates import SHANGHAI
 from monitors.parse import parse_list
 
@@ -305,9 +307,7 @@ _TRICKY_CMS_PAGES = [
 
 @pytest.mark.parametrize("text", _TRICKY_CMS_PAGES + [(PAGES / "shgov" / "nw4411-list.html").read_text("utf-8")])
 def test_lxml_cms_path_gives_what_the_beautifulsoup_adapter_gives(text):
-    from bs4 import BeautifulSoup
 
-    from monitors import parse
 
     url = "https://www.shanghai.gov.cn/nw4411/index.html"
     soup = BeautifulSoup(text, "lxml")

@@ -8,22 +8,26 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import select
+import signal
 import subprocess
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import fake_press
 import pytest
 
-import fake_press
 from config.model import FetchSettings, Settings, Source, Topic
 from monitors.dates import SHANGHAI
 from monitors.fetch import Fetcher
-from monitors.model import ListEntry
+from monitors.model import Item, ListEntry
 from monitors.poll import Poller, list_item
-from monitors.summary import EN_BUDGET, ZH_BUDGET
+from monitors.serialize import JSON_KEYS, json_line
 from monitors.store import ItemStore
+from monitors.summary import EN_BUDGET, ZH_BUDGET
 from monitors.tagger import Tagger
 
 SHWATCH = Path(sys.executable).with_name("shwatch")
@@ -232,7 +236,6 @@ def shwatch_in_terminal(config: Path, *args: str) -> tuple[int, str]:
     """Run shwatch with stdout and stderr on a pseudo-terminal, as a person would; the raw
     screen stream (escape codes and all) and the exit code."""
     import pty  # noqa: F401  (POSIX only, like the service)
-    import select
 
     master, slave = os.openpty()
     env = {**os.environ, "COLUMNS": "160", "LINES": "50", "TERM": "xterm-256color"}
@@ -267,7 +270,6 @@ def shwatch_in_terminal(config: Path, *args: str) -> tuple[int, str]:
 
 @pytest.mark.e2e
 def test_a_person_at_a_terminal_sees_progress_then_the_tables(tmp_path):
-    import re
 
     with fake_press.FakePress(slow_seconds=1.5) as site:
         urls = source_urls(site)
@@ -294,7 +296,6 @@ def test_a_person_at_a_terminal_sees_progress_then_the_tables(tmp_path):
 
 @pytest.mark.e2e
 def test_poll_without_once_keeps_polling_until_sigterm(press, tmp_path):
-    import signal
 
     config = write_config(tmp_path, {"xwfb": press.list_url("xwfb")})
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
@@ -421,8 +422,6 @@ def test_list_item_keeps_the_lists_data_and_bounds_a_long_abstract():
 
 
 def test_json_times_are_shanghai_whatever_the_display_zone():
-    from monitors.model import Item
-    from monitors.serialize import JSON_KEYS, json_line
 
     utc_moment = datetime(2026, 6, 12, 16, 0, tzinfo=timezone.utc)  # 2026-06-13 00:00 in Shanghai
     item = Item("xwfb", "https://wsjkw.sh.gov.cn/a.html", "标题", utc_moment, topics=("plan",), matched={"plan": ["在线新经济"]})
@@ -484,7 +483,6 @@ def test_one_source_checked_is_one_source(tmp_path):
 
 @pytest.mark.e2e
 def test_plain_poll_logs_each_failure_once(tmp_path):
-    import signal
 
     config = write_config(tmp_path, {"dead": f"http://127.0.0.1:{fake_press.free_port()}/index.html"})
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, time, timedelta, timezone
 
+import fake_telegram
 import pytest
+from sqlalchemy import insert
+from virtual_time import drive
 
-from bot.core.model import Delivery
-
+from bot.channels.telegram.sender import TelegramSender, delivery_worker, make_bot
 from bot.core.clock import FakeClock
-from bot.core.quiet import QuietWindow, bundle, hold_until, parse_hhmm, quiet_until
+from bot.core.model import Delivery
+from bot.core.quiet import QuietWindow, bundle, bundle_alerts, hold_until, parse_hhmm, quiet_until
+from bot.core.text import Block, Bold, Plain, render_plain
+from bot.delivery.worker import Sent
+from bot.store.chats import ChatStore
+from bot.store.outbox import Outbox
+from monitors.db import items
 
 SH = timezone(timedelta(hours=8))
 
@@ -112,9 +121,7 @@ def test_bundle_exact_fit_and_oversized_part():
 
 
 async def _item(engine, url="https://x.gov.cn/a.html", title="在线教育新政", topics=("online_education",), when=None):
-    from sqlalchemy import insert
 
-    from monitors.db import items
 
     async with engine.begin() as conn:
         result = await conn.execute(
@@ -127,8 +134,6 @@ async def _item(engine, url="https://x.gov.cn/a.html", title="在线教育新政
 
 
 async def test_alerts_inside_quiet_hours_are_held_until_the_window_ends(engine):
-    from bot.store.chats import ChatStore
-    from bot.store.outbox import Outbox
 
     clock = FakeClock(at(23, 0))
     store = ChatStore(engine, clock)
@@ -152,8 +157,6 @@ async def test_alerts_inside_quiet_hours_are_held_until_the_window_ends(engine):
 
 
 async def test_several_held_alerts_come_out_together_at_the_end(engine):
-    from bot.store.chats import ChatStore
-    from bot.store.outbox import Outbox
 
     clock = FakeClock(at(22, 5))
     store = ChatStore(engine, clock)
@@ -178,8 +181,6 @@ def D(**fields) -> Delivery:
 
 
 def test_bundle_alerts_groups_held_alerts_per_chat_in_claim_order():
-    from bot.core.quiet import bundle_alerts
-    from bot.core.text import Plain, render_plain
 
     held = at(7, 30)
     rows = [
@@ -205,15 +206,7 @@ def test_bundle_alerts_groups_held_alerts_per_chat_in_claim_order():
 async def test_held_alerts_leave_as_one_message_through_telegram(engine):
     """The worker bundles a chat's held alerts; the Telegram channel sends them as one
     message (the fake Bot API, on the test's clock)."""
-    import asyncio
 
-    import fake_telegram
-    from bot.channels.telegram.sender import TelegramSender, delivery_worker, make_bot
-    from bot.core.text import Block, Bold
-    from bot.delivery.worker import Sent
-    from bot.store.chats import ChatStore
-    from bot.store.outbox import Outbox
-    from virtual_time import drive
 
     clock = FakeClock(at(23, 0))
     store = ChatStore(engine, clock)

@@ -7,6 +7,7 @@ a text built to isolate it; the evaluation on real passages is test_relevance_ev
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 
 import pytest
 
@@ -230,7 +231,6 @@ def test_shipped_rules_are_the_documented_defaults():
 
 
 def topics_toml(extra: str) -> dict:
-    import tomllib
 
     return tomllib.loads('[[topics]]\nid = "x"\nname_zh = "x"\nname_en = "x"\nzh = ["互联网医院"]\nen = ["CAD"]\n' + extra)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 from collections import Counter
@@ -24,11 +25,20 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
-
 import fake_press
 import fake_telegram
+import pytest
+from alembic import command
 from shwatch_run import SHWATCH, start_run
+from sqlalchemy import select
+
+from bot.core.clock import FakeClock
+from bot.store.chats import ChatStore
+from bot.store.migrate import alembic_config, head_revision, upgrade_to_head
+from bot.store.schema import chats, deliveries
+from monitors.db import create_engine
+from monitors.model import Item
+from monitors.store import ItemStore
 
 pytestmark = pytest.mark.e2e
 
@@ -101,10 +111,6 @@ poll_timeout = 1
 
 
 async def _seed_chats(db: Path, addresses, *, mode: str, topics=("online_education",), last_digest_at=None, created=None):
-    from bot.store.chats import ChatStore
-    from bot.core.clock import FakeClock
-    from bot.store.migrate import upgrade_to_head
-    from monitors.db import create_engine
 
     url = f"sqlite+aiosqlite:///{db}"
     await upgrade_to_head(url)
@@ -128,10 +134,7 @@ def all_sent(db: Path, kind: str, count: int) -> bool:
 
 
 async def _rows(db: Path, kind: str):
-    from sqlalchemy import select
 
-    from bot.store.schema import chats, deliveries
-    from monitors.db import create_engine
 
     engine = create_engine(f"sqlite+aiosqlite:///{db}")
     try:
@@ -198,9 +201,6 @@ def test_restart_across_the_digest_time_sends_one_digest_per_chat(tmp_path):
     asyncio.run(_seed_chats(db, chats, mode="digest", last_digest_at=yesterday, created=datetime(2026, 6, 1, tzinfo=SH)))
 
     async def items():
-        from monitors.db import create_engine
-        from monitors.model import Item
-        from monitors.store import ItemStore
 
         engine = create_engine(f"sqlite+aiosqlite:///{db}")
         seen = datetime(2026, 6, 13, 15, 0, tzinfo=SH)
@@ -252,10 +252,7 @@ def test_restart_across_the_digest_time_sends_one_digest_per_chat(tmp_path):
 
 async def _downgrade(url: str, revision: str) -> None:
     """Put a store back at an older revision (as an older shwatch left it)."""
-    from alembic import command
 
-    from bot.store.migrate import alembic_config
-    from monitors.db import create_engine
 
     engine = create_engine(url)
     try:
@@ -271,9 +268,7 @@ def test_service_started_on_a_store_only_poll_has_used_migrates_it(tmp_path):
     migrations); a store an older shwatch left at revision 0001 (the bot's state still in the
     monitor's tables) is migrated by `shwatch run` at start-up (the bot's new tables appear, the
     revision is recorded) and works."""
-    import sqlite3
 
-    from bot.store.migrate import head_revision
 
     db = tmp_path / "old.db"
     config = tmp_path / "shwatch.toml"

@@ -9,10 +9,13 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
-
 import fake_press
+import pytest
 from shwatch_run import start_run
+
+from bot.core.model import Delivery
+from bot.delivery.compose import DeliveryComposer
+from config.model import ConsoleSettings, Settings
 
 NOW = "2026-06-14T05:30:00+08:00"  # the service's clock (SHWATCH_FAKE_NOW)
 
@@ -123,9 +126,6 @@ def test_console_alerts_are_labelled_in_each_items_language(press, tmp_path):
 
 
 def test_console_lang_setting_gives_every_console_alert_one_language():
-    from bot.core.model import Delivery
-    from bot.delivery.compose import DeliveryComposer
-    from config.model import ConsoleSettings, Settings
 
     def lang(setting: str, channel: str, item_lang: str, chat_lang: str = "en") -> str:
         composer = DeliveryComposer(None, Settings(database_url="unused", console=ConsoleSettings(lang=setting)))

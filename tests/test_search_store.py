@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from alembic import command
 from sqlalchemy import delete, update
 
 from bot.store.migrate import alembic_config, upgrade_to_head
@@ -148,7 +149,6 @@ async def test_compacting_the_index_keeps_every_item_findable(store):
 async def test_items_stored_before_the_search_migration_are_indexed(db_url):
     engine = create_engine(db_url)
     try:
-        from alembic import command
 
         async with engine.connect() as conn:
             await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0003"))  # before search

@@ -6,9 +6,12 @@ polled into a real store."""
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
+from fake_press import free_port
+from site_press import SitePress
 
 from config.model import FetchSettings, Settings, Source, Topic
 from config.settings import load_settings
@@ -18,7 +21,6 @@ from monitors.poll import Poller
 from monitors.source_try import suggest_id, toml_string
 from monitors.store import ItemStore
 from monitors.tagger import Tagger
-from site_press import SitePress
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 TRS_LIST = (PAGES / "generic" / "trs-tzgg-list.html").read_text("utf-8")
@@ -133,7 +135,6 @@ async def test_a_page_without_a_list_says_so_and_exits_1(site, capsys):
 
 
 async def test_a_dead_port_and_a_bad_url(capsys):
-    from fake_press import free_port
 
     dead = f"http://127.0.0.1:{free_port()}/index.html"
     assert await cmd_sources_try(SETTINGS, dead) == 1
@@ -160,7 +161,6 @@ def test_suggested_ids_are_valid_source_ids(url: str, expected: str):
 
 
 def test_toml_strings_round_trip_quotes_backslashes_and_control_characters():
-    import tomllib
 
     value = '标题 "引号" \\ 反斜杠\t制表\x7f'
     assert tomllib.loads(f"v = {toml_string(value)}")["v"] == value

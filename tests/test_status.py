@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import asyncio
-
 import logging
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from bot.core.clock import FakeClock
+from bot.jobs.periodic import Every
 from bot.jobs.status import PollStatus, failing_line, status_line
 from config.model import Source
 from monitors.wording import counted, plural, zone_label
@@ -75,7 +75,6 @@ def test_one_line_per_failure_a_status_line_per_change_and_after_the_first_round
 
 
 async def test_the_status_line_comes_every_period_of_the_clock(caplog):
-    import asyncio
 
     caplog.set_level(logging.INFO, logger="shwatch.status")
     clock = FakeClock(NOW)
@@ -99,8 +98,6 @@ async def test_the_status_line_comes_every_period_of_the_clock(caplog):
 
 
 async def test_a_periodic_job_runs_on_the_clock_and_survives_a_failure(caplog):
-    from bot.core.clock import FakeClock
-    from bot.jobs.periodic import Every
 
     clock = FakeClock()
     runs: list[int] = []

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta, timezone
 
+import pytest
+from sqlalchemy.exc import IntegrityError
+
 from config.model import Source
-from monitors.model import Item
-from monitors.model import SourceStatus
+from monitors.model import Item, SourceStatus
 from monitors.store import ItemStore, SourceState
 
 SHANGHAI = timezone(timedelta(hours=8))
@@ -103,8 +105,6 @@ async def test_counts_and_health_rows(engine):
 
 
 async def test_a_bad_row_fails_only_its_own_caller_in_a_shared_batch(engine):
-    import pytest
-    from sqlalchemy.exc import IntegrityError
 
     store = ItemStore(engine)
     good, bad = item(1), item(2, title=None)  # title is NOT NULL

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from monitors.summary import EN_BUDGET, ZH_BUDGET, split_sentences, summarize
+from monitors.summary import EN_BUDGET, ZH_BUDGET, bound_abstract, split_sentences, summarize
 
 ZH_ARTICLE = """　　4月8日，上海市人民政府办公厅印发《上海市促进在线新经济发展行动方案（2020-2022年）》。
 　　这是一段比较普通的描述性句子，没有什么特别的信息。
@@ -121,7 +121,6 @@ def test_repeated_sentences_appear_once():
 
 
 def test_an_abstract_that_fits_is_kept_and_a_long_one_is_bounded():
-    from monitors.summary import bound_abstract
 
     assert bound_abstract("  The city opened   a terminal. ", "en") == "The city opened a terminal."
     assert bound_abstract("", "zh") == ""

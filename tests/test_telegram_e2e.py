@@ -8,6 +8,7 @@ that the fake saw no rate-limit violation.
 from __future__ import annotations
 
 import asyncio
+import html as _html
 import os
 import signal
 import subprocess
@@ -17,13 +18,18 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import httpx
-import pytest
-
 import fake_press
 import fake_telegram
+import httpx
+import pytest
+from fake_press import free_port
+from sqlalchemy import func, select
+
 from bot.core.i18n import join, t
+from bot.store.schema import chats, deliveries
 from config.settings import load_default_topics
+from monitors.db import create_engine
+from monitors.store import ItemStore
 
 pytestmark = pytest.mark.e2e
 
@@ -167,7 +173,6 @@ class Person:
 
 def html(text: str) -> str:
     """What an i18n sentence looks like in Telegram HTML."""
-    import html as _html
 
     return _html.escape(text, quote=False)
 
@@ -434,10 +439,7 @@ def unsettled(db: Path | Service, chat_id: int) -> int:
     chat without a new item."""
     if isinstance(db, Service):
         db = db.stdout_path.parent / "shwatch.db"
-    from sqlalchemy import func, select
 
-    from bot.store.schema import chats, deliveries
-    from monitors.db import create_engine
 
     async def count() -> int:
         engine = create_engine(f"sqlite+aiosqlite:///{db}")
@@ -456,10 +458,7 @@ def unsettled(db: Path | Service, chat_id: int) -> int:
 
 def alert_statuses(db: Path) -> dict[str, str]:
     """Each chat's alert delivery status in the store at ``db``."""
-    from sqlalchemy import select
 
-    from bot.store.schema import chats, deliveries
-    from monitors.db import create_engine
 
     async def read() -> dict[str, str]:
         engine = create_engine(f"sqlite+aiosqlite:///{db}")
@@ -476,8 +475,6 @@ def alert_statuses(db: Path) -> dict[str, str]:
 def baseline_done(service: Service, db: Path, source_id: str) -> bool:
     """The service's own store says ``source_id`` had its baseline poll (the press's hit count
     also includes the module's service, which polls the same page)."""
-    from monitors.db import create_engine
-    from monitors.store import ItemStore
 
     if "no Telegram token configured" not in service.stdout_path.read_text():
         return False  # not migrated and started yet
@@ -547,7 +544,6 @@ def test_token_stays_secret_when_the_bot_api_is_unreachable_or_refuses_it(tmp_pa
     """Token and API address from the environment; first a dead port, then a server that
     does not know the token (401 -> InvalidToken: proof the address came from the environment). The service keeps running, says what is
     wrong, stops cleanly, and never prints the token."""
-    from fake_press import free_port
 
     config = tmp_path / "env.toml"
     config.write_text(

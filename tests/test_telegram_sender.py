@@ -12,17 +12,18 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import fake_telegram
 import pytest
 from sqlalchemy import select
+from virtual_time import drive, pass_time
 
-import fake_telegram
-from bot.channels.telegram.sender import Outgoing, TelegramSender, delivery_worker, html_to_plain, make_bot
+from bot.channels.telegram.app import MENU_COMMANDS, AdminCache, addressed_to, menu
+from bot.channels.telegram.sender import Outgoing, TelegramSender, delivery_worker, html_to_plain, keyboard_markup, make_bot
 from bot.core.clock import FakeClock, SystemClock
 from bot.core.text import Bold, Link, Plain
 from bot.store.chats import ChatStore
 from bot.store.outbox import Outbox
 from bot.store.schema import deliveries
-from virtual_time import drive, pass_time
 
 
 @pytest.fixture
@@ -267,7 +268,6 @@ async def test_replies_go_in_order_ahead_of_a_fanout(env):
 
 
 async def test_reply_with_keyboard_and_edit(env):
-    from bot.channels.telegram.sender import keyboard_markup
 
     class Button:
         def __init__(self, label, data):
@@ -349,7 +349,6 @@ def test_errors_are_redacted(fake):
 
 
 def test_commands_for_other_bots_are_not_ours():
-    from bot.channels.telegram.app import addressed_to
 
     assert addressed_to("/help", "shwatch_bot")
     assert addressed_to("/help@ShWatch_Bot now", "shwatch_bot")
@@ -358,7 +357,6 @@ def test_commands_for_other_bots_are_not_ours():
 
 
 def test_admin_answers_are_cached_for_a_while():
-    from bot.channels.telegram.app import AdminCache
 
     cache = AdminCache(ttl=60, max_entries=2)
     cache.put(-1, 7, True, now=0.0)
@@ -372,7 +370,6 @@ def test_admin_answers_are_cached_for_a_while():
 
 
 def test_command_menu_in_both_languages():
-    from bot.channels.telegram.app import MENU_COMMANDS, menu
 
     en, zh = menu("en"), menu("zh")
     assert [c.command for c in en] == [c.command for c in zh] == list(MENU_COMMANDS)

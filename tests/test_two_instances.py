@@ -18,11 +18,15 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
-
 import fake_press
 import fake_telegram
+import pytest
+from conftest import _reset_pg
 from shwatch_run import start_run, terminate
+
+from bot.store.chats import ChatStore
+from bot.store.migrate import upgrade_to_head
+from monitors.db import create_engine
 
 pytestmark = [pytest.mark.e2e]
 
@@ -81,9 +85,6 @@ def config(postgres_url: str, press: fake_press.FakePress, telegram: fake_telegr
 
 
 async def _subscribe(url: str) -> None:
-    from bot.store.chats import ChatStore
-    from bot.store.migrate import upgrade_to_head
-    from monitors.db import create_engine
 
     await upgrade_to_head(url)
     engine = create_engine(url)
@@ -141,7 +142,6 @@ def test_kill_9_of_the_leader_the_standby_takes_over_polls_and_reads_telegram(db
 
 @pytest.mark.postgres
 def test_sigstop_of_the_leader_the_standby_takes_over_and_the_woken_leader_stands_by(postgres_url: str, tmp_path: Path):
-    from conftest import _reset_pg
 
     asyncio.run(_reset_pg(postgres_url))
     with fake_press.FakePress() as press:

@@ -21,12 +21,17 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-
-from bot.core.i18n import t
-from bot.core.text import utf8_len
 from fake_press import FakePress, free_port
 from fake_wecom import FakeWeCom, markdown_problems, max_in_window
 from shwatch_run import start_run, terminate
+from sqlalchemy import select
+
+from bot.core.i18n import t
+from bot.core.text import utf8_len
+from bot.store.chats import ChatStore
+from bot.store.migrate import upgrade_to_head
+from bot.store.schema import chats, deliveries
+from monitors.db import create_engine
 
 pytestmark = pytest.mark.e2e
 
@@ -62,9 +67,6 @@ def write_config(tmp_path: Path, press: FakePress, wecom: FakeWeCom) -> Path:
 
 
 async def seed_member(db: Path) -> None:
-    from bot.store.chats import ChatStore
-    from bot.store.migrate import upgrade_to_head
-    from monitors.db import create_engine
 
     url = f"sqlite+aiosqlite:///{db}"
     await upgrade_to_head(url)
@@ -79,10 +81,7 @@ async def seed_member(db: Path) -> None:
 
 async def outbox_state(db: Path) -> list[tuple[str, datetime | None]]:
     """(status, not_before) of the member's alert rows."""
-    from sqlalchemy import select
 
-    from bot.store.schema import chats, deliveries
-    from monitors.db import create_engine
 
     engine = create_engine(f"sqlite+aiosqlite:///{db}")
     try:
