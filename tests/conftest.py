@@ -15,6 +15,11 @@ import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+
+import bot.store.schema  # noqa: F401  (registers the subscriber tables on the shared metadata)
+from bot.store.migrate import upgrade_to_head
+from monitors.db import create_engine, metadata
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -83,15 +88,10 @@ def db_url(request, tmp_path: Path) -> str:
 
 
 async def _reset_pg(url: str) -> None:
-    from monitors.db import create_engine, metadata
-    import bot.store.schema  # noqa: F401  (registers the subscriber tables)
-
     engine = create_engine(url)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(metadata.drop_all)
-            from sqlalchemy import text
-
             await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
     finally:
         await engine.dispose()
@@ -100,9 +100,6 @@ async def _reset_pg(url: str) -> None:
 @pytest.fixture
 async def engine(db_url: str):
     """An async engine on an empty store with the full schema, built by the migrations."""
-    from bot.store.migrate import upgrade_to_head
-    from monitors.db import create_engine
-
     eng = create_engine(db_url)
     await upgrade_to_head(eng)
     yield eng

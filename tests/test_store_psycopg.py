@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from conftest import _reset_pg
 
+from bot.store.migrate import upgrade_to_head
 from monitors.db import create_engine
 from monitors.model import Item
 from monitors.store import ItemStore
@@ -20,9 +23,6 @@ SHWATCH = Path(sys.executable).with_name("shwatch")
 @pytest.fixture
 def psycopg_url(postgres_url: str) -> str:
     pytest.importorskip("psycopg")
-    from conftest import _reset_pg  # the same clean slate the other PostgreSQL tests get
-    import asyncio
-
     asyncio.run(_reset_pg(postgres_url))
     return postgres_url.replace("postgresql+asyncpg://", "postgresql+psycopg://")
 
@@ -36,8 +36,6 @@ def test_db_upgrade_through_the_entry_point(psycopg_url: str, tmp_path: Path):
 
 
 async def test_items_round_trip_and_dedupe(psycopg_url: str):
-    from bot.store.migrate import upgrade_to_head
-
     engine = create_engine(psycopg_url)
     try:
         before, after = await upgrade_to_head(engine)
