@@ -9,12 +9,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from datetime import datetime, timezone
-from pathlib import Path
 
 import fake_press
-
+from shwatch_run import SHWATCH
 from sqlalchemy import event
 
 from bot.core.clock import FakeClock
@@ -28,7 +26,6 @@ from monitors.tagger import Tagger
 
 TOPICS = (Topic("online_healthcare", "在线医疗", "Online healthcare", zh=("互联网医院",)),)
 NOW = datetime(2026, 6, 13, 8, 0, tzinfo=timezone.utc)
-SHWATCH = Path(sys.executable).with_name("shwatch")
 
 
 def _settings(source: Source, **fetch) -> Settings:

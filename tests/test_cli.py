@@ -6,14 +6,13 @@ import asyncio
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
+
+from shwatch_run import SHWATCH
 
 from bot.store.lease import LEADER, LeaseStore
 from bot.store.migrate import upgrade_to_head
 from monitors.db import create_engine
-
-SHWATCH = Path(sys.executable).with_name("shwatch")
 
 
 def _free_port() -> int:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from shwatch_run import SHWATCH
 
 from config.settings import ConfigError, load_settings
 
@@ -120,7 +120,6 @@ def test_database_url_from_the_environment_is_named_as_such_and_its_password_nev
     assert "hunter2" not in str(info.value)
 
 
-SHWATCH = Path(sys.executable).with_name("shwatch")
 EVERY_COMMAND = [
     ["poll", "--once"], ["poll", "--once", "--json"], ["poll"], ["sources"], ["sources", "check"],
     ["sources", "check", "x"], ["match", "text"], ["match", "--json", "--file", "-"], ["run"],

@@ -11,7 +11,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import datetime, timezone
@@ -20,6 +19,7 @@ from pathlib import Path
 import fake_telegram
 import pytest
 from conftest import _reset_pg
+from shwatch_run import SHWATCH
 from sqlalchemy import select
 
 from bot.core.clock import SystemClock
@@ -35,7 +35,6 @@ from monitors.store import ItemStore
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
-SHWATCH = Path(sys.executable).with_name("shwatch")
 TOKEN = "555000222:AAWorkersTokenNeverLogged_abcdefghijk"
 CHATS = [900_000 + n for n in range(400)]
 # The workers' clock runs RATE times faster than real time and the fake Bot API judges

@@ -6,17 +6,24 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
+from shwatch_run import SHWATCH
+
 from bot.cli.init import STARTER
 from config.model import (
-    ConsoleSettings, DigestSettings, FetchSettings, ServiceSettings, Settings, TelegramSettings, WebSettings, WeComSettings,
+    ConsoleSettings,
+    DigestSettings,
+    FetchSettings,
+    ServiceSettings,
+    Settings,
+    TelegramSettings,
+    WebSettings,
+    WeComSettings,
 )
 from config.settings import load_settings
 
-SHWATCH = Path(sys.executable).with_name("shwatch")
 REPO = Path(__file__).resolve().parent.parent
 
 

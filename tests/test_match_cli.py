@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-SHWATCH = Path(sys.executable).with_name("shwatch")
+from shwatch_run import SHWATCH
 
 
 def shwatch(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

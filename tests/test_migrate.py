@@ -10,10 +10,10 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 from importlib import resources
-from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from shwatch_run import SHWATCH
 from sqlalchemy import Column, MetaData, String, Table, inspect, text
 
 import bot.store.schema  # noqa: F401  (registers the subscriber tables)
@@ -22,8 +22,6 @@ from bot.jobs.alerts import Dispatcher, RuleIndexCache
 from bot.service import Stores
 from bot.store.migrate import HEAD_REVISION, current_revision, head_revision, upgrade_to_head
 from monitors.db import PENDING_INDEX, create_engine, is_search_index, metadata, schema_include_name
-
-SHWATCH = Path(sys.executable).with_name("shwatch")
 
 
 def _diffs(connection) -> list:

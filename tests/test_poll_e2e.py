@@ -12,13 +12,13 @@ import re
 import select
 import signal
 import subprocess
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import fake_press
 import pytest
+from shwatch_run import SHWATCH
 
 from config.model import FetchSettings, Settings, Source, Topic
 from monitors.dates import SHANGHAI
@@ -30,7 +30,6 @@ from monitors.store import ItemStore
 from monitors.summary import EN_BUDGET, ZH_BUDGET
 from monitors.tagger import Tagger
 
-SHWATCH = Path(sys.executable).with_name("shwatch")
 RUN_TIMEOUT = 60  # seconds per command: every poll must end in bounded time
 
 E2E_TOPICS = (

@@ -7,19 +7,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from shwatch_run import SHWATCH
+from site_press import SitePress
 
 from config.model import FetchSettings, Settings, Source, Topic
 from monitors.fetch import Fetcher
 from monitors.poll import Poller
 from monitors.store import ItemStore
 from monitors.tagger import Tagger
-from site_press import SitePress
 
-SHWATCH = Path(sys.executable).with_name("shwatch")
 TOPICS = (Topic("online_healthcare", "在线医疗", "Online healthcare", zh=("互联网医院",)),)
 
 

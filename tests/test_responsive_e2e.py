@@ -14,19 +14,18 @@ from __future__ import annotations
 import html
 import os
 import subprocess
-import sys
 from pathlib import Path
 
+import fake_telegram
 import pytest
 from aiohttp import web
-
-import fake_telegram
-from bot.core.i18n import t
 from loopback import LoopbackServer
+from shwatch_run import SHWATCH
+
+from bot.core.i18n import t
 
 pytestmark = pytest.mark.e2e
 
-SHWATCH = Path(sys.executable).with_name("shwatch")
 TOKEN = "515151515:AAResponsiveTestToken_abcdefghijklmnop"
 DEPTH = 300_000
 FIRST_ROUND = "1 source:"  # the status line after every source's first poll

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from conftest import _reset_pg
+from shwatch_run import SHWATCH
 
 from bot.store.migrate import upgrade_to_head
 from monitors.db import create_engine
@@ -17,7 +17,6 @@ from monitors.model import Item
 from monitors.store import ItemStore
 
 pytestmark = pytest.mark.postgres
-SHWATCH = Path(sys.executable).with_name("shwatch")
 
 
 @pytest.fixture

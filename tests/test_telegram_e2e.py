@@ -12,7 +12,6 @@ import html as _html
 import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ import fake_telegram
 import httpx
 import pytest
 from fake_press import free_port
+from shwatch_run import SHWATCH
 from sqlalchemy import func, select
 
 from bot.core.i18n import join, t
@@ -33,7 +33,6 @@ from monitors.store import ItemStore
 
 pytestmark = pytest.mark.e2e
 
-SHWATCH = Path(sys.executable).with_name("shwatch")
 TOKEN = "987654321:AAE2eTestTokenDoNotLeak_zYxWvUtSrQpOn"
 ADMIN = 4242
 # The services here run on a clock RATE times faster than real time (SHWATCH_CLOCK_RATE), and

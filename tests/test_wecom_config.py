@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from shwatch_run import SHWATCH
 
 from config.settings import ConfigError, settings_from_mapping
 
-SHWATCH = Path(sys.executable).with_name("shwatch")
 AES = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
 
 

@@ -12,22 +12,21 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
 import pytest
+from fake_press import FakePress, free_port
+from fake_wecom import FakeWeCom, callback_post, inner_xml, markdown_problems
+from shwatch_run import SHWATCH
 
 from bot.channels.wecom.crypto import WeComCrypto
-from fake_press import FakePress, free_port
 from bot.core.i18n import t
-from fake_wecom import FakeWeCom, callback_post, inner_xml, markdown_problems
 
 pytestmark = pytest.mark.e2e
 
-SHWATCH = Path(sys.executable).with_name("shwatch")
 CORP_ID = "ww5e2e0000000001"
 AGENT = 1000002
 SECRET = "e2e-app-secret-Zq8vN2kLmP4xR7tY"
