@@ -77,9 +77,13 @@ def redact(text: str, secrets: Iterable[str] | re.Pattern[str] | None = ()) -> s
     return text
 
 
-def one_line(exc: BaseException) -> str:
-    first = (str(exc).strip().splitlines() or [""])[0][:300]
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+def one_line(exc: BaseException, most: int = 300) -> str:
+    """``Type: message`` on one line: the message's lines joined (aiohttp puts the cause of a
+    bad request on its second line), clipped to ``most`` characters."""
+    text = " ".join(str(exc).split())
+    if len(text) > most:
+        text = text[: most - 1] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class RedactingFilter(logging.Filter):

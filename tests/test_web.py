@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import logging
 import socket
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -24,6 +26,7 @@ from conftest import _reset_pg
 
 from bot.store.chats import ChatStore
 from bot.core.clock import FakeClock
+from bot.logs import RedactingFilter
 from bot.store.lease import LEADER, LeaseStore
 from bot.store.migrate import upgrade_to_head
 from bot.store.outbox import Outbox
@@ -258,6 +261,27 @@ async def test_bad_archive_input_is_a_400_that_says_what_is_wrong(site, query, z
         assert soup.select_one("form.archive-search")  # the form stays, to correct the input
     status, body, _ = await site.get(f"/api/items?{query}")
     assert status == 400 and en in body
+
+
+async def test_an_absurdly_long_address_gets_the_apps_own_answer_and_one_log_line(site):
+    """A query of 6,000 (54 KB percent-encoded) or 20,000 characters, past aiohttp's own 8 KB
+    request line, reaches the app,
+    which says in the reader's language what is wrong; past 64 KB the server refuses it with
+    a 400, and the log gets one line with the cause, no traceback."""
+    soup = await site.page("/items?q=" + "医" * 6_000, "zh", status=400)
+    assert "检索词太长（6000 个字符）：最多 200 个字符。" in texts(soup, ".problems")[0]
+    soup = await site.page("/items?q=" + "a" * 20_000, "en", status=400)
+    assert "The search text is too long (20000 characters): at most 200." in texts(soup, ".problems")[0]
+    handler = logging.StreamHandler(io.StringIO())
+    handler.addFilter(RedactingFilter())
+    logging.getLogger("aiohttp.server").addHandler(handler)
+    try:
+        status, body, _ = await site.get("/items?q=" + "a" * 70_000)
+    finally:
+        logging.getLogger("aiohttp.server").removeHandler(handler)
+    assert status == 400 and "Traceback" not in body
+    [line] = handler.stream.getvalue().splitlines()
+    assert "LineTooLong" in line and "Got more than 65536 bytes" in line and len(line) < 500
 
 
 async def test_markup_in_a_stored_title_or_in_the_query_is_shown_as_text(site):

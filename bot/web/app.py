@@ -49,6 +49,7 @@ log = logging.getLogger("shwatch.web")
 
 HERE = Path(__file__).resolve().parent
 ROLES = ("service", "web", "delivery")  # shwatch run | shwatch web | shwatch run --deliver-only
+MAX_REQUEST_LINE = 65_536  # bytes of a request line (method, address, version) the web app reads
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
@@ -167,7 +168,9 @@ class WebServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
+        # addresses up to 64 KB reach the app, which answers a query too long in the reader's
+        # language (aiohttp's own limit, 8 KB, answers in a parser's words)
+        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0, max_line_size=MAX_REQUEST_LINE)
         await runner.setup()
         try:
             await web.TCPSite(runner, self.host, self.port).start()
