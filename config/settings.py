@@ -353,6 +353,9 @@ def _secret(reader: _Reader, name: str, env: Mapping[str, str], env_name: str | 
     return Secret(value) if value else None
 
 
+BOT_TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]+")  # a Telegram bot token's shape: the bot's id, a colon, its secret
+
+
 def _telegram(r: _Reader, env: Mapping[str, str]) -> TelegramSettings:
     r.unknown({"token", "api_base_url", "admin_chat_ids", "poll_timeout", "messages_per_second"})
     defaults = TelegramSettings()
@@ -362,8 +365,14 @@ def _telegram(r: _Reader, env: Mapping[str, str]) -> TelegramSettings:
     base = env.get("TELEGRAM_API_BASE_URL") or r.get("api_base_url", str, defaults.api_base_url)
     if not re.match(r"^https?://", base):
         raise r.fail("api_base_url", f"{base!r} is not an http(s) URL")
+    token = _secret(r, "token", env, "TELEGRAM_BOT_TOKEN")
+    if token is not None and not BOT_TOKEN.fullmatch(token.reveal()):
+        problem = "is not a bot token: @BotFather gives the bot's number, a colon and its secret (123456789:AA...); the value is not shown"
+        if env.get("TELEGRAM_BOT_TOKEN"):
+            raise ConfigError("(environment)", "TELEGRAM_BOT_TOKEN", problem)
+        raise r.fail("token", problem)
     return TelegramSettings(
-        token=_secret(r, "token", env, "TELEGRAM_BOT_TOKEN"),
+        token=token,
         api_base_url=base,
         admin_chat_ids=tuple(admins),
         poll_timeout=_positive(r, "poll_timeout", defaults.poll_timeout),

@@ -64,6 +64,15 @@ def test_environment_wins_and_token_is_hidden(tmp_path: Path):
     assert "envtoken" not in repr(settings)
 
 
+def test_a_malformed_bot_token_is_refused_without_showing_it(tmp_path: Path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg, env={"TELEGRAM_BOT_TOKEN": "AAHsecretPastedWithoutTheBotId"})
+    assert (info.value.file, info.value.key) == ("(environment)", "TELEGRAM_BOT_TOKEN")
+    assert "AAHsecret" not in str(info.value) and "@BotFather" in str(info.value)
+
+
 @pytest.mark.parametrize(
     ("text", "key", "problem"),
     [
@@ -101,6 +110,8 @@ def test_environment_wins_and_token_is_hidden(tmp_path: Path):
         ("[service]\nlease_seconds = 0.2\n", "service.lease_seconds", "between 1 and 600 seconds"),
         ("[service]\nlease_seconds = \"15s\"\n", "service.lease_seconds", "must be an integer or a number"),
         ("[service]\nlease = 15\n", "service.lease", "unknown"),
+        ("[telegram]\ntoken = \"paste-token-here\"\n", "telegram.token", "is not a bot token"),
+        ("[telegram]\ntoken = \"123456789:AAsecret with a space\"\n", "telegram.token", "is not a bot token"),
     ],
 )
 def test_bad_config_names_file_key_and_problem(tmp_path: Path, text: str, key: str, problem: str):
