@@ -235,14 +235,18 @@ class Service:
         leadership.leading = [timetable, status, *leader_only]  # polls first, then Telegram's updates
         components.extend([_Fetching(fetcher, poller), leadership, Maintenance(stores.outbox, clock)])
         if settings.web.enabled:
-            components.append(self._web(web_routes, timetable.running))
+            components.append(self._web(web_routes, timetable.running, lambda: poller.parser.worker_resident))
         return components
 
-    def _web(self, routes: list[Any], scheduler_running: Callable[[], bool] | None) -> WebServer:
+    def _web(
+        self, routes: list[Any], scheduler_running: Callable[[], bool] | None,
+        parser_memory: Callable[[], int | None] | None = None,
+    ) -> WebServer:
         app = build_web_app(
             self.settings, self.engine, self.clock, role="delivery" if self.deliver_only else "service",
             extra_routes=routes, metrics=self.metrics, scheduler_running=scheduler_running,
             instance=self.instance, leading=self.leadership.holds if self.leadership is not None else None,
+            parser_memory=parser_memory,
         )
         return WebServer(app, self.settings.web.host, self.settings.web.port)
 

@@ -10,7 +10,12 @@ exhausted) is replaced, and that page is reported as unreadable, never the poll.
     parser = PageParser(offload_bytes=256_000)
     entries = await parser.list_entries(content, base_url, source, charset)
     article = await parser.article(content, url, charset, forced_encoding)
+    parser.worker_resident   # the worker's resident memory after its last page (bytes; None: no worker)
     await parser.close()
+
+The worker's memory is its own: ``worker_resident`` is what the worker measured of itself
+after its last parse, reported beside the service's own (``resident_bytes()``) by /healthz
+and /metrics.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import wait
@@ -31,6 +37,20 @@ from monitors.parse import parse_list
 log = logging.getLogger(__name__)
 
 
+def resident_bytes() -> int | None:
+    """This process's resident memory in bytes (None where /proc is not there to say)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _measured(func: Callable[..., Any], *args: Any) -> tuple[Any, int | None]:
+    """In the worker: the parse's result and the worker's resident memory after it."""
+    return func(*args), resident_bytes()
+
+
 class PageUnreadable(Exception):
     """The worker parsing a page died (the page is hostile or too much for it)."""
 
@@ -42,6 +62,7 @@ class PageParser:
         self._slots = asyncio.Semaphore(queue)
         self._pool: ProcessPoolExecutor | None = None
         self.offloaded = 0  # pages parsed in a worker (for tests and benches)
+        self.worker_resident: int | None = None  # bytes, as the worker measured after its last page
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -55,13 +76,17 @@ class PageParser:
         async with self._slots:
             self.offloaded += 1
             try:
-                return await asyncio.get_running_loop().run_in_executor(self._executor(), func, *args)
+                result, self.worker_resident = await asyncio.get_running_loop().run_in_executor(
+                    self._executor(), _measured, func, *args
+                )
+                return result
             except BrokenProcessPool:
                 log.warning("a page of %d bytes killed its parsing worker; a new worker takes over", size)
                 self._discard_pool()
                 raise PageUnreadable(f"the page ({size} bytes) could not be parsed") from None
 
     def _discard_pool(self) -> None:
+        self.worker_resident = None  # its replacement has not measured itself yet
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
@@ -75,6 +100,7 @@ class PageParser:
     async def close(self) -> None:
         """Stop the worker at once: a page still being parsed is abandoned (the next poll
         fetches it again), so a service asked to stop never waits on a hostile page."""
+        self.worker_resident = None
         if self._pool is not None:
             pool, self._pool = self._pool, None
             # ProcessPoolExecutor stops a running task only by ending its process (a public

@@ -12,8 +12,11 @@ the reply back until the parse, and so the poll, had ended.
 from __future__ import annotations
 
 import html
+import json
 import os
+import re
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import fake_telegram
@@ -53,7 +56,7 @@ def test_the_bot_answers_while_a_huge_page_is_parsed(tmp_path: Path):
         config.write_text(
             f'database_url = "sqlite+aiosqlite:///{tmp_path / "shwatch.db"}"\n\n'
             f'[telegram]\ntoken = "{TOKEN}"\napi_base_url = "{tg.base_url}"\npoll_timeout = 1\n\n'
-            "[web]\nenabled = false\n\n"
+            "[web]\nport = 0\n\n"
             f'[[sources]]\nid = "deep"\nname = "Deep"\nurl = "http://127.0.0.1:{site.port}/deep.html"\ninterval = 3600\n',
             encoding="utf-8",
         )
@@ -72,9 +75,14 @@ def test_the_bot_answers_while_a_huge_page_is_parsed(tmp_path: Path):
             reply = tg.wait_for_message(lambda m: m.chat_id == 4242, timeout=30, after=after)
             during = log.read_text(errors="replace")
             tg.wait_for(lambda: FIRST_ROUND in log.read_text(errors="replace"), timeout=60)  # the poll did end
+            # the worker that parsed the page reports its memory apart from the service's
+            port = re.search(r"web app on http://127\.0\.0\.1:(\d+)/", log.read_text(errors="replace")).group(1)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+                memory = json.load(r)["memory_mb"]
         finally:
             proc.terminate()
             proc.wait(20)
         assert html.escape(t("start.welcome", "en"), quote=False) in reply.text
         assert FIRST_ROUND not in during, "the reply waited for the parse"
         assert "Traceback" not in log.read_text(errors="replace")
+        assert memory["service"] > 10 and memory["page_parser"] > 5, memory

@@ -35,6 +35,7 @@ from bot.web.lang import choose_lang, from_accept_language
 from config.settings import load_settings
 from monitors.db import create_engine
 from monitors.model import Item
+from monitors.offload import PageParser
 from monitors.serialize import JSON_KEYS
 from monitors.store import ItemStore, SourceState
 
@@ -434,9 +435,10 @@ async def test_healthz_says_role_database_and_scheduler(engine, tmp_path):
     async with serve(engine, settings, role="service", scheduler_running=lambda: running[0]) as site:
         status, _, response = await site.get("/healthz")
         assert status == 200
-        assert await response.json() == {
-            "status": "ok", "role": "service", "database": "ok", "scheduler": "running", "leader": None,
-        }
+        data = await response.json()
+        memory = data.pop("memory_mb")
+        assert data == {"status": "ok", "role": "service", "database": "ok", "scheduler": "running", "leader": None}
+        assert list(memory) == ["service"] and 10 < memory["service"] < 2000  # this process, in MB
         running[0] = False
         status, _, response = await site.get("/healthz")
         assert status == 503
@@ -444,6 +446,34 @@ async def test_healthz_says_role_database_and_scheduler(engine, tmp_path):
     async with serve(engine, settings, role="web") as site:
         status, _, response = await site.get("/healthz")
         assert status == 200 and (await response.json())["scheduler"] == "none"
+
+
+async def test_the_page_parsers_memory_is_reported_apart_from_the_services(engine, tmp_path):
+    """/healthz and /metrics give the page-parsing worker's resident memory beside the
+    service's own: nothing before the worker has parsed a page, its own figure after."""
+    settings = load_settings(settings_file(tmp_path), env={})
+    parser = PageParser(offload_bytes=1_000)
+    try:
+        async with serve(engine, settings, role="service", scheduler_running=lambda: True,
+                         parser_memory=lambda: parser.worker_resident) as site:
+            before = await (await site.get("/healthz"))[2].json()
+            assert before["memory_mb"]["page_parser"] is None and before["memory_mb"]["service"] > 10
+            page = b"<html><body><div id='ivs_content'>" + "<p>本市推进在线新经济发展。</p>".encode() * 500 + b"</div></body></html>"
+            await parser.article(page, "https://www.shanghai.gov.cn/a/1.html", "utf-8", None)
+            assert parser.offloaded == 1
+            after = await (await site.get("/healthz"))[2].json()
+            worker = after["memory_mb"]["page_parser"]
+            assert 5 < worker < 2000 and worker == round(parser.worker_resident / 1e6, 1)
+            status, body, _ = await site.get("/metrics")
+            samples = {
+                s.labels["process"]: s.value
+                for family in text_string_to_metric_families(body) if family.name == "shwatch_resident_memory_bytes"
+                for s in family.samples
+            }
+            assert samples["page_parser"] == parser.worker_resident and samples["service"] > 10e6
+    finally:
+        await parser.close()
+    assert parser.worker_resident is None  # a closed parser has no worker to report
 
 
 async def test_healthz_says_which_instance_leads_until_when(engine, tmp_path):

@@ -106,6 +106,7 @@ def build_web_app(
     scheduler_running: Callable[[], bool] | None = None,
     instance: str | None = None,
     leading: Callable[[], bool] | None = None,
+    parser_memory: Callable[[], int | None] | None = None,
 ) -> web.Application:
     """The web app over ``engine`` (a store migrated to the newest revision).
 
@@ -113,7 +114,9 @@ def build_web_app(
     shown by /healthz. ``scheduler_running``: on an instance that schedules polls, tells
     whether its scheduler runs (/healthz is 503 when it leads and the scheduler does not run);
     None elsewhere. ``instance`` / ``leading``: this instance's identity and whether it leads
-    now (/healthz shows them beside the leader the lease names). ``metrics``: the
+    now (/healthz shows them beside the leader the lease names). ``parser_memory``: the
+    resident bytes of the process's page-parsing worker, reported apart from its own by
+    /healthz and /metrics (None: it parses no pages). ``metrics``: the
     process's Metrics (a new one when None). ``extra_routes``: more routes on the same
     server, e.g. ``[web.get(path, handler), web.post(path, handler)]`` for the WeCom callback.
     """
@@ -131,6 +134,7 @@ def build_web_app(
         templates=templates(),
         instance=instance,
         leading=leading,
+        parser_memory=parser_memory,
     )
     app.add_routes(
         [

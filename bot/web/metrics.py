@@ -9,7 +9,8 @@ One ``Metrics`` object per process. The parts of the service that do the work co
     metrics.telegram_429.inc()
 
 What the database already knows is read when /metrics is scraped (``observe_store``): the
-outbox's depth per status and the items stored per source.
+outbox's depth per status and the items stored per source; so is resident memory, the
+process's own and its page-parsing worker's apart (``observe_memory``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ class Metrics:
         self.telegram_429 = Counter("shwatch_telegram_429", "Telegram answers 429 Too Many Requests", registry=r)
         self.outbox_depth = Gauge("shwatch_outbox_depth", "Deliveries waiting in the outbox, by status", ["status"], registry=r)
         self.items_stored = Gauge("shwatch_items_stored", "Items in the store, by source", ["source"], registry=r)
+        self.resident = Gauge(
+            "shwatch_resident_memory_bytes", "Resident memory: this process (by its role) and its page-parsing worker",
+            ["process"], registry=r,
+        )
 
     def observe_store(self, outbox: Mapping[str, int], stored: Mapping[str, int]) -> None:
         """Set the gauges read from the database: outbox rows per status, items per source."""
@@ -47,6 +52,14 @@ class Metrics:
         self.items_stored.clear()  # a source whose items are gone must not keep its last value
         for source, count in stored.items():
             self.items_stored.labels(source=source).set(count)
+
+    def observe_memory(self, readings: Mapping[str, int | None]) -> None:
+        """Set resident memory per process; a process with no reading (a worker not started,
+        or replaced and not measured yet) has no sample."""
+        self.resident.clear()
+        for process, value in readings.items():
+            if value is not None:
+                self.resident.labels(process=process).set(value)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -31,6 +31,7 @@ from bot.web.query import FEED_SIZE, MAX_RESULTS, PAGE_SIZE, ArchiveQuery, Probl
 from config.model import Settings, Source, Topic
 from monitors.db import Engine
 from monitors.model import Item, SourceStatus
+from monitors.offload import resident_bytes
 from monitors.serialize import item_record
 from monitors.store import ItemStore, SourceState
 
@@ -66,6 +67,14 @@ class WebContext:
     templates: jinja2.Environment
     instance: str | None = None  # this process among the instances of shwatch run
     leading: Callable[[], bool] | None = None  # whether it leads now (None: it never leads)
+    parser_memory: Callable[[], int | None] | None = None  # its page-parsing worker's (None: it parses none)
+
+    def memory(self) -> dict[str, int | None]:
+        """Resident bytes of this process (named by its role) and of its page parser."""
+        readings = {self.role: resident_bytes()}
+        if self.parser_memory is not None:
+            readings["page_parser"] = self.parser_memory()
+        return readings
 
     def __post_init__(self) -> None:
         self.zone = ZoneInfo(self.settings.timezone)
@@ -431,6 +440,7 @@ async def metrics(request: web.Request) -> web.Response:
         log.warning("metrics: the database did not answer: %s", _reason(exc))
         return _plain_error(503, f"database unavailable: {_reason(exc)}")
     ctx.metrics.observe_store(outbox, stored)
+    ctx.metrics.observe_memory(ctx.memory())
     return web.Response(body=ctx.metrics.render(), headers={"Content-Type": ctx.metrics.content_type})
 
 
@@ -465,6 +475,7 @@ async def healthz(request: web.Request) -> web.Response:
         "database": database,
         "scheduler": scheduler,
         "leader": leader,
+        "memory_mb": {process: None if n is None else round(n / 1e6, 1) for process, n in ctx.memory().items()},
     }
     if ctx.instance is not None:
         body["instance"] = ctx.instance
