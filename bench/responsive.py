@@ -19,13 +19,16 @@ hostile sources.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import itertools
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -89,9 +92,19 @@ def config_text(db: Path, tg: fake_telegram.FakeTelegram, ports: dict[str, int],
     return "\n".join(lines) if ports else "\n".join(lines) + "sources = []\n"
 
 
-def measure(workdir: Path, ports: dict[str, int], requests: int, interval: int, warmup: float, every: float) -> list[float]:
+def memory_of(log_path: Path) -> dict[str, float | None]:
+    """The running service's resident memory (MB) by process, from its /healthz."""
+    port = re.search(r"web app on http://[^:]+:(\d+)/", log_path.read_text(errors="replace")).group(1)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+        return json.load(r)["memory_mb"]
+
+
+def measure(
+    workdir: Path, ports: dict[str, int], requests: int, interval: int, warmup: float, every: float
+) -> tuple[list[float], dict[str, float | None]]:
     """Seconds from /start being offered to the bot until its reply arrives, ``requests``
-    times, one every ``every`` seconds (so the measurement spans several poll rounds)."""
+    times, one every ``every`` seconds (so the measurement spans several poll rounds); and
+    the service's memory at the end, its page-parsing worker's apart."""
     with fake_telegram.FakeTelegram(token=TOKEN) as tg:
         config = workdir / "shwatch.toml"
         if ports:
@@ -121,7 +134,8 @@ def measure(workdir: Path, ports: dict[str, int], requests: int, interval: int, 
                 tg.send_text(chat, "/start", user_id=chat, language_code="en")
                 reply = tg.wait_for_message(lambda m, c=chat: m.chat_id == c, timeout=60, after=after)
                 latencies.append(reply.at - offered)  # `at`: when the fake Bot API received it
-            return latencies
+            log.flush()
+            return latencies, memory_of(Path(log.name))
         except AssertionError:
             log.flush()
             print(f"no reply in time; the service's log ends:\n{log.name and Path(log.name).read_text(errors='replace')[-3000:]}")
@@ -155,8 +169,8 @@ def main() -> int:
             ports[host] = server.port
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            quiet = measure(work, {}, args.requests, args.interval, args.warmup, args.every)
-            hostile = measure(work, ports, args.requests, args.interval, args.warmup, args.every)
+            quiet, quiet_memory = measure(work, {}, args.requests, args.interval, args.warmup, args.every)
+            hostile, hostile_memory = measure(work, ports, args.requests, args.interval, args.warmup, args.every)
             served = sum(server.served for server in servers)
     finally:
         for server in servers:
@@ -164,6 +178,10 @@ def main() -> int:
     for label, values in (("no sources", quiet), ("16 hostile sources", hostile)):
         print(f"{label:20} /start reply  p50 {statistics.median(values) * 1000:7.0f} ms   p95 {p95(values) * 1000:7.0f} ms   max {max(values) * 1000:7.0f} ms")
     print(f"hostile pages served to the poller meanwhile: {served} ({served * 2.9:.0f} MB or so)")
+    for label, memory in (("no sources", quiet_memory), ("16 hostile sources", hostile_memory)):
+        parser_mb = memory.get("page_parser")
+        print(f"{label:20} resident memory at the end: service {memory['service']} MB, page-parsing worker "
+              + (f"{parser_mb} MB" if parser_mb is not None else "not started"))
     ratio = p95(hostile) / p95(quiet)
     print(f"p95 with hostile sources: {p95(hostile):.3f} s (target < 1 s); ratio to no sources: {ratio:.1f}x")
     return 0 if p95(hostile) < 1.0 else 1
