@@ -29,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from config.model import Settings, Source
 from monitors.db import create_engine
 from monitors.encoding import looks_like_html
-from monitors.fetch import Fetcher, FetchError, RedirectRefused
+from monitors.fetch import Fetcher, FetchError, RedirectRefused, offline_hint
 from monitors.model import Item
 from monitors.parse import list_views, parse_list
 from monitors.poll import Poller, SourceReport, zero_items_reason
@@ -112,6 +112,9 @@ class _Output:
             + ")",
             highlight=False,
         )
+        hint = offline_hint([r.error for r in reports])
+        if hint:
+            self.console.print(f"[yellow]{hint}[/yellow]", highlight=False)
 
 
 def say_problems(report: SourceReport) -> None:
@@ -247,6 +250,9 @@ async def cmd_sources(settings: Settings, check: bool, source_id: str | None) ->
     console.print(check_table(results, zone))
     bad = sum(1 for r in results if not r.ok)
     console.print(f"{counted(len(results), 'source')} checked: {len(results) - bad} fine, {bad} with problems", highlight=False)
+    hint = offline_hint([r.problem for r in results])
+    if hint:
+        console.print(f"[yellow]{hint}[/yellow]", highlight=False)
     return 1 if bad else 0
 
 

@@ -38,7 +38,7 @@ import errno
 import re
 import ssl
 import urllib.request
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
@@ -52,6 +52,8 @@ from monitors.urls import url_host, within_site
 _MADE_UP_STATUS = re.compile(r"^\d{3}, message: ")
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+HOST_NOT_FOUND = "host name not found"
+OFFLINE_HINT = "no source's host name could be looked up: is this machine online? (behind a proxy, set HTTPS_PROXY)"
 
 
 class FetchError(Exception):
@@ -153,12 +155,20 @@ def _seconds(value: float) -> str:
     return f"{value:g} s"
 
 
+def offline_hint(errors: Sequence[str | None]) -> str | None:
+    """What to say when every one of several sources failed to look up its host name: the
+    machine, not the sites, is the likely cause (no network, no DNS, a proxy needed)."""
+    if len(errors) >= 2 and all(error == HOST_NOT_FOUND for error in errors):
+        return OFFLINE_HINT
+    return None
+
+
 def _unreachable_reason(exc: Exception) -> str:
     """A short, human reason for a transport error (no stack, no library jargon)."""
     # aiohttp's own words on one line, without the status it makes up for a broken body ("400, message:")
     text = _MADE_UP_STATUS.sub("", " ".join(str(exc).split())) or type(exc).__name__
     if isinstance(exc, aiohttp.ClientConnectorDNSError):  # every failed name lookup, whatever the resolver said
-        return "host name not found"
+        return HOST_NOT_FOUND
     cause = exc.__cause__ or exc.__context__  # aiohttp raises its connect errors from the OSError
     while cause is not None:
         if isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED:

@@ -22,7 +22,7 @@ from shwatch_run import SHWATCH
 
 from config.model import FetchSettings, Settings, Source, Topic
 from monitors.dates import SHANGHAI
-from monitors.fetch import Fetcher
+from monitors.fetch import OFFLINE_HINT, Fetcher
 from monitors.model import Item, ListEntry
 from monitors.poll import Poller, list_item
 from monitors.serialize import JSON_KEYS, json_line
@@ -461,6 +461,22 @@ def test_a_dead_source_is_said_once_at_the_terminal(tmp_path):
     assert human.returncode == 1  # every source failed
     assert _lines_naming(human, "dead") == ["problem dead: connection refused"]  # and no log line besides
     assert "0 new items from 1 source (0 unchanged, 1 with problems" in human.stdout
+
+
+@pytest.mark.e2e
+def test_when_no_host_name_resolves_poll_and_check_say_the_machine_may_be_offline(tmp_path):
+    # .invalid never resolves (RFC 2606), online or not: what an offline machine sees for every source
+    config = write_config(tmp_path, {"one": "http://press-one.invalid/index.html", "two": "http://press-two.invalid/index.html"})
+    human = shwatch(config, "poll", "--once")
+    assert human.returncode == 1
+    assert _lines_naming(human, ": host name not found") == ["problem one: host name not found", "problem two: host name not found"]
+    assert human.stdout.splitlines()[-1] == OFFLINE_HINT
+    check = shwatch(config, "sources", "check")
+    assert check.returncode == 1 and check.stdout.splitlines()[-1] == OFFLINE_HINT
+    # one source that is reached (refused: its host answered) means the network is there
+    config = write_config(tmp_path, {"one": "http://press-one.invalid/index.html",
+                                     "dead": f"http://127.0.0.1:{fake_press.free_port()}/index.html"})
+    assert OFFLINE_HINT not in shwatch(config, "poll", "--once").stdout
 
 
 @pytest.mark.e2e

@@ -12,6 +12,7 @@ from bot.core.clock import FakeClock
 from bot.jobs.periodic import Every
 from bot.jobs.status import PollStatus, failing_line, status_line
 from config.model import Source
+from monitors.fetch import HOST_NOT_FOUND, OFFLINE_HINT, offline_hint
 from monitors.wording import counted, plural, zone_label
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -72,6 +73,22 @@ def test_one_line_per_failure_a_status_line_per_change_and_after_the_first_round
     assert _lines(caplog) == ["source b failing (connection refused); next try 06:10 (+08:00)"]
     status.polled("b", None)
     assert _lines(caplog) == ["source b ok again", "2 sources: 2 ok, 0 failing; next poll 05:40 (+08:00)"]
+
+
+def test_when_no_host_name_resolves_the_status_says_the_machine_may_be_offline(caplog):
+    caplog.set_level(logging.INFO, logger="shwatch.status")
+    status = _status({"a": 600.0, "b": 1200.0})
+    status.polled("a", HOST_NOT_FOUND)
+    status.polled("b", HOST_NOT_FOUND)
+    assert _lines(caplog)[-2:] == ["2 sources: 0 ok, 2 failing; next poll 05:40 (+08:00)", OFFLINE_HINT]
+    status.polled("b", "connection refused")  # that host answered: the network is there
+    status.report()
+    assert OFFLINE_HINT not in _lines(caplog)
+    status.polled("b", HOST_NOT_FOUND)
+    status.polled("a", None)  # one works: the others' names are the problem, not the machine
+    status.report()
+    assert OFFLINE_HINT not in _lines(caplog)
+    assert offline_hint([HOST_NOT_FOUND]) is None  # one source alone proves nothing
 
 
 async def test_the_status_line_comes_every_period_of_the_clock(caplog):

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from bot.core.clock import Clock
 from bot.jobs.periodic import Every
 from config.model import Source
+from monitors.fetch import offline_hint
 from monitors.wording import counted, zone_label
 
 log = logging.getLogger("shwatch.status")
@@ -85,11 +86,13 @@ class PollStatus:
         self.zone = ZoneInfo(timezone)
         self.next_polls = next_polls
         self.states: dict[str, str] = {s.id: NEVER for s in sources}
+        self.errors: dict[str, str | None] = {}  # each source's last poll's failure (None: it worked)
         self._periodic = Every("status line", every, self._report_now, clock)
 
     def polled(self, source_id: str, error: str | None) -> None:
         before = self.states.get(source_id, NEVER)
         now = self.clock.now()
+        self.errors[source_id] = error
         if error is not None:
             self.states[source_id] = FAILING
             log.warning("%s", failing_line(source_id, error, self._at(self.next_polls().get(source_id), now), now, self.zone))
@@ -109,6 +112,9 @@ class PollStatus:
 
     def report(self) -> None:
         log.info("%s", self.line())
+        hint = offline_hint([self.errors.get(source_id) for source_id in self.states])
+        if hint:  # every source failed the same way: this machine is the likely cause
+            log.warning("%s", hint)
 
     @staticmethod
     def _at(seconds: float | None, now: datetime) -> datetime | None:
