@@ -29,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from config.model import Settings, Source
 from monitors.db import create_engine
 from monitors.encoding import looks_like_html
-from monitors.fetch import Fetcher, FetchError, RedirectRefused, offline_hint
+from monitors.fetch import OFFLINE_HINT_ZH, Fetcher, FetchError, RedirectRefused, offline_hint
 from monitors.model import Item
 from monitors.parse import list_views, parse_list
 from monitors.poll import Poller, SourceReport, zero_items_reason
@@ -114,7 +114,7 @@ class _Output:
         )
         hint = offline_hint([r.error for r in reports])
         if hint:
-            self.console.print(f"[yellow]{hint}[/yellow]", highlight=False)
+            self.console.print(f"[yellow]{hint}\n{OFFLINE_HINT_ZH}[/yellow]", highlight=False)
 
 
 def say_problems(report: SourceReport) -> None:
@@ -252,7 +252,7 @@ async def cmd_sources(settings: Settings, check: bool, source_id: str | None) ->
     console.print(f"{counted(len(results), 'source')} checked: {len(results) - bad} fine, {bad} with problems", highlight=False)
     hint = offline_hint([r.problem for r in results])
     if hint:
-        console.print(f"[yellow]{hint}[/yellow]", highlight=False)
+        console.print(f"[yellow]{hint}\n{OFFLINE_HINT_ZH}[/yellow]", highlight=False)
     return 1 if bad else 0
 
 

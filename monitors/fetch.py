@@ -54,6 +54,7 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 HOST_NOT_FOUND = "host name not found"
 OFFLINE_HINT = "no source's host name could be looked up: is this machine online? (behind a proxy, set HTTPS_PROXY)"
+OFFLINE_HINT_ZH = "所有来源的域名都无法解析：请检查本机是否联网（如需代理，请设置 HTTPS_PROXY）"
 
 
 class FetchError(Exception):

@@ -22,7 +22,7 @@ from shwatch_run import SHWATCH
 
 from config.model import FetchSettings, Settings, Source, Topic
 from monitors.dates import SHANGHAI
-from monitors.fetch import OFFLINE_HINT, Fetcher
+from monitors.fetch import OFFLINE_HINT, OFFLINE_HINT_ZH, Fetcher
 from monitors.model import Item, ListEntry
 from monitors.poll import Poller, list_item
 from monitors.serialize import JSON_KEYS, json_line
@@ -470,9 +470,9 @@ def test_when_no_host_name_resolves_poll_and_check_say_the_machine_may_be_offlin
     human = shwatch(config, "poll", "--once")
     assert human.returncode == 1
     assert _lines_naming(human, ": host name not found") == ["problem one: host name not found", "problem two: host name not found"]
-    assert human.stdout.splitlines()[-1] == OFFLINE_HINT
+    assert human.stdout.splitlines()[-2:] == [OFFLINE_HINT, OFFLINE_HINT_ZH]  # said to a person in both languages
     check = shwatch(config, "sources", "check")
-    assert check.returncode == 1 and check.stdout.splitlines()[-1] == OFFLINE_HINT
+    assert check.returncode == 1 and check.stdout.splitlines()[-2:] == [OFFLINE_HINT, OFFLINE_HINT_ZH]
     # one source that is reached (refused: its host answered) means the network is there
     config = write_config(tmp_path, {"one": "http://press-one.invalid/index.html",
                                      "dead": f"http://127.0.0.1:{fake_press.free_port()}/index.html"})
