@@ -14,7 +14,7 @@ exhausted) is replaced, and that page is reported as unreadable, never the poll.
     await parser.close()
 
 The worker's memory is its own: ``worker_resident`` is what the worker measured of itself
-after its last parse, reported beside the service's own (``resident_bytes()``) by /healthz
+after its last parse, reported beside the service's own (``monitors.resident``) by /healthz
 and /metrics.
 """
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import wait
@@ -33,17 +32,9 @@ from config.model import Source
 from monitors.article import extract_article
 from monitors.model import Article, ListEntry
 from monitors.parse import parse_list
+from monitors.resident import resident_bytes
 
 log = logging.getLogger(__name__)
-
-
-def resident_bytes() -> int | None:
-    """This process's resident memory in bytes (None where /proc is not there to say)."""
-    try:
-        with open("/proc/self/statm", "rb") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def _measured(func: Callable[..., Any], *args: Any) -> tuple[Any, int | None]:

@@ -31,7 +31,7 @@ from bot.web.query import FEED_SIZE, MAX_RESULTS, PAGE_SIZE, ArchiveQuery, Probl
 from config.model import Settings, Source, Topic
 from monitors.db import Engine
 from monitors.model import Item, SourceStatus
-from monitors.offload import resident_bytes
+from monitors.resident import resident_bytes
 from monitors.serialize import item_record
 from monitors.store import ItemStore, SourceState
 
