@@ -7,9 +7,13 @@ always come back timezone-aware, on SQLite as on PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import importlib
+import inspect
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -177,6 +181,33 @@ def _ensure_sqlite_dir(url: str) -> None:
     elif not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
         raise ValueError(f"the folder {folder} {what} (create it, or correct database_url)")
+
+
+S = TypeVar("S", bound=type)
+
+
+def completes_when_cancelled(store: S) -> S:
+    """Class decorator for a store: each public coroutine method runs to its end, its
+    transaction committed or rolled back and its connection back in the pool, even when the
+    caller is cancelled (a poll abandoned at its deadline, a service stopping); the caller
+    still gets its CancelledError at once.
+
+    Why: SQLAlchemy's aiosqlite adapter can lose a connection cut off between a statement
+    and reading its rows (an ``UPDATE ... RETURNING`` claim) without closing it; that
+    connection keeps SQLite's write lock, and every other writer waits out the 30 s busy
+    timeout and fails with "database is locked"."""
+    for name, method in list(vars(store).items()):
+        if not name.startswith("_") and inspect.iscoroutinefunction(method):
+            setattr(store, name, _completes(method))
+    return store
+
+
+def _completes(method: Any) -> Any:
+    @functools.wraps(method)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        return await asyncio.shield(method(*args, **kwargs))
+
+    return run
 
 
 def create_engine(url: str, **kwargs) -> AsyncEngine:

@@ -40,6 +40,7 @@ from monitors.db import (
     SEARCH_FTS_TABLE,
     SEARCH_KEY_SPAN,
     SEARCH_VOCAB_TABLE,
+    completes_when_cancelled,
     item_time,
     items,
     source_state,
@@ -126,6 +127,7 @@ class Coalescer(Generic[K, V]):
                 future.set_result({k: result[k] for k in entries if k in result})
 
 
+@completes_when_cancelled
 class ItemStore:
     def __init__(self, engine: AsyncEngine, *, max_concurrent: int | None = None) -> None:
         self.engine = engine

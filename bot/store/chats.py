@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.core.model import MAX_RULES, MODES, AlertRule, Chat, same_keyword
 from bot.store.schema import alert_rules, chats, deliveries, subscriptions
-from monitors.db import insert_ignoring_duplicates, utcnow
+from monitors.db import completes_when_cancelled, insert_ignoring_duplicates, utcnow
+
 
 class Revision:
     """An in-process change counter shared by a ChatStore and whoever caches over it."""
@@ -38,6 +39,7 @@ class RuleLimitError(Exception):
         self.limit = limit
 
 
+@completes_when_cancelled
 class ChatStore:
     def __init__(self, engine: AsyncEngine, clock=None, revision: Revision | None = None) -> None:
         self.engine = engine

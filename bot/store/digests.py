@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.outbox import Outbox
 from bot.store.schema import chats
+from monitors.db import completes_when_cancelled
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class DigestMove:
     until: datetime
 
 
+@completes_when_cancelled
 class DigestLedger:
     def __init__(self, engine: AsyncEngine, outbox: Outbox, batch: int = 500) -> None:
         self.engine = engine

@@ -21,13 +21,14 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.outbox import Outbox
-from monitors.store import ItemStore
 from bot.store.schema import dispatch_cursor, dispatched_items
-from monitors.db import insert_ignoring_duplicates
+from monitors.db import completes_when_cancelled, insert_ignoring_duplicates
+from monitors.store import ItemStore
 
 _CURSOR_ID = 1
 
 
+@completes_when_cancelled
 class DispatchLog:
     def __init__(self, engine: AsyncEngine, outbox: Outbox, settle: timedelta = timedelta(minutes=10)) -> None:
         self.engine = engine

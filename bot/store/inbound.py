@@ -9,8 +9,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.schema import inbound_messages
+from monitors.db import completes_when_cancelled
 
 
+@completes_when_cancelled
 class InboundLog:
     def __init__(self, engine: AsyncEngine, channel: str) -> None:
         self.engine = engine

@@ -23,7 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from bot.core.model import Leader
 from bot.store.schema import leases
-from monitors.db import UTCDateTime, upsert
+from monitors.db import UTCDateTime, completes_when_cancelled, upsert
 
 LEADER = "leader"  # the lease of the instance that polls, plans digests and reads Telegram updates
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%f"
@@ -53,6 +53,7 @@ def _db_time(dialect: str, seconds: float = 0.0) -> ColumnElement:
     return func.strftime(_SQLITE_TIME, "now")
 
 
+@completes_when_cancelled
 class LeaseStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.outbox import Outbox
 from bot.store.schema import source_notices
-from monitors.db import upsert
+from monitors.db import completes_when_cancelled, upsert
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Reported:
     kind: str
 
 
+@completes_when_cancelled
 class SourceNotices:
     def __init__(self, engine: AsyncEngine, outbox: Outbox) -> None:
         self.engine = engine

@@ -19,10 +19,10 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.core.model import Delivery
-from bot.logs import redact, secret_pattern
 from bot.core.quiet import HELD_KEY, hold_until
+from bot.logs import redact, secret_pattern
 from bot.store.schema import chats, deliveries
-from monitors.db import insert_ignoring_duplicates, utcnow
+from monitors.db import completes_when_cancelled, insert_ignoring_duplicates, utcnow
 
 MAX_ATTEMPTS = 8
 SENT_MESSAGES = "messages"  # payload key: how many messages a sent row took (``recent_sends``)
@@ -35,6 +35,7 @@ def _clip(error: str) -> str:
     return error if len(error) <= ERROR_MAX else error[: ERROR_MAX - 1] + "…"
 
 
+@completes_when_cancelled
 class Outbox:
     def __init__(
         self, engine: AsyncEngine, clock=None, max_attempts: int = MAX_ATTEMPTS, secrets: Iterable[str] = ()
