@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from config.model import Settings, Source
-from monitors.db import utcnow
+from monitors.db import root_reason, utcnow
 from monitors.encoding import looks_like_html
 from monitors.fetch import Fetcher, FetchError, FetchResult
 from monitors.model import ArticleState, Item, ListEntry
@@ -229,7 +229,7 @@ class Poller:
         try:
             state = await self.store.source_state(source.id)
         except Exception as exc:
-            log.warning("source %s: cannot read its state", source.id, exc_info=True)
+            log.warning("source %s: cannot read its state: %s", source.id, root_reason(exc))
             return SourceReport(source.id, error=f"database error: {type(exc).__name__}", error_kind=INTERNAL)
         state.last_attempt_at = now
         state.next_poll_at = now + timedelta(seconds=source.interval)
@@ -247,7 +247,7 @@ class Poller:
         try:
             await self.store.save_source_state(state)
         except Exception as exc:
-            log.warning("source %s: cannot save its state", source.id, exc_info=True)
+            log.warning("source %s: cannot save its state: %s", source.id, root_reason(exc))
             if report.error is None:
                 report.error, report.error_kind = f"database error: {type(exc).__name__}", INTERNAL
         return report

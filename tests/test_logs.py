@@ -11,7 +11,9 @@ from datetime import datetime, timezone
 from bot.core.clock import FakeClock
 from bot.logs import RedactingFilter, redact
 from bot.store.chats import ChatStore
+from bot.store.failures import log_failure
 from bot.store.outbox import Outbox
+from monitors.db import create_engine
 
 TOKEN = "987654321:AAHsecretTOKENvalue_abcdefghij"
 AES = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
@@ -74,3 +76,26 @@ async def test_stored_errors_are_redacted_whatever_the_sender_wrote(engine):
     for delivery_id in (first.id, second.id):
         stored = (await outbox.get(delivery_id)).last_error
         assert stored and "***" in stored and "aahsecret" not in stored.lower()
+
+
+async def test_a_database_failure_is_one_line_and_a_bug_keeps_its_traceback(tmp_path):
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")  # no schema: every query fails
+    stream = io.StringIO()
+    logger = logging.getLogger("shwatch.test-failures")
+    handler = logging.StreamHandler(stream)
+    logger.addHandler(handler)
+    try:
+        try:
+            await Outbox(engine).claim("worker", 10, ["console"])
+        except Exception as exc:
+            log_failure(logger, "console delivery round failed", exc)
+        try:
+            {}["missing"]
+        except KeyError as exc:
+            log_failure(logger, "a bug", exc)
+    finally:
+        logger.removeHandler(handler)
+        await engine.dispose()
+    database, bug = stream.getvalue().split("a bug", 1)
+    assert database == "console delivery round failed: OperationalError: no such table: deliveries\n"
+    assert "Traceback (most recent call last)" in bug and "KeyError: 'missing'" in bug

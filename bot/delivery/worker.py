@@ -60,6 +60,7 @@ from bot.core.quiet import HELD_AFTER_FAILURE, HELD_RATE, bundle_alerts
 from bot.core.text import Block
 from bot.delivery.compose import Compose
 from bot.store.chats import ChatStore
+from bot.store.failures import log_failure
 from bot.store.outbox import Outbox
 from bot.web.metrics import Metrics
 
@@ -321,8 +322,8 @@ class OutboxWorker:
             if self.max_in_flight - self._queued >= min(self.batch, self.max_in_flight):
                 try:
                     self._more = await self._claim_round(self.batch) >= self.batch
-                except Exception:  # a database hiccup: log it and try again on the next round
-                    log.exception("%s delivery round failed", self.channel.name)
+                except Exception as exc:  # a database hiccup: say it and try again on the next round
+                    log_failure(log, f"{self.channel.name} delivery round failed", exc)
                     self._more = False
                 if self._more and self.max_in_flight - self._queued >= self.batch:
                     await asyncio.sleep(0)

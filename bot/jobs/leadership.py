@@ -36,7 +36,7 @@ from typing import ParamSpec, Protocol, TypeVar
 
 from bot.core.clock import Clock
 from bot.store.lease import LEADER, Lease, LeaseStore
-from bot.store.migrate import root_reason
+from monitors.db import root_reason
 
 log = logging.getLogger("shwatch.leadership")
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 from bot.core.clock import Clock
 from bot.jobs.alerts import Dispatcher
 from bot.jobs.periodic import Every
+from bot.store.failures import log_failure
 from bot.store.outbox import Outbox
 from bot.web.metrics import Metrics
 from config.model import Source
@@ -65,8 +66,8 @@ class Pipeline:
     async def dispatch(self) -> int:
         try:
             planned = await self.dispatcher.run()
-        except Exception:
-            log.exception("planning alerts failed; they will be planned after the next poll")
+        except Exception as exc:
+            log_failure(log, "planning alerts failed; they will be planned after the next poll", exc)
             return 0
         if planned:
             log.info("%s queued", counted(planned, "alert delivery"))

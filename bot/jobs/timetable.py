@@ -31,6 +31,7 @@ from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.store.failures import log_failure
 from config.model import Source
 
 log = logging.getLogger("shwatch.schedule")
@@ -224,8 +225,8 @@ class PollSchedule:
             track.cut_short = f"poll took longer than {self.poll_timeout:g} s, abandoned"
             if self.on_polled is None:  # else the hook reports it, once (the status line)
                 log.warning("source %s: %s", source_id, track.cut_short)
-        except Exception:  # one source's bug must not stop its schedule or the others
-            log.exception("source %s: poll failed", source_id)
+        except Exception as exc:  # one source's failure must not stop its schedule or the others
+            log_failure(log, f"source {source_id}: poll failed", exc)
         else:
             if result is None:  # skipped (this instance does not lead now): no failure, no backoff
                 track.next_delay = next_poll_delay(track.source.interval, track.failures, self.rng)
@@ -240,8 +241,8 @@ class PollSchedule:
         if self.on_polled is not None:
             try:
                 await self.on_polled(track.source, ok)
-            except Exception:
-                log.exception("source %s: after-poll hook failed", source_id)
+            except Exception as exc:
+                log_failure(log, f"source {source_id}: after-poll hook failed", exc)
 
 
 def _guarded(
@@ -255,8 +256,8 @@ def _guarded(
         with _job_run(runs, _scheduler_stopped(scheduler), f"job {job_id}"):
             try:
                 await func()
-            except Exception:
-                log.exception("job %s failed", job_id)
+            except Exception as exc:
+                log_failure(log, f"job {job_id} failed", exc)
 
     return guarded
 

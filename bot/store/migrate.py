@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.errors import StoreUnavailable
-from monitors.db import create_engine
+from monitors.db import create_engine, root_reason
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -186,16 +186,6 @@ async def cmd_db_upgrade(settings) -> int:
     else:
         print(f"{where}: upgraded {before or '(empty)'} -> {after}")
     return 0
-
-
-def root_reason(exc: BaseException) -> str:
-    """The innermost cause of a failure, as a person would say it (no traceback)."""
-    while exc.__cause__ is not None or exc.__context__ is not None:
-        exc = exc.__cause__ or exc.__context__
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    first_line = (str(exc).strip().splitlines() or [""])[0]
-    return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
 
 
 async def ping(engine: AsyncEngine) -> None:
