@@ -183,16 +183,6 @@ def _ensure_sqlite_dir(url: str) -> None:
         raise ValueError(f"the folder {folder} {what} (create it, or correct database_url)")
 
 
-def root_reason(exc: BaseException) -> str:
-    """The innermost cause of a failure, as a person would say it (no traceback, no SQL)."""
-    while exc.__cause__ is not None or exc.__context__ is not None:
-        exc = exc.__cause__ or exc.__context__
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    first_line = (str(exc).strip().splitlines() or [""])[0]
-    return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
-
-
 S = TypeVar("S", bound=type)
 
 

@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from config.model import Settings, Source
-from monitors.db import root_reason, utcnow
+from monitors.db import utcnow
 from monitors.encoding import looks_like_html
+from monitors.failures import log_failure
 from monitors.fetch import Fetcher, FetchError, FetchResult
 from monitors.model import ArticleState, Item, ListEntry
 from monitors.offload import PageParser, PageUnreadable
@@ -163,7 +164,8 @@ class PendingLedger:
             self._loading = asyncio.ensure_future(self._load())
         try:
             await asyncio.shield(self._loading)
-        except Exception:  # (a cancellation of this poll is no Exception: it goes on up)  # the store will be asked source by source; the next poll retries
+        except Exception:  # the store will be asked source by source; the next poll retries
+            # (a cancellation of this poll is no Exception: it goes on up)
             self._loading = None
             return True
         return source_id in self._pending
@@ -229,7 +231,7 @@ class Poller:
         try:
             state = await self.store.source_state(source.id)
         except Exception as exc:
-            log.warning("source %s: cannot read its state: %s", source.id, root_reason(exc))
+            log_failure(log, f"source {source.id}: cannot read its state", exc, logging.WARNING)
             return SourceReport(source.id, error=f"database error: {type(exc).__name__}", error_kind=INTERNAL)
         state.last_attempt_at = now
         state.next_poll_at = now + timedelta(seconds=source.interval)
@@ -247,7 +249,7 @@ class Poller:
         try:
             await self.store.save_source_state(state)
         except Exception as exc:
-            log.warning("source %s: cannot save its state: %s", source.id, root_reason(exc))
+            log_failure(log, f"source {source.id}: cannot save its state", exc, logging.WARNING)
             if report.error is None:
                 report.error, report.error_kind = f"database error: {type(exc).__name__}", INTERNAL
         return report

@@ -11,9 +11,9 @@ from datetime import datetime, timezone
 from bot.core.clock import FakeClock
 from bot.logs import RedactingFilter, redact
 from bot.store.chats import ChatStore
-from bot.store.failures import log_failure
 from bot.store.outbox import Outbox
 from monitors.db import create_engine
+from monitors.failures import log_failure
 
 TOKEN = "987654321:AAHsecretTOKENvalue_abcdefghij"
 AES = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"

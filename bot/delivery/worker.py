@@ -60,9 +60,9 @@ from bot.core.quiet import HELD_AFTER_FAILURE, HELD_RATE, bundle_alerts
 from bot.core.text import Block
 from bot.delivery.compose import Compose
 from bot.store.chats import ChatStore
-from bot.store.failures import log_failure
 from bot.store.outbox import Outbox
 from bot.web.metrics import Metrics
+from monitors.failures import log_failure
 
 log = logging.getLogger("shwatch.delivery")
 

@@ -36,7 +36,7 @@ from typing import ParamSpec, Protocol, TypeVar
 
 from bot.core.clock import Clock
 from bot.store.lease import LEADER, Lease, LeaseStore
-from monitors.db import root_reason
+from monitors.failures import root_reason
 
 log = logging.getLogger("shwatch.leadership")
 

@@ -10,10 +10,10 @@ from datetime import timedelta
 from bot.core.clock import Clock
 from bot.jobs.alerts import Dispatcher
 from bot.jobs.periodic import Every
-from bot.store.failures import log_failure
 from bot.store.outbox import Outbox
 from bot.web.metrics import Metrics
 from config.model import Source
+from monitors.failures import log_failure
 from monitors.poll import Poller
 from monitors.wording import counted
 

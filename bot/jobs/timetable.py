@@ -31,8 +31,8 @@ from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.store.failures import log_failure
 from config.model import Source
+from monitors.failures import log_failure
 
 log = logging.getLogger("shwatch.schedule")
 

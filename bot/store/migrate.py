@@ -30,7 +30,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.errors import StoreUnavailable
-from monitors.db import create_engine, root_reason
+from monitors.db import create_engine
+from monitors.failures import root_reason
 
 if TYPE_CHECKING:
     from alembic.config import Config

@@ -16,12 +16,12 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
+
 from bot.core import i18n
-from bot.store.migrate import ping
 from bot.core.clock import Clock
 from bot.core.format import format_time, source_bucket
-from monitors.wording import zone_label
 from bot.store.lease import LeaseStore
+from bot.store.migrate import ping
 from bot.store.outbox import Outbox
 from bot.web import present
 from bot.web.feeds import atom_feed
@@ -29,11 +29,13 @@ from bot.web.lang import COOKIE, choose_lang
 from bot.web.metrics import Metrics
 from bot.web.query import FEED_SIZE, MAX_RESULTS, PAGE_SIZE, ArchiveQuery, Problem, page_count, parse_archive
 from config.model import Settings, Source, Topic
-from monitors.db import Engine, root_reason
+from monitors.db import Engine
+from monitors.failures import root_reason
 from monitors.model import Item, SourceStatus
 from monitors.resident import resident_bytes
 from monitors.serialize import item_record
 from monitors.store import ItemStore, SourceState
+from monitors.wording import zone_label
 
 log = logging.getLogger("shwatch.web")
 
