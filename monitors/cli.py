@@ -112,9 +112,15 @@ class _Output:
             + ")",
             highlight=False,
         )
-        hint = offline_hint([r.error for r in reports])
-        if hint:
-            self.console.print(f"[yellow]{hint}\n{OFFLINE_HINT_ZH}[/yellow]", highlight=False)
+        say_if_offline(self.console, [r.error for r in reports])
+
+
+def say_if_offline(console: Console, errors: Sequence[str | None]) -> None:
+    """When every source failed to look up its host name, say the machine may be offline,
+    in both languages (``monitors.fetch.offline_hint``)."""
+    hint = offline_hint(errors)
+    if hint:
+        console.print(f"[yellow]{hint}\n{OFFLINE_HINT_ZH}[/yellow]", highlight=False)
 
 
 def say_problems(report: SourceReport) -> None:
@@ -250,9 +256,7 @@ async def cmd_sources(settings: Settings, check: bool, source_id: str | None) ->
     console.print(check_table(results, zone))
     bad = sum(1 for r in results if not r.ok)
     console.print(f"{counted(len(results), 'source')} checked: {len(results) - bad} fine, {bad} with problems", highlight=False)
-    hint = offline_hint([r.problem for r in results])
-    if hint:
-        console.print(f"[yellow]{hint}\n{OFFLINE_HINT_ZH}[/yellow]", highlight=False)
+    say_if_offline(console, [r.problem for r in results])
     return 1 if bad else 0
 
 

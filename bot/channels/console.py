@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TextIO
 
 from bot.core.clock import Clock
 from bot.core.i18n import lang_from_code
 from bot.core.model import Chat
 from bot.core.text import Block, render_plain
-from config.model import Topic
 from bot.delivery.compose import CONSOLE, Compose
-from bot.delivery.worker import NOTHING_TO_SEND, Fail, Outcome, OutboxWorker, Retry, Sent, Unit
+from bot.delivery.worker import NOTHING_TO_SEND, Fail, OutboxWorker, Outcome, Retry, Sent, Unit
 from bot.store.chats import ChatStore
 from bot.store.outbox import Outbox
 from bot.web.metrics import Metrics
+from config.model import Topic
 from monitors.wording import counted
 
 CHANNEL = CONSOLE
@@ -50,10 +51,10 @@ async def ensure_console_chat(chats: ChatStore, topics: Sequence[Topic], lang: s
         await chats.set_active(chat.id, True)
     if chat.lang != lang:  # the language of its notices and digests follows the setting / locale
         await chats.set_lang(chat.id, lang)
-    topic_ids = {t.id for t in topics}
-    if set(chat.topics) != topic_ids:
+    topic_ids = frozenset(t.id for t in topics)
+    if chat.topics != topic_ids:
         await chats.set_topics(chat.id, sorted(topic_ids))
-    return await chats.get(CHANNEL, ADDRESS) or chat
+    return replace(chat, active=True, lang=lang, topics=topic_ids)
 
 
 def console_text(blocks: Sequence[Block]) -> str:

@@ -52,9 +52,8 @@ def labelled_time(when: datetime | None, tz: str | None = DEFAULT_TZ) -> str:
     if when is None:
         return ""
     zone = _zone(tz)
-    if _is_date(when.astimezone(zone)):
-        return format_time(when, tz)
-    return f"{format_time(when, tz)} ({zone_label(zone)})"
+    shown = format_time(when, tz)
+    return shown if _is_date(when.astimezone(zone)) else f"{shown} ({zone_label(zone)})"
 
 
 def shorten(text: str, limit: int) -> str:

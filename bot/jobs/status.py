@@ -85,23 +85,31 @@ class PollStatus:
         self.clock = clock
         self.zone = ZoneInfo(timezone)
         self.next_polls = next_polls
-        self.states: dict[str, str] = {s.id: NEVER for s in sources}
-        self.errors: dict[str, str | None] = {}  # each source's last poll's failure (None: it worked)
+        self.source_ids = [s.id for s in sources]
+        # each polled source's last poll: its failure, or None when it worked (the states are
+        # read from it: ``state``)
+        self.errors: dict[str, str | None] = {}
         self._periodic = Every("status line", every, self._report_now, clock)
 
+    def state(self, source_id: str) -> str:
+        if source_id not in self.errors:
+            return NEVER
+        return OK if self.errors[source_id] is None else FAILING
+
+    @property
+    def states(self) -> dict[str, str]:
+        return {source_id: self.state(source_id) for source_id in dict.fromkeys([*self.source_ids, *self.errors])}
+
     def polled(self, source_id: str, error: str | None) -> None:
-        before = self.states.get(source_id, NEVER)
+        before = self.state(source_id)
         now = self.clock.now()
         self.errors[source_id] = error
         if error is not None:
-            self.states[source_id] = FAILING
             log.warning("%s", failing_line(source_id, error, self._at(self.next_polls().get(source_id), now), now, self.zone))
-        else:
-            self.states[source_id] = OK
-            if before == FAILING:
-                log.info("source %s ok again", source_id)
-        changed = self.states[source_id] != before
-        first_round_done = changed and before == NEVER and NEVER not in self.states.values()
+        elif before == FAILING:
+            log.info("source %s ok again", source_id)
+        changed = self.state(source_id) != before
+        first_round_done = changed and before == NEVER and all(i in self.errors for i in self.source_ids)
         if first_round_done or (changed and before != NEVER):
             self.report()
 

@@ -23,7 +23,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.channels.wecom.api import NEXT_MINUTE_MARGIN, WeComApi, WeComError, WeComTooFast
@@ -36,7 +36,7 @@ from bot.commands.core import CommandCore
 from bot.core.clock import Clock, seconds_to_next_minute
 from bot.core.model import Caller, ChatRef
 from bot.delivery.compose import Compose
-from bot.delivery.worker import Fail, Gone, Hold, Outcome, OutboxWorker, Retry, Sent, Unit
+from bot.delivery.worker import Fail, Gone, Hold, OutboxWorker, Outcome, Retry, Sent, Unit
 from bot.store.chats import ChatStore
 from bot.store.inbound import InboundLog
 from bot.store.outbox import Outbox
@@ -74,6 +74,13 @@ async def _send_paced(
         await send(piece)
         for w in windows:
             w.record(_ts(clock))
+
+
+async def _sent_times(outbox: Outbox, chat_id: int, since: datetime, worker_id: str | None) -> list[float]:
+    """When messages went to a chat since ``since``, by every instance (one time per message;
+    what other workers claimed counts from its claim): what a send window counts."""
+    sends = await outbox.recent_sends(chat_id, since, other_than=worker_id)
+    return [when.timestamp() for when, n in sends for _ in range(n)]
 
 
 def _outcome_of(exc: WeComError, *, member: bool) -> Outcome:
@@ -116,9 +123,7 @@ class AppDelivery:
         times = list(self.replies[userid].times)
         if chat_id is not None:
             longest = max(window for _, window in self.limits)
-            since = self.clock.now() - timedelta(seconds=longest)
-            sends = await self.outbox.recent_sends(chat_id, since, other_than=self.worker_id)
-            times += [when.timestamp() for when, n in sends for _ in range(n)]
+            times += await _sent_times(self.outbox, chat_id, self.clock.now() - timedelta(seconds=longest), self.worker_id)
         return [SendWindow.of(limit, window, times) for limit, window in self.limits]
 
     async def room_in(self, chat_id: int | None, userid: str) -> float:
@@ -302,9 +307,7 @@ class RobotDelivery:
         window = self.windows[name]
         if self.outbox is not None:
             since = self.clock.now() - timedelta(seconds=window.window)
-            sends = await self.outbox.recent_sends(chat_id, since, other_than=self.worker_id)
-            times = [when.timestamp() for when, n in sends for _ in range(n)]
-            window = SendWindow.of(window.limit, window.window, times)
+            window = SendWindow.of(window.limit, window.window, await _sent_times(self.outbox, chat_id, since, self.worker_id))
             blocked = self._blocked.get(name, 0.0)
             if blocked > _ts(self.clock):
                 window.block_until(blocked)
